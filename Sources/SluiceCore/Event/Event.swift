@@ -1,0 +1,271 @@
+/// One log event: fields, metadata and a cancelled flag, mutated in place as it moves through a pipeline.
+///
+/// A reference type, so that a batch can be passed through filters without copies; each event is owned by one
+/// worker at a time, which is why it is `@unchecked Sendable`.
+public final class Event: @unchecked Sendable {
+    /// The event's fields (`@timestamp` included), as written by outputs.
+    public var fields: Object
+    /// `@metadata`: readable by conditions and sprintf, never written by codecs.
+    public var metadata: Object
+    /// Set by `drop`, by a failed condition or after a DLQ write: the event leaves the pipeline.
+    public var cancelled = false
+    /// Position within the batch being processed, used to keep order across conditional branches.
+    public var ordinal = 0
+
+    /// A new event with `@timestamp` = now and `@version` = "1", as Logstash's `Event.new`.
+    public init() {
+        fields = Object(minimumCapacity: 8)
+        fields["@timestamp"] = .timestamp(Timestamp.now())
+        fields["@version"] = "1"
+        metadata = Object()
+    }
+
+    /// An event with `@timestamp` = `timestamp` and `@version` = "1".
+    public init(timestamp: Timestamp) {
+        fields = Object(minimumCapacity: 8)
+        fields["@timestamp"] = .timestamp(timestamp)
+        fields["@version"] = "1"
+        metadata = Object()
+    }
+
+    /// An event built from a decoded map, as Logstash's `Event.new(hash)`: `@metadata` moves into the metadata,
+    /// `@version` is added when absent, a string `@timestamp` is parsed (tag `_timestampparsefailure` on failure),
+    /// and an invalid `tags` value moves to `_tags`.
+    public init(fromMap map: Object) {
+        fields = map
+        metadata = Object()
+        if let meta = fields.removeValue(forKey: "@metadata"), case .object(let m) = meta { metadata = m }
+        normalizeTimestamp()
+        if fields["@version"] == nil { fields["@version"] = "1" }
+        normalizeTags()
+    }
+
+    /// An exact copy (fields and metadata are values, so this is a deep copy).
+    public init(copying other: Event) {
+        fields = other.fields
+        metadata = other.metadata
+        cancelled = other.cancelled
+        ordinal = other.ordinal
+    }
+
+    /// Whether the event came out of a dead letter queue (and must never be written to one again).
+    public var isFromDeadLetterQueue: Bool { metadata["dead_letter_queue"] != nil }
+
+    /// The event's `@timestamp`, if it holds a timestamp.
+    public var timestamp: Timestamp? {
+        if case .timestamp(let t)? = fields["@timestamp"] { return t }
+        return nil
+    }
+
+    private func normalizeTimestamp() {
+        guard let ts = fields["@timestamp"] else {
+            fields["@timestamp"] = .timestamp(.now())
+            return
+        }
+        switch ts {
+        case .timestamp: break
+        case .string(let s):
+            if let t = Timestamp.parseISO8601(s) {
+                fields["@timestamp"] = .timestamp(t)
+            } else {
+                timestampParseFailed(original: ts)
+            }
+        case .int(let ms):
+            fields["@timestamp"] = .timestamp(Timestamp(epochMilliseconds: Int64(ms)))
+        default:
+            timestampParseFailed(original: ts)
+        }
+    }
+
+    private func timestampParseFailed(original: Value) {
+        fields["@timestamp"] = .timestamp(.now())
+        fields["_@timestamp"] = original
+        tag("_timestampparsefailure")
+    }
+
+    private func normalizeTags() {
+        guard let tags = fields["tags"] else { return }
+        switch tags {
+        case .string: return
+        case .array(let a) where a.allSatisfy({ $0.stringValue != nil }): return
+        default:
+            fields.removeValue(forKey: "tags")
+            fields["_tags"] = tags
+            tag("_tagsparsefailure")
+        }
+    }
+
+    // MARK: Field access
+
+    /// The value at `ref`, or nil when absent.
+    @inlinable public func get(_ ref: FieldReference) -> Value? {
+        let path = ref.path
+        if ref.isMetadata {
+            if path.isEmpty { return metadata.isEmpty ? nil : .object(metadata) }
+            return Event.lookup(metadata, path)
+        }
+        if path.isEmpty { return nil }
+        return Event.lookup(fields, path)
+    }
+
+    @usableFromInline static func lookup(_ root: Object, _ path: [String]) -> Value? {
+        guard var current = root[path[0]] else { return nil }
+        var i = 1
+        while i < path.count {
+            switch current {
+            case .object(let o):
+                guard let next = o[path[i]] else { return nil }
+                current = next
+            case .array(let a):
+                guard let idx = Int(path[i]) else { return nil }
+                let j = idx < 0 ? a.count + idx : idx
+                guard j >= 0 && j < a.count else { return nil }
+                current = a[j]
+            default:
+                return nil
+            }
+            i += 1
+        }
+        return current
+    }
+
+    /// Whether a value (null included) exists at `ref`.
+    @inlinable public func includes(_ ref: FieldReference) -> Bool { get(ref) != nil }
+
+    /// Sets `value` at `ref`, creating intermediate objects. Returns false when an intermediate value is a scalar.
+    /// Setting `@timestamp` to a string parses it; to anything but a timestamp fails.
+    @discardableResult
+    public func set(_ ref: FieldReference, _ value: Value) -> Bool {
+        let path = ref.path
+        if ref.isMetadata {
+            if path.isEmpty {
+                guard case .object(let o) = value else { return false }
+                metadata = o
+                return true
+            }
+            return Event.assign(&metadata, path, 0, value)
+        }
+        if path.isEmpty { return false }
+        if path.count == 1 && path[0] == "@timestamp" {
+            switch value {
+            case .timestamp: break
+            case .string(let s):
+                guard let t = Timestamp.parseISO8601(s) else { return false }
+                fields["@timestamp"] = .timestamp(t)
+                return true
+            default: return false
+            }
+        }
+        return Event.assign(&fields, path, 0, value)
+    }
+
+    static func assign(_ obj: inout Object, _ path: [String], _ i: Int, _ value: Value) -> Bool {
+        let key = path[i]
+        if i == path.count - 1 {
+            obj[key] = value
+            return true
+        }
+        return obj.withValue(forKey: key, default: .object(Object())) { child in
+            assign(&child, path, i + 1, value)
+        }
+    }
+
+    static func assign(_ v: inout Value, _ path: [String], _ i: Int, _ value: Value) -> Bool {
+        switch v {
+        case .object(var o):
+            v = .null  // release the enum's reference so `o` is uniquely referenced
+            let ok = assign(&o, path, i, value)
+            v = .object(o)
+            return ok
+        case .array(var a):
+            guard let idx = Int(path[i]) else { return false }
+            let j = idx < 0 ? a.count + idx : idx
+            guard j >= 0 && j < a.count else { return false }
+            v = .null
+            defer { v = .array(a) }
+            if i == path.count - 1 {
+                a[j] = value
+                return true
+            }
+            return assign(&a[j], path, i + 1, value)
+        case .null where i < path.count:
+            var o = Object()
+            let ok = assign(&o, path, i, value)
+            v = .object(o)
+            return ok
+        default:
+            return false
+        }
+    }
+
+    /// Removes the value at `ref`, returning it.
+    @discardableResult
+    public func remove(_ ref: FieldReference) -> Value? {
+        let path = ref.path
+        if ref.isMetadata {
+            if path.isEmpty {
+                let old = metadata
+                metadata = Object()
+                return old.isEmpty ? nil : .object(old)
+            }
+            return Event.remove(&metadata, path, 0)
+        }
+        if path.isEmpty { return nil }
+        return Event.remove(&fields, path, 0)
+    }
+
+    static func remove(_ obj: inout Object, _ path: [String], _ i: Int) -> Value? {
+        if i == path.count - 1 { return obj.removeValue(forKey: path[i]) }
+        let removed: Value?? = obj.withExistingValue(forKey: path[i]) { child -> Value? in
+            switch child {
+            case .object(var o):
+                child = .null
+                defer { child = .object(o) }
+                return remove(&o, path, i + 1)
+            case .array(var a):
+                guard let idx = Int(path[i + 1]) else { return nil }
+                let j = idx < 0 ? a.count + idx : idx
+                guard j >= 0 && j < a.count else { return nil }
+                child = .null
+                defer { child = .array(a) }
+                if i + 1 == path.count - 1 { return a.remove(at: j) }
+                var element = a[j]
+                a[j] = .null
+                defer { a[j] = element }
+                guard case .object(var inner) = element, i + 2 < path.count else { return nil }
+                element = .null
+                defer { element = .object(inner) }
+                return remove(&inner, path, i + 2)
+            default:
+                return nil
+            }
+        }
+        return removed ?? nil
+    }
+
+    // MARK: Tags
+
+    /// Adds `tag` to `tags` unless present (Logstash's `event.tag`, used for failure tags).
+    public func tag(_ tag: String) {
+        switch fields["tags"] {
+        case nil, .null?:
+            fields["tags"] = .array([.string(tag)])
+        case .string(let s)?:
+            if s != tag { fields["tags"] = .array([.string(s), .string(tag)]) }
+        case .array(let a)?:
+            if !a.contains(.string(tag)) {
+                fields.withExistingValue(forKey: "tags") { v in
+                    guard case .array(var arr) = v else { return }
+                    v = .null
+                    arr.append(.string(tag))
+                    v = .array(arr)
+                }
+            }
+        default:
+            fields["tags"] = .array([.string(tag)])
+        }
+    }
+
+    /// The event as a hash without metadata (Logstash's `to_hash`).
+    public var toMap: Object { fields }
+}

@@ -1,0 +1,103 @@
+/// A compiled sprintf template (`"%{host}-%{+YYYY.MM.dd}"`), rendered per event without re-parsing.
+public struct Template: Sendable, Hashable, CustomStringConvertible {
+    enum Part: Sendable, Hashable {
+        case literal(String)
+        /// A field; `raw` is the `%{…}` text, kept when the field is missing or null.
+        case field(FieldReference, raw: String)
+        case time(JodaTimeFormatBox)
+        case epochSeconds
+        case now
+    }
+
+    let parts: [Part]
+    /// The text the template was compiled from.
+    public let source: String
+
+    /// Compiles `text`.
+    public init(_ text: String) {
+        source = text
+        parts = Template.compile(text)
+    }
+
+    public var description: String { source }
+
+    /// True when the template has no `%{…}` references (rendering returns the source as is).
+    public var isConstant: Bool {
+        parts.allSatisfy { if case .literal = $0 { return true } else { return false } }
+    }
+
+    static func compile(_ text: String) -> [Part] {
+        guard text.contains("%{") else { return [.literal(text)] }
+        var parts: [Part] = []
+        var literal = ""
+        var rest = Substring(text)
+        while let start = rest.firstRange(of: "%{") {
+            literal += rest[..<start.lowerBound]
+            let afterOpen = rest[start.upperBound...]
+            if afterOpen.hasPrefix("{"), let close = afterOpen.firstRange(of: "}}") {
+                let pattern = String(afterOpen[afterOpen.index(after: afterOpen.startIndex)..<close.lowerBound])
+                if !literal.isEmpty { parts.append(.literal(literal)) }
+                literal = ""
+                parts.append(pattern == "TIME_NOW" ? .now : .time(JodaTimeFormatBox(JodaTimeFormat(pattern, javaTime: true))))
+                rest = afterOpen[close.upperBound...]
+                continue
+            }
+            guard let close = afterOpen.firstIndex(of: "}") else {
+                literal += rest[start.lowerBound...]
+                rest = rest[rest.endIndex...]
+                break
+            }
+            let inner = String(afterOpen[..<close])
+            let raw = "%{" + inner + "}"
+            if !literal.isEmpty { parts.append(.literal(literal)) }
+            literal = ""
+            if inner == "+%s" {
+                parts.append(.epochSeconds)
+            } else if inner.hasPrefix("+") {
+                parts.append(.time(JodaTimeFormatBox(JodaTimeFormat(String(inner.dropFirst())))))
+            } else if let ref = try? FieldReference(parsing: inner) {
+                parts.append(.field(ref, raw: raw))
+            } else {
+                parts.append(.literal(raw))
+            }
+            rest = afterOpen[afterOpen.index(after: close)...]
+        }
+        literal += rest
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        return parts
+    }
+
+    /// The template rendered against `event`.
+    public func render(_ event: Event) -> String {
+        if parts.count == 1, case .literal(let s) = parts[0] { return s }
+        var out = ""
+        for part in parts {
+            switch part {
+            case .literal(let s): out += s
+            case .field(let ref, let raw):
+                if let v = event.get(ref), !v.isNull { out += v.interpolated } else { out += raw }
+            case .time(let box):
+                if let t = event.timestamp { out += box.format.format(t) }
+            case .epochSeconds:
+                if let t = event.timestamp { out += String(t.seconds) }
+            case .now:
+                out += Timestamp.now().iso8601
+            }
+        }
+        return out
+    }
+
+    /// Whether rendering left an unresolved `%{…}` reference (used by outputs that reject such names).
+    public static func hasUnresolvedReference(_ rendered: String) -> Bool {
+        guard let r = rendered.firstRange(of: "%{") else { return false }
+        return rendered[r.upperBound...].contains("}")
+    }
+}
+
+/// Wraps a compiled date format so that templates stay `Hashable` (formats compare by pattern).
+struct JodaTimeFormatBox: Sendable, Hashable {
+    let format: JodaTimeFormat
+    init(_ f: JodaTimeFormat) { format = f }
+    static func == (a: Self, b: Self) -> Bool { a.format.tokens == b.format.tokens && a.format.javaTime == b.format.javaTime }
+    func hash(into h: inout Hasher) { h.combine(format.tokens.count) }
+}

@@ -1,0 +1,1 @@
+// Built-in plugins are registered in BuiltinPlugins.swift.
