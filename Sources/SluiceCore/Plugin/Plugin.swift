@@ -1,0 +1,111 @@
+/// A plugin type: registered under its Logstash name, with one declared settings struct.
+public protocol Plugin: AnyObject, Sendable {
+    associatedtype Settings: PluginSettings
+    /// The Logstash name (`mutate`, `json_lines`); the only place the string appears in code.
+    static var name: String { get }
+    /// One sentence for the plugin reference.
+    static var summary: String { get }
+    /// Builds the plugin from validated settings. Called once per pipeline start, on the starting thread.
+    init(settings: Settings, context: PluginContext) throws
+    /// Releases resources; called once after the last batch.
+    func close()
+}
+
+extension Plugin {
+    public func close() {}
+}
+
+/// Receives events from an input: the pipeline's queue, with back-pressure.
+public protocol EventSink: AnyObject, Sendable {
+    /// Pushes one event; blocks while the queue is full.
+    func push(_ event: Event)
+    /// Pushes several events at once (cheaper than one at a time); blocks while the queue is full.
+    func push(contentsOf events: [Event])
+}
+
+/// Produces events. Runs on its own thread.
+public protocol Input: Plugin {
+    /// The codec used when the config names none.
+    static var defaultCodec: String { get }
+    /// Whether the pipeline can be reloaded while this input runs (stdin cannot).
+    static var isReloadable: Bool { get }
+    /// Reads until the source ends or `context.shutdown` is requested, pushing events into `sink`.
+    /// Inputs must decorate each event through `context.decorate(_:)` before pushing (type, tags, add_field).
+    func run(_ sink: EventSink) throws
+    /// Asks a running input to stop soon (called from another thread).
+    func stop()
+}
+
+extension Input {
+    public static var defaultCodec: String { "plain" }
+    public static var isReloadable: Bool { true }
+    public func stop() {}
+}
+
+/// A batch as a filter sees it: the live events of one branch, which events succeeded, and events it created.
+public struct FilterBatch {
+    /// The events to filter, in order. Cancel one with `event.cancelled = true`.
+    public let events: [Event]
+    /// Set `matched[i]` when the filter succeeded on `events[i]`; the runtime then applies
+    /// `add_field`, `remove_field`, `add_tag`, `remove_tag` to it.
+    public var matched: [Bool]
+    /// New events (split, clone); they continue through the rest of the pipeline after the batch's events.
+    public var created: [Event] = []
+
+    public init(events: [Event]) {
+        self.events = events
+        matched = [Bool](repeating: false, count: events.count)
+    }
+}
+
+/// Transforms events. One instance serves all workers, so `filter` is called concurrently with different batches.
+public protocol Filter: Plugin {
+    /// Filters one batch in place.
+    func filter(_ batch: inout FilterBatch)
+}
+
+/// Sends events somewhere. One instance serves all workers, so `receive` is called concurrently.
+public protocol Output: Plugin {
+    /// The codec used when the config names none.
+    static var defaultCodec: String { get }
+    /// Handles one batch of events (never empty). Failures are retried, written to the DLQ or logged here:
+    /// nothing is thrown back to the worker.
+    func receive(_ events: [Event])
+}
+
+extension Output {
+    public static var defaultCodec: String { "plain" }
+}
+
+/// Turns bytes into events and events into bytes.
+///
+/// Decoding keeps state (a partial line), so each input owns its codec instance; `encode` must be safe to call
+/// concurrently.
+public protocol Codec: Plugin {
+    /// Decodes a chunk of bytes, calling `emit` for each complete event.
+    func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void)
+    /// Emits what remains buffered at the end of the stream.
+    func flush(_ emit: (Event) -> Void)
+    /// Appends the encoded form of `event` to `out`.
+    func encode(_ event: Event, into out: inout [UInt8])
+}
+
+extension Codec {
+    public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {}
+    public func flush(_ emit: (Event) -> Void) {}
+    public func encode(_ event: Event, into out: inout [UInt8]) {}
+
+    /// Decodes a string (tests and generator messages).
+    public func decode(_ text: String, _ emit: (Event) -> Void) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBufferPointer { decode(UnsafeBufferPointer($0), emit) }
+    }
+}
+
+/// `pipeline.ecs_compatibility` / a plugin's `ecs_compatibility`.
+public enum ECSCompatibility: String, SettingEnum, Sendable {
+    case disabled, v1, v8
+
+    /// Whether ECS field names are used (v1 and v8 behave alike in the core plugins).
+    public var isEnabled: Bool { self != .disabled }
+}

@@ -1,0 +1,147 @@
+/// Everything a plugin may see of the runtime: identity, logger, DLQ writer, codec, ECS mode, shutdown state.
+/// Plugins see nothing else of the pipeline.
+public final class PluginContext: @unchecked Sendable {
+    public let pipelineID: String
+    public let pluginID: String
+    public let pluginName: String
+    public let kind: PluginKind
+    public let logger: Logger
+    /// The pipeline's dead letter queue (a disabled writer when the DLQ is off).
+    public let deadLetterQueue: DeadLetterQueueWriter
+    /// The codec of an input or output (nil for filters and codecs).
+    public let codec: (any Codec)?
+    /// `pipeline.ecs_compatibility`, or the plugin's own `ecs_compatibility` when it has one.
+    public let ecsCompatibility: ECSCompatibility
+    /// `path.data`, for plugins that keep state (sincedb).
+    public let dataPath: String
+    /// Set when the pipeline is shutting down; long-running loops check it.
+    public let shutdown: ShutdownFlag
+    /// Input decorations (type, tags, add_field); nil for other kinds.
+    let inputDecoration: InputDecoration?
+
+    init(
+        pipelineID: String, pluginID: String, pluginName: String, kind: PluginKind,
+        deadLetterQueue: DeadLetterQueueWriter, codec: (any Codec)?, ecsCompatibility: ECSCompatibility,
+        dataPath: String, shutdown: ShutdownFlag, inputDecoration: InputDecoration? = nil
+    ) {
+        self.pipelineID = pipelineID
+        self.pluginID = pluginID
+        self.pluginName = pluginName
+        self.kind = kind
+        self.logger = Logger("\(kind.rawValue)s.\(pluginName)", pipelineID: pipelineID, pluginID: pluginID)
+        self.deadLetterQueue = deadLetterQueue
+        self.codec = codec
+        self.ecsCompatibility = ecsCompatibility
+        self.dataPath = dataPath
+        self.shutdown = shutdown
+        self.inputDecoration = inputDecoration
+    }
+
+    /// A context for tests and tools: no DLQ, ECS v8, a fresh shutdown flag.
+    public static func standalone(
+        name: String, kind: PluginKind, codec: (any Codec)? = nil, ecs: ECSCompatibility = .v8,
+        deadLetterQueue: DeadLetterQueueWriter = DisabledDeadLetterQueue()
+    ) -> PluginContext {
+        PluginContext(
+            pipelineID: "main", pluginID: name, pluginName: name, kind: kind, deadLetterQueue: deadLetterQueue,
+            codec: codec, ecsCompatibility: ecs, dataPath: "data", shutdown: ShutdownFlag())
+    }
+
+    /// Applies the input's `type`, `add_field` and `tags` to an event, in Logstash's order.
+    public func decorate(_ event: Event) {
+        inputDecoration?.apply(to: event)
+    }
+}
+
+/// A flag set once when shutdown is requested, readable from any thread.
+public final class ShutdownFlag: @unchecked Sendable {
+    private let lock = Lock()
+    private var requested = false
+    public init() {}
+    public var isRequested: Bool { lock.withLock { requested } }
+    public func request() { lock.withLock { requested = true } }
+}
+
+/// The common input options applied to every event an input produces.
+public struct InputDecoration: Sendable {
+    let type: String?
+    let addField: [(key: Template, value: Value)]
+    let tags: [String]
+
+    var isEmpty: Bool { type == nil && addField.isEmpty && tags.isEmpty }
+
+    @usableFromInline func apply(to event: Event) {
+        if isEmpty { return }
+        if let type, event.fields["type"] == nil { event.fields["type"] = .string(type) }
+        for (key, value) in addField {
+            Decorations.addField(event, FieldReference(key.render(event)), Decorations.render(value, event))
+        }
+        if !tags.isEmpty {
+            var current: [Value]
+            switch event.fields["tags"] {
+            case .array(let a)?: current = a
+            case .string(let s)?: current = [.string(s)]
+            default: current = []
+            }
+            current += tags.map { .string($0) }
+            event.fields["tags"] = .array(current)
+        }
+    }
+}
+
+/// The shared semantics of `add_field`, `add_tag`, `remove_field` and `remove_tag` (Logstash's decorators).
+public enum Decorations {
+    /// Renders sprintf templates in a value (strings, and strings inside arrays and hashes).
+    public static func render(_ v: Value, _ event: Event) -> Value {
+        switch v {
+        case .string(let s): return s.contains("%{") ? .string(Template(s).render(event)) : v
+        case .array(let a): return .array(a.map { render($0, event) })
+        case .object(let o):
+            var out = Object()
+            for (k, x) in o { out[k] = render(x, event) }
+            return .object(out)
+        default: return v
+        }
+    }
+
+    /// `add_field`: sets the field, or turns an existing value into a list and appends.
+    public static func addField(_ event: Event, _ ref: FieldReference, _ value: Value) {
+        guard let existing = event.get(ref) else {
+            event.set(ref, value)
+            return
+        }
+        var list: [Value]
+        switch existing {
+        case .array(let a): list = a
+        case .object(let o): list = o.map { .array([.string($0.0), $0.1]) }
+        default: list = [existing]
+        }
+        if case .array(let more) = value { list += more } else { list.append(value) }
+        event.set(ref, .array(list))
+    }
+
+    /// `add_tag`: appends, even duplicates; a string `tags` becomes a list.
+    public static func addTag(_ event: Event, _ tag: String) {
+        switch event.fields["tags"] {
+        case .array(var a)?:
+            event.fields["tags"] = .null
+            a.append(.string(tag))
+            event.fields["tags"] = .array(a)
+        case .string(let s)?:
+            event.fields["tags"] = .array([.string(s), .string(tag)])
+        default:
+            event.fields["tags"] = .array([.string(tag)])
+        }
+    }
+
+    /// `remove_tag`: removes every equal element (may leave `tags: []`).
+    public static func removeTag(_ event: Event, _ tag: String) {
+        switch event.fields["tags"] {
+        case .array(let a)?:
+            event.fields["tags"] = .array(a.filter { $0 != .string(tag) })
+        case .string(let s)? where s == tag:
+            event.fields["tags"] = .array([])
+        default: break
+        }
+    }
+}

@@ -1,0 +1,305 @@
+/// What a plugin needs from its pipeline when it is built.
+public struct PipelineEnvironment: Sendable {
+    public var pipelineID: String
+    public var ecsCompatibility: ECSCompatibility
+    public var dataPath: String
+    public var deadLetterQueue: DeadLetterQueueWriter
+    public var shutdown: ShutdownFlag
+    public var substitution: Substitution
+
+    public init(
+        pipelineID: String = "main", ecsCompatibility: ECSCompatibility = .v8, dataPath: String = "data",
+        deadLetterQueue: DeadLetterQueueWriter = DisabledDeadLetterQueue(), shutdown: ShutdownFlag = ShutdownFlag(),
+        substitution: Substitution = .environment
+    ) {
+        self.pipelineID = pipelineID
+        self.ecsCompatibility = ecsCompatibility
+        self.dataPath = dataPath
+        self.deadLetterQueue = deadLetterQueue
+        self.shutdown = shutdown
+        self.substitution = substitution
+    }
+}
+
+/// A built plugin with the common options the runtime applies around it.
+public struct BuiltPlugin: @unchecked Sendable {
+    public let name: String
+    public let id: String
+    public let kind: PluginKind
+    public let span: SourceSpan
+    public let instance: any Plugin
+    /// Filter decorations (add_field, remove_field, add_tag, remove_tag), applied on success.
+    public let filterDecorations: FilterDecorations?
+    public let context: PluginContext
+}
+
+/// The common filter options, compiled.
+public struct FilterDecorations: Sendable {
+    public let addField: [(key: Template, value: Value)]
+    public let removeField: [Template]
+    public let addTag: [Template]
+    public let removeTag: [Template]
+
+    public var isEmpty: Bool { addField.isEmpty && removeField.isEmpty && addTag.isEmpty && removeTag.isEmpty }
+
+    /// Applies the decorations in Logstash's order: add_field, remove_field, add_tag, remove_tag.
+    public func apply(to event: Event) {
+        for (key, value) in addField {
+            Decorations.addField(event, FieldReference(key.render(event)), Decorations.render(value, event))
+        }
+        for field in removeField {
+            if let ref = try? FieldReference(parsing: field.render(event)) { event.remove(ref) }
+        }
+        for tag in addTag { Decorations.addTag(event, tag.render(event)) }
+        for tag in removeTag { Decorations.removeTag(event, tag.render(event)) }
+    }
+}
+
+/// One registered plugin type: its name, kind, documentation and how to build it from a config block.
+public struct PluginDescriptor: Sendable {
+    public let name: String
+    public let kind: PluginKind
+    public let summary: String
+    /// Fresh declared settings (the plugin's own, then the common ones), for docs and validation.
+    public let settings: @Sendable () -> [AnySetting]
+    let build: @Sendable (PluginDecl, PluginRegistry, PipelineEnvironment) throws(ConfigError) -> BuiltPlugin
+
+    public static func input<P: Input>(_ type: P.Type) -> PluginDescriptor {
+        PluginDescriptor(
+            name: P.name, kind: .input, summary: P.summary,
+            settings: { P.Settings().declaredSettings + CommonInputSettings().declaredSettings },
+            build: { decl, registry, env throws(ConfigError) in try registry.buildInput(P.self, decl, env) })
+    }
+
+    public static func filter<P: Filter>(_ type: P.Type) -> PluginDescriptor {
+        PluginDescriptor(
+            name: P.name, kind: .filter, summary: P.summary,
+            settings: { P.Settings().declaredSettings + CommonFilterSettings().declaredSettings },
+            build: { decl, registry, env throws(ConfigError) in try registry.buildFilter(P.self, decl, env) })
+    }
+
+    public static func output<P: Output>(_ type: P.Type) -> PluginDescriptor {
+        PluginDescriptor(
+            name: P.name, kind: .output, summary: P.summary,
+            settings: { P.Settings().declaredSettings + CommonOutputSettings().declaredSettings },
+            build: { decl, registry, env throws(ConfigError) in try registry.buildOutput(P.self, decl, env) })
+    }
+
+    public static func codec<P: Codec>(_ type: P.Type) -> PluginDescriptor {
+        PluginDescriptor(
+            name: P.name, kind: .codec, summary: P.summary,
+            settings: { P.Settings().declaredSettings + CommonCodecSettings().declaredSettings },
+            build: { decl, registry, env throws(ConfigError) in try registry.buildCodec(P.self, decl, env) })
+    }
+}
+
+/// Plugins that Logstash has but Sluice does not (yet): named in the error so users know it is not a typo.
+public let knownUnsupportedPlugins: Set<String> = [
+    "ruby", "jdbc", "jdbc_streaming", "jdbc_static", "aggregate", "elapsed", "throttle", "http_poller", "s3", "sqs",
+    "beats", "tcp", "udp", "syslog", "kafka", "redis", "file", "exec", "pipe", "xml", "memcached", "metrics",
+]
+
+/// All plugin types by kind and name; builds plugins from config blocks.
+public struct PluginRegistry: Sendable {
+    let byKind: [PluginKind: [String: PluginDescriptor]]
+
+    public init(_ descriptors: [PluginDescriptor]) {
+        var map: [PluginKind: [String: PluginDescriptor]] = [:]
+        for d in descriptors { map[d.kind, default: [:]][d.name] = d }
+        byKind = map
+    }
+
+    /// The registered descriptors, sorted by kind then name.
+    public var all: [PluginDescriptor] {
+        PluginKind.allCases.flatMap { kind in (byKind[kind] ?? [:]).values.sorted { $0.name < $1.name } }
+    }
+
+    public func descriptor(_ kind: PluginKind, _ name: String) -> PluginDescriptor? { byKind[kind]?[name] }
+
+    /// Builds the plugin a config block declares, or throws diagnostics (unknown plugin, unknown setting, …).
+    public func build(_ kind: PluginKind, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+        guard let d = descriptor(kind, decl.name) else {
+            let names = Array((byKind[kind] ?? [:]).keys)
+            var help = Suggest.didYouMean(decl.name, among: names)
+            if help == nil && knownUnsupportedPlugins.contains(decl.name) {
+                help = "Sluice does not support the '\(decl.name)' \(kind.rawValue) plugin"
+            }
+            throw ConfigError(
+                Diagnostic(
+                    code: "unknown_plugin", span: decl.span,
+                    "Couldn't find any \(kind.rawValue) plugin named '\(decl.name)'",
+                    help: help ?? "available \(kind.rawValue)s: \(names.sorted().joined(separator: ", "))"))
+        }
+        return try d.build(decl, self, env)
+    }
+
+    // MARK: Building each kind
+
+    func buildInput<P: Input>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+        let common = CommonInputSettings()
+        let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
+        try validate(common, decl)
+        let codec = try buildCodec(common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span), env)
+        let ecs = common.ecsCompatibility ?? env.ecsCompatibility
+        let decoration = InputDecoration(
+            type: common.type, addField: common.addField.map { (Template($0.key), $0.value) }, tags: common.tags)
+        let id = pluginID(common.id, decl, env)
+        let context = PluginContext(
+            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .input,
+            deadLetterQueue: env.deadLetterQueue, codec: codec, ecsCompatibility: ecs, dataPath: env.dataPath,
+            shutdown: env.shutdown, inputDecoration: decoration)
+        let instance = try instantiate(P.self, settings, context, decl)
+        return BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+    }
+
+    func buildFilter<P: Filter>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+        let common = CommonFilterSettings()
+        let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
+        try validate(common, decl)
+        let id = pluginID(common.id, decl, env)
+        let context = PluginContext(
+            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .filter,
+            deadLetterQueue: env.deadLetterQueue, codec: nil,
+            ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
+            shutdown: env.shutdown)
+        let decorations = FilterDecorations(
+            addField: common.addField.map { (Template($0.key), $0.value) }, removeField: common.removeField.map(Template.init),
+            addTag: common.addTag.map(Template.init), removeTag: common.removeTag.map(Template.init))
+        let instance = try instantiate(P.self, settings, context, decl)
+        return BuiltPlugin(name: P.name, id: id, kind: .filter, span: decl.span, instance: instance, filterDecorations: decorations, context: context)
+    }
+
+    func buildOutput<P: Output>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+        let common = CommonOutputSettings()
+        let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
+        try validate(common, decl)
+        let codec = try buildCodec(common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span), env)
+        let id = pluginID(common.id, decl, env)
+        let context = PluginContext(
+            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .output,
+            deadLetterQueue: env.deadLetterQueue, codec: codec,
+            ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
+            shutdown: env.shutdown)
+        let instance = try instantiate(P.self, settings, context, decl)
+        return BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+    }
+
+    func buildCodec<P: Codec>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+        let common = CommonCodecSettings()
+        let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
+        let id = common.id ?? "\(P.name)_\(SHA256.hex(of: decl.span.description + P.name).prefix(36))"
+        let context = PluginContext(
+            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .codec,
+            deadLetterQueue: env.deadLetterQueue, codec: nil,
+            ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
+            shutdown: env.shutdown)
+        let instance = try instantiate(P.self, settings, context, decl)
+        return BuiltPlugin(name: P.name, id: id, kind: .codec, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+    }
+
+    func buildCodec(_ spec: PluginSpec, _ env: PipelineEnvironment) throws(ConfigError) -> any Codec {
+        let built = try build(.codec, spec.decl, env)
+        return built.instance as! any Codec
+    }
+
+    /// The explicit id (after `${VAR}`), or a stable digest of the pipeline and the plugin's position.
+    func pluginID(_ explicit: String?, _ decl: PluginDecl, _ env: PipelineEnvironment) -> String {
+        if let explicit { return explicit }
+        return SHA256.hex(of: "\(env.pipelineID)|\(decl.span.source)|\(decl.span.line)|\(decl.span.column)|\(decl.name)")
+    }
+
+    func instantiate<P: Plugin>(_ type: P.Type, _ settings: P.Settings, _ context: PluginContext, _ decl: PluginDecl)
+        throws(ConfigError) -> P
+    {
+        do {
+            return try P(settings: settings, context: context)
+        } catch let e as ConfigError {
+            throw e
+        } catch let d as Diagnostic {
+            throw ConfigError(d)
+        } catch {
+            throw ConfigError(
+                Diagnostic(code: "plugin_error", span: decl.span, "\(context.kind.rawValue) '\(decl.name)' could not be created: \(error)"))
+        }
+    }
+
+    func validate(_ settings: some PluginSettings, _ decl: PluginDecl) throws(ConfigError) {
+        do {
+            try settings.validate()
+        } catch {
+            let span = error.setting.flatMap { name in decl.attributes.first { $0.name == name }?.span } ?? decl.span
+            throw ConfigError(Diagnostic(code: "invalid_settings", span: span, "\(decl.name): \(error.message)"))
+        }
+    }
+
+    /// Assigns a block's attributes to the declared settings (the plugin's own first, then the common ones).
+    /// Collects every problem before throwing.
+    func decode<S: PluginSettings>(_ type: S.Type, _ decl: PluginDecl, common: [AnySetting], _ env: PipelineEnvironment)
+        throws(ConfigError) -> S
+    {
+        let settings = S()
+        let own = settings.declaredSettings
+        var byName: [String: AnySetting] = [:]
+        for s in common { byName[s.name] = s }
+        for s in own { byName[s.name] = s }
+        var diagnostics: [Diagnostic] = []
+        var seen: Set<String> = []
+        for (name, value, span) in PluginRegistry.mergeRepeated(decl.attributes) {
+            guard let setting = byName[name] else {
+                let all = byName.keys.sorted()
+                diagnostics.append(
+                    Diagnostic(
+                        code: "unknown_setting", span: span, "Unknown setting '\(name)' for \(decl.name)",
+                        help: Suggest.didYouMean(name, among: all) ?? "valid settings: \(all.joined(separator: ", "))"))
+                continue
+            }
+            if let obsolete = setting.obsoleteMessage {
+                diagnostics.append(Diagnostic(code: "obsolete_setting", span: span, "The setting '\(name)' in \(decl.name) is obsolete: \(obsolete)"))
+                continue
+            }
+            if name == "codec" && seen.contains(name) {
+                diagnostics.append(Diagnostic(code: "duplicate_codec", span: span, "\(decl.name) declares 'codec' more than once"))
+                continue
+            }
+            seen.insert(name)
+            do {
+                try setting.assign(value, CoercionContext(pluginName: decl.name, settingName: name, substitution: env.substitution))
+            } catch {
+                diagnostics.append(error)
+            }
+        }
+        for s in own + common where s.isRequired && !s.wasSet {
+            diagnostics.append(
+                Diagnostic(code: "missing_setting", span: decl.span, "Missing a required setting for the \(decl.name) plugin: '\(s.name)'"))
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+        try validate(settings, decl)
+        return settings
+    }
+
+    /// The same option written twice merges hashes and otherwise collects the values into a list (Logstash).
+    static func mergeRepeated(_ attributes: [Attribute]) -> [(String, ConfigValue, SourceSpan)] {
+        var order: [String] = []
+        var values: [String: [Attribute]] = [:]
+        for a in attributes {
+            if values[a.name] == nil { order.append(a.name) }
+            values[a.name, default: []].append(a)
+        }
+        return order.flatMap { name -> [(String, ConfigValue, SourceSpan)] in
+            let group = values[name]!
+            if group.count == 1 || name == "codec" { return group.map { (name, $0.value, $0.span) } }
+            let hashes = group.compactMap { a -> [HashEntry]? in
+                if case .hash(let h, _) = a.value { return h }
+                return nil
+            }
+            if hashes.count == group.count {
+                return [(name, .hash(hashes.flatMap { $0 }, group[0].value.span), group[0].span)]
+            }
+            let items = group.flatMap { a -> [ConfigValue] in
+                if case .array(let xs, _) = a.value { return xs }
+                return [a.value]
+            }
+            return [(name, .array(items, group[0].value.span), group[0].span)]
+        }
+    }
+}

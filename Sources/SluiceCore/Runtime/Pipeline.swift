@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The runtime settings of one pipeline (`pipeline.*`), already validated.
+public struct PipelineRuntimeSettings: Sendable {
+    public var id: String
+    public var workers: Int
+    public var batchSize: Int
+    public var batchDelayMillis: Int
+
+    public init(id: String = "main", workers: Int = System.cpuCount, batchSize: Int = 125, batchDelayMillis: Int = 50) {
+        self.id = id
+        self.workers = workers
+        self.batchSize = batchSize
+        self.batchDelayMillis = batchDelayMillis
+    }
+}
+
+/// A running pipeline: input threads feeding a bounded queue, and workers moving batches through the program.
+///
+/// Lifecycle: `start()`, then either every input finishes (the pipeline drains and stops by itself) or `stop()`
+/// asks the inputs to stop and drains what is in flight. `wait()` blocks until the workers are done and the
+/// outputs closed.
+public final class Pipeline: @unchecked Sendable {
+    public let settings: PipelineRuntimeSettings
+    public let program: PipelineProgram
+    public let queue: EventQueue
+    let shutdown: ShutdownFlag
+    let logger: Logger
+    private var threads: [Thread] = []
+    private let lock = Lock()
+    private var runningInputs = 0
+    private var finished = false
+    private let done = Semaphore()
+    /// Called once when the pipeline has fully stopped.
+    public var onFinished: (@Sendable () -> Void)?
+
+    public init(settings: PipelineRuntimeSettings, program: PipelineProgram, shutdown: ShutdownFlag) {
+        self.settings = settings
+        self.program = program
+        self.shutdown = shutdown
+        queue = EventQueue(capacity: settings.workers * settings.batchSize, metrics: program.metrics)
+        logger = Logger("pipeline", pipelineID: settings.id)
+    }
+
+    /// Starts inputs and workers.
+    public func start() {
+        logger.info(
+            "Starting pipeline {\"pipeline.workers\"=>\(settings.workers), \"pipeline.batch.size\"=>\(settings.batchSize), \"pipeline.batch.delay\"=>\(settings.batchDelayMillis)}"
+        )
+        for w in 0..<settings.workers {
+            threads.append(Thread(name: "[\(settings.id)]>worker\(w)") { [self] in self.workerLoop() })
+        }
+        runningInputs = program.inputs.count
+        if program.inputs.isEmpty { queue.close() }
+        for input in program.inputs {
+            let plugin = input.instance as! any Input
+            threads.append(Thread(name: "[\(settings.id)]<\(input.name)") { [self] in self.runInput(plugin, input) })
+        }
+        logger.info("Pipeline started")
+    }
+
+    private func runInput(_ input: any Input, _ built: BuiltPlugin) {
+        do {
+            try input.run(queue)
+        } catch {
+            logger.error("A plugin had an unrecoverable error: \(built.name) (\(built.id)): \(error)")
+        }
+        let last = lock.withLock { () -> Bool in
+            runningInputs -= 1
+            return runningInputs == 0
+        }
+        if last { queue.close() }
+    }
+
+    private func workerLoop() {
+        while true {
+            let batch = queue.take(max: settings.batchSize, delayMillis: settings.batchDelayMillis)
+            if batch.isEmpty { break }
+            process(batch)
+        }
+    }
+
+    /// Runs one batch through filters and outputs (also used by tests and benchmarks).
+    public func process(_ batch: [Event]) {
+        let started = Clock.nanoseconds()
+        let metrics = program.metrics
+        metrics.eventsFiltered.add(batch.count, ordering: .relaxed)
+        let survivors = program.runFilters(batch)
+        program.runOutputs(survivors)
+        metrics.eventsOut.add(survivors.count, ordering: .relaxed)
+        metrics.durationNanos.add(Clock.nanoseconds() - started, ordering: .relaxed)
+    }
+
+    /// Asks the inputs to stop; the workers then drain the queue.
+    public func stop() {
+        shutdown.request()
+        for input in program.inputs { (input.instance as! any Input).stop() }
+    }
+
+    /// Waits for every thread, then closes the plugins. Safe to call from several threads.
+    public func wait() {
+        for t in threads { t.join() }
+        let first = lock.withLock { () -> Bool in
+            defer { finished = true }
+            return !finished
+        }
+        if first {
+            program.close()
+            for p in program.inputs { p.instance.close() }
+            logger.info("Pipeline terminated")
+            onFinished?()
+            done.signal()
+        }
+    }
+}
+
+/// A joinable OS thread running a closure.
+public final class Thread: @unchecked Sendable {
+    private var handle = pthread_t()
+    private var joined = false
+    private let joinLock = Lock()
+
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(ThreadBody(name: name, body: body))
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        pthread_attr_setstacksize(&attr, 8 << 20)
+        pthread_create(&handle, &attr, { raw in
+            let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box.toOpaque())
+        pthread_attr_destroy(&attr)
+    }
+
+    /// Waits for the thread to end (once; later calls return at once).
+    public func join() {
+        joinLock.withLock {
+            if !joined {
+                pthread_join(handle, nil)
+                joined = true
+            }
+        }
+    }
+}
+
+private final class ThreadBody {
+    let name: String
+    let body: @Sendable () -> Void
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
+}
+
+/// A counting semaphore.
+public final class Semaphore: @unchecked Sendable {
+    private var sem = sem_t()
+    public init(_ value: UInt32 = 0) { sem_init(&sem, 0, value) }
+    deinit { sem_destroy(&sem) }
+    public func signal() { sem_post(&sem) }
+    public func wait() { while sem_wait(&sem) != 0 {} }
+}
+
+/// Facts about the machine.
+public enum System {
+    /// Online CPU cores (the default `pipeline.workers`).
+    public static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// The host name, as inputs record it.
+    public static let hostname: String = {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, 255)
+        return String(cString: buf)
+    }()
+}
