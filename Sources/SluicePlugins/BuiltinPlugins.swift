@@ -1,0 +1,23 @@
+import SluiceCore
+
+/// Every plugin Sluice ships, by kind and Logstash name (alphabetical). A test checks names are unique.
+public let builtinPlugins: [PluginDescriptor] = [
+    // Inputs
+    .input(GeneratorInput.self),
+    .input(StdinInput.self),
+    // Filters
+    // Outputs
+    .output(FileOutput.self),
+    .output(NullOutput.self),
+    .output(StdoutOutput.self),
+    // Codecs
+    .codec(DotsCodec.self),
+    .codec(JsonCodec.self),
+    .codec(JsonLinesCodec.self),
+    .codec(LineCodec.self),
+    .codec(PlainCodec.self),
+    .codec(RubydebugCodec.self),
+]
+
+/// The registry of built-in plugins.
+public let builtinRegistry = PluginRegistry(builtinPlugins)

@@ -1,0 +1,87 @@
+import SluiceCore
+
+/// Reads a chunk as one JSON document; writes each event as JSON with no newline (Logstash's `json` codec).
+public final class JsonCodec: Codec {
+    public static let name = "json"
+    public static let summary = "Reads a whole chunk as one JSON object or array; writes events as JSON without a newline."
+
+    public struct Settings: PluginSettings {
+        @Setting("charset", doc: "The character set of the input; text is converted to UTF-8.")
+        var charset = "UTF-8"
+        @Setting("target", doc: "Put the decoded object under this field instead of the event's root.")
+        var target: FieldReference? = nil
+        public init() {}
+    }
+
+    let decoder: JSONEventDecoder
+
+    public init(settings: Settings, context: PluginContext) throws {
+        decoder = JSONEventDecoder(
+            target: settings.target, setOriginal: context.ecsCompatibility.isEnabled, logger: context.logger,
+            logLevel: .error)
+    }
+
+    public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        decoder.decode(bytes, emit)
+    }
+
+    public func encode(_ event: Event, into out: inout [UInt8]) {
+        JSONWriter.write(event.fields, to: &out)
+    }
+}
+
+/// Turns JSON text into events as Logstash's json codecs do: an object is one event, an array one event per
+/// element, anything else (or invalid JSON) an event holding the text with the `_jsonparsefailure` tag.
+struct JSONEventDecoder: Sendable {
+    let target: FieldReference?
+    let setOriginal: Bool
+    let logger: Logger
+    let logLevel: LogLevel
+
+    func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        let parsed: Value
+        do {
+            parsed = try JSONParser.parse(bytes)
+        } catch {
+            failure(bytes, "\(error)", emit)
+            return
+        }
+        switch parsed {
+        case .object(let o):
+            emit(event(from: o, original: bytes))
+        case .array(let items):
+            for item in items {
+                guard case .object(let o) = item else {
+                    failure(bytes, "array element is not an object", emit)
+                    continue
+                }
+                emit(event(from: o, original: nil))
+            }
+        default:
+            failure(bytes, "not a JSON object", emit)
+        }
+    }
+
+    private func event(from o: Object, original: UnsafeBufferPointer<UInt8>?) -> Event {
+        let e: Event
+        if let target {
+            e = Event()
+            e.set(target, .object(o))
+        } else {
+            e = Event(fromMap: o)
+        }
+        if setOriginal, let original, e.get(TextEvents.original) == nil {
+            e.set(TextEvents.original, .string(String(decoding: original, as: UTF8.self)))
+        }
+        return e
+    }
+
+    private func failure(_ bytes: UnsafeBufferPointer<UInt8>, _ reason: String, _ emit: (Event) -> Void) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        logger.rateLimited(logLevel, key: "jsonparse", "JSON parse error, original data now in message field {:message=>\"\(reason)\", :data=>\(JSONWriter.string(.string(text)))}")
+        let e = Event()
+        e.fields["message"] = .string(text)
+        e.tag("_jsonparsefailure")
+        emit(e)
+    }
+}

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceCore
+
+/// Reads events from standard input until end of file (Logstash's `stdin` input).
+public final class StdinInput: Input, @unchecked Sendable {
+    public static let name = "stdin"
+    public static let summary = "Reads events from standard input; the pipeline ends at end of file."
+    public static let defaultCodec = "line"
+    public static let isReloadable = false
+
+    public struct Settings: PluginSettings {
+        public init() {}
+    }
+
+    let context: PluginContext
+    let codec: any Codec
+    let hostField: FieldReference
+    let setOriginal: Bool
+    let fd: Int32
+
+    public init(settings: Settings, context: PluginContext) throws {
+        self.context = context
+        codec = try StdinInput.lineOriented(context.codec!, context)
+        let ecs = context.ecsCompatibility.isEnabled
+        hostField = ecs ? FieldReference("[host][hostname]") : FieldReference("host")
+        setOriginal = ecs
+        fd = 0
+    }
+
+    /// stdin replaces `plain` with `line` and `json` with `json_lines`, as Logstash does.
+    static func lineOriented(_ codec: any Codec, _ context: PluginContext) throws -> any Codec {
+        if codec is PlainCodec { return try LineCodec(settings: LineCodec.Settings(), context: context) }
+        if codec is JsonCodec { return try JsonLinesCodec(settings: JsonLinesCodec.Settings(), context: context) }
+        return codec
+    }
+
+    public func run(_ sink: EventSink) throws {
+        if isatty(fd) != 0 { context.logger.info("The stdin plugin is now waiting for input:") }
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var batch: [Event] = []
+        while !context.shutdown.isRequested {
+            guard waitReadable() else { continue }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            buffer.withUnsafeBufferPointer { all in
+                let chunk = UnsafeBufferPointer(rebasing: all[0..<n])
+                codec.decode(chunk) { event in
+                    decorate(event, chunk)
+                    batch.append(event)
+                }
+            }
+            flush(&batch, sink)
+        }
+        codec.flush { event in
+            decorate(event, nil)
+            batch.append(event)
+        }
+        flush(&batch, sink)
+    }
+
+    private func waitReadable() -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 200) != 0
+    }
+
+    private func flush(_ batch: inout [Event], _ sink: EventSink) {
+        guard !batch.isEmpty else { return }
+        sink.push(contentsOf: batch)
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    private func decorate(_ event: Event, _ chunk: UnsafeBufferPointer<UInt8>?) {
+        if event.get(hostField) == nil { event.set(hostField, .string(System.hostname)) }
+        if setOriginal, let chunk, event.get(.eventOriginal) == nil {
+            event.set(.eventOriginal, .string(String(decoding: chunk, as: UTF8.self)))
+        }
+        context.decorate(event)
+    }
+}

@@ -1,1 +1,0 @@
-// Built-in plugins are registered in BuiltinPlugins.swift.

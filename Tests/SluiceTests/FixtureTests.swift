@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import SluiceCore
+
+/// Golden cases: every folder under `Tests/Fixtures/` is a pipeline run end to end by the real binary.
+///
+/// A case holds `pipeline.conf`, optionally `input` (fed to stdin), `args` (extra flags, one per line; default
+/// `--pipeline.ecs_compatibility disabled`), `settings/` (logstash.yml, pipelines.yml), and the expectations:
+/// `expected` (JSON lines compared semantically; the string `"<any>"` matches any present value), `expected-raw` (exact text), `expected-exit`
+/// (default 0) and `expected-stderr` (lines that must each appear in stderr). With `SLUICE_RECORD=1` the runner
+/// rewrites `expected` from the actual output and fails, so a recording is always reviewed.
+struct FixtureTests {
+    static let cases: [String] = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: TestPaths.fixtures.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted()
+    }()
+
+    @Test func thereAreEnoughFixtures() {
+        #expect(FixtureTests.cases.count >= 60)
+    }
+
+    @Test(arguments: FixtureTests.cases)
+    func fixture(_ name: String) throws {
+        let dir = TestPaths.fixtures.appendingPathComponent(name)
+        func read(_ file: String) -> String? {
+            try? String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+        }
+        let work = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        var args = ["-f", dir.appendingPathComponent("pipeline.conf").path, "-w", "1", "--path.data", work.appendingPathComponent("data").path]
+        let settingsDir = dir.appendingPathComponent("settings")
+        args += ["--path.settings", FileManager.default.fileExists(atPath: settingsDir.path) ? settingsDir.path : work.path]
+        if let extra = read("args") {
+            args += extra.split(separator: "\n").map(String.init).filter { !$0.isEmpty }.map {
+                $0.replacingOccurrences(of: "${FIXTURE_DIR}", with: dir.path)
+                    .replacingOccurrences(of: "${WORK_DIR}", with: work.path)
+            }
+        } else {
+            args += ["--pipeline.ecs_compatibility", "disabled"]
+        }
+        if FileManager.default.fileExists(atPath: settingsDir.appendingPathComponent("pipelines.yml").path) {
+            args.removeFirst(2)
+        }
+        let env = ["FIXTURE_DIR": dir.path, "WORK_DIR": work.path]
+        let result = try runSluice(args, stdin: Data((read("input") ?? "").utf8), currentDirectory: work, environment: env)
+        let expectedExit = Int32(read("expected-exit")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0") ?? 0
+        #expect(result.exitCode == expectedExit, "exit code; stderr:\n\(result.stderr)")
+        for line in (read("expected-stderr") ?? "").split(separator: "\n") where !line.isEmpty {
+            #expect(result.stderr.contains(line), "stderr lacks: \(line)\n--- stderr:\n\(result.stderr)")
+        }
+        let outputFile = read("output-file").map { work.appendingPathComponent($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let actualText = outputFile.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? result.stdout
+        if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" {
+            try GoldenJSON.record(actualText).write(to: dir.appendingPathComponent("expected"), atomically: true, encoding: .utf8)
+            Issue.record("recorded \(name)/expected: review it and run again")
+            return
+        }
+        if let raw = read("expected-raw") {
+            #expect(actualText == raw, "raw output differs\n--- actual:\n\(actualText)\n--- expected:\n\(raw)")
+            return
+        }
+        guard let expectedText = read("expected") else {
+            #expect(result.stdout.isEmpty || expectedExit != 0, "no expected file but output:\n\(result.stdout)")
+            return
+        }
+        try GoldenJSON.compare(actual: actualText, expected: expectedText)
+    }
+}
+
+/// Semantic comparison of JSON lines with `"<any>"` wildcards (parsed with Sluice's own JSON parser, which keeps
+/// integers and floats apart).
+enum GoldenJSON {
+    static func parseLines(_ text: String) throws -> [Value] {
+        try text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map {
+            try JSONParser.parse(String($0))
+        }
+    }
+
+    static func compare(actual: String, expected: String) throws {
+        let a = try parseLines(actual), e = try parseLines(expected)
+        #expect(a.count == e.count, "event count: got \(a.count), expected \(e.count)\n--- actual:\n\(actual)")
+        for (i, (x, y)) in zip(a, e).enumerated() {
+            #expect(matches(x, y), "event \(i) differs\n  actual:   \(render(x))\n  expected: \(render(y))")
+        }
+    }
+
+    static func matches(_ actual: Value, _ expected: Value) -> Bool {
+        if case .string("<any>") = expected { return true }
+        switch (actual, expected) {
+        case (.object(let a), .object(let e)):
+            return a.count == e.count && e.allSatisfy { k, v in a[k].map { matches($0, v) } ?? false }
+        case (.array(let a), .array(let e)):
+            return a.count == e.count && zip(a, e).allSatisfy { matches($0, $1) }
+        default:
+            return actual == expected
+        }
+    }
+
+    static func render(_ v: Value) -> String { JSONWriter.string(v) }
+
+    /// Actual output with volatile values (`host`, generated `@timestamp`s) replaced by `"<any>"`.
+    static func record(_ text: String) throws -> String {
+        try parseLines(text).map { line -> String in
+            guard case .object(var o) = line else { return render(line) }
+            for key in ["host", "@timestamp"] where o[key] != nil { o[key] = "<any>" }
+            return render(.object(o))
+        }.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Locations the tests need: the package root, the fixtures, the built `sluice` binary.
+enum TestPaths {
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
+    static let shared = packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+
+    /// The `sluice` executable built next to the test bundle.
+    static let binary: URL = {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = runner.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("sluice")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/sluice")
+    }()
+
+    /// A fresh temporary directory.
+    static func temporaryDirectory() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// The result of running the `sluice` binary.
+struct ProcessResult {
+    let exitCode: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs `sluice` with arguments and standard input, capturing its output.
+func runSluice(
+    _ arguments: [String], stdin: Data = Data(), currentDirectory: URL? = nil, environment: [String: String] = [:]
+) throws -> ProcessResult {
+    let work = TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: work) }
+    let inFile = work.appendingPathComponent("stdin"), outFile = work.appendingPathComponent("stdout")
+    let errFile = work.appendingPathComponent("stderr")
+    try stdin.write(to: inFile)
+    FileManager.default.createFile(atPath: outFile.path, contents: nil)
+    FileManager.default.createFile(atPath: errFile.path, contents: nil)
+    let process = Process()
+    process.executableURL = TestPaths.binary
+    process.arguments = arguments
+    if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    process.standardInput = try FileHandle(forReadingFrom: inFile)
+    process.standardOutput = try FileHandle(forWritingTo: outFile)
+    process.standardError = try FileHandle(forWritingTo: errFile)
+    try process.run()
+    process.waitUntilExit()
+    return ProcessResult(
+        exitCode: process.terminationStatus,
+        stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+}
