@@ -6,6 +6,9 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(GeneratorInput.self),
     .input(StdinInput.self),
     // Filters
+    .filter(DropFilter.self),
+    .filter(JsonFilter.self),
+    .filter(MutateFilter.self),
     // Outputs
     .output(FileOutput.self),
     .output(NullOutput.self),

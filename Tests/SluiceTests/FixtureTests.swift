@@ -50,6 +50,11 @@ struct FixtureTests {
         }
         let outputFile = read("output-file").map { work.appendingPathComponent($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let actualText = outputFile.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? result.stdout
+        if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" && read("expected-raw") != nil {
+            try actualText.write(to: dir.appendingPathComponent("expected-raw"), atomically: true, encoding: .utf8)
+            Issue.record("recorded \(name)/expected-raw: review it and run again")
+            return
+        }
         if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" {
             try GoldenJSON.record(actualText).write(to: dir.appendingPathComponent("expected"), atomically: true, encoding: .utf8)
             Issue.record("recorded \(name)/expected: review it and run again")

@@ -153,3 +153,32 @@ public indirect enum Rvalue: Sendable {
         }
     }
 }
+
+extension ConditionExpr {
+    /// A one-line rendering with every boolean grouping in parentheses (for warnings and `sluice graph`).
+    public var sourceText: String {
+        switch self {
+        case .boolean(let op, let l, let r, _): return "(\(l.sourceText) \(op.rawValue) \(r.sourceText))"
+        case .not(let inner, _): return "!\(inner.sourceText)"
+        case .compare(let op, let l, let r, _): return "\(l.sourceText) \(op.rawValue) \(r.sourceText)"
+        case .regex(let neg, let l, let r, _): return "\(l.sourceText) \(neg ? "!~" : "=~") \(r.sourceText)"
+        case .membership(let neg, let l, let r, _): return "\(l.sourceText) \(neg ? "not in" : "in") \(r.sourceText)"
+        case .value(let v): return v.sourceText
+        }
+    }
+}
+
+extension Rvalue {
+    /// The operand as it would be written.
+    public var sourceText: String {
+        switch self {
+        case .string(let s, _): return "\"\(s)\""
+        case .integer(let i, _): return String(i)
+        case .float(let d, _): return String(d)
+        case .selector(let s, _): return s
+        case .array(let items, _): return "[" + items.map(\.sourceText).joined(separator: ", ") + "]"
+        case .regex(let p, _): return "/\(p)/"
+        case .methodCall(let n, let args, _): return "\(n)(" + args.map(\.sourceText).joined(separator: ", ") + ")"
+        }
+    }
+}

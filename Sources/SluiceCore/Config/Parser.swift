@@ -579,17 +579,10 @@ public struct ConfigParser {
             warnings.append(
                 Diagnostic(
                     .warning, code: "ambiguous_boolean_chain", span: span(start),
-                    "this chain of 'and'/'or' is grouped as \(ConfigParser.render(grouped)), as Logstash groups it",
+                    "this chain of 'and'/'or' is grouped as \(grouped.sourceText), as Logstash groups it",
                     help: "add parentheses to make the grouping explicit"))
         }
         return grouped
-    }
-
-    static func render(_ e: ConditionExpr) -> String {
-        switch e {
-        case .boolean(let op, let l, let r, _): return "(\(render(l)) \(op.rawValue) \(render(r)))"
-        default: return "…"
-        }
     }
 
     /// `expression <- "(" _ condition _ ")" / negative_expression / in_expression / not_in_expression /

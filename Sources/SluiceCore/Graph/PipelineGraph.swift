@@ -89,29 +89,8 @@ public struct PipelineGraph: Sendable {
         return ends
     }
 
-    /// A readable one-line form of a condition.
-    static func describe(_ c: ConditionExpr) -> String {
-        switch c {
-        case .boolean(let op, let l, let r, _): return "(\(describe(l)) \(op.rawValue) \(describe(r)))"
-        case .not(let inner, _): return "!\(describe(inner))"
-        case .compare(let op, let l, let r, _): return "\(describe(l)) \(op.rawValue) \(describe(r))"
-        case .regex(let neg, let l, let r, _): return "\(describe(l)) \(neg ? "!~" : "=~") \(describe(r))"
-        case .membership(let neg, let l, let r, _): return "\(describe(l)) \(neg ? "not in" : "in") \(describe(r))"
-        case .value(let v): return describe(v)
-        }
-    }
-
-    static func describe(_ r: Rvalue) -> String {
-        switch r {
-        case .string(let s, _): return "\"\(s)\""
-        case .integer(let i, _): return String(i)
-        case .float(let d, _): return String(d)
-        case .selector(let s, _): return s
-        case .array(let items, _): return "[" + items.map(describe).joined(separator: ", ") + "]"
-        case .regex(let p, _): return "/\(p)/"
-        case .methodCall(let n, let args, _): return "\(n)(" + args.map(describe).joined(separator: ", ") + ")"
-        }
-    }
+    /// A readable one-line form of a condition, with Logstash's grouping made explicit.
+    static func describe(_ c: ConditionExpr) -> String { c.sourceText }
 
     /// Graphviz dot text.
     public var dot: String {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Throughput and peak memory of Sluice on Logstash's benchmark cases, with data generated here.
+# Usage: scripts/bench.sh path/to/sluice
+set -euo pipefail
+BIN=${1:-.build/release/sluice}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+N=${BENCH_EVENTS:-2000000}
+LINES=${BENCH_LINES:-1000000}
+
+# stdin data: one line per event.
+python3 - "$WORK/lines.txt" "$LINES" <<'PY'
+import sys, random
+random.seed(7)
+path, n = sys.argv[1], int(sys.argv[2])
+services = ["checkout", "search", "auth", "billing"]
+levels = ["info", "info", "info", "warn", "error", "debug"]
+with open(path, "w") as f:
+    for i in range(n):
+        f.write('{"service":"%s","level":"%s","status":"%d","latency_ms":"%d.%d","msg":"request %d"}\n' % (
+            random.choice(services), random.choice(levels), random.choice([200, 200, 200, 404, 500, 503]),
+            random.randint(1, 2000), random.randint(0, 9), i))
+PY
+
+cat > "$WORK/baseline.conf" <<CONF
+input { generator { count => $N } }
+output { null { } }
+CONF
+cat > "$WORK/dots.conf" <<'CONF'
+input { stdin { } }
+output { stdout { codec => dots } }
+CONF
+cat > "$WORK/mutate.conf" <<'CONF'
+input { stdin { codec => json_lines } }
+filter {
+  mutate { convert => { "status" => "integer" "latency_ms" => "float" } lowercase => ["level"] rename => { "msg" => "message" } }
+  if [status] >= 500 or [level] == "error" {
+    mutate { add_tag => ["alert"] add_field => { "route" => "alerts-%{service}" } }
+  } else if [level] == "debug" {
+    drop { }
+  } else {
+    mutate { add_field => { "route" => "main-%{service}" } }
+  }
+}
+output { null { } }
+CONF
+
+# Runs one case and prints: name workers events/s peak-RSS-MB.
+run_case() {
+  local name=$1 workers=$2 conf=$3 input=$4 events=$5
+  local start end rss
+  start=$(date +%s.%N)
+  rss=$( { /usr/bin/time -f '%M' "$BIN" -f "$conf" -w "$workers" --log.level error < "$input" > /dev/null; } 2>&1 | tail -n 1)
+  end=$(date +%s.%N)
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(sys.argv[6])/1024, int(sys.argv[5]), s))" \
+    "$start" "$end" "$name" "$workers" "$events" "$rss"
+}
+
+command -v /usr/bin/time >/dev/null || { echo "installing time"; (apt-get install -y -qq time >/dev/null 2>&1); }
+
+echo "Sluice benchmark ($(nproc) cores)"
+for w in 1 2; do run_case "baseline (generator)" "$w" "$WORK/baseline.conf" /dev/null "$N"; done
+for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.txt" "$LINES"; done
+for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
+
+# Start-up to first event: time until the first line appears on stdout.
+python3 - "$BIN" <<'PY'
+import subprocess, sys, time
+best = None
+for _ in range(5):
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.argv[1], "-e", "input { generator { count => 1 } } output { stdout { codec => dots } }", "--log.level", "error"], stdout=subprocess.PIPE)
+    p.stdout.read(1)
+    dt = (time.perf_counter() - t0) * 1000
+    p.wait()
+    best = dt if best is None else min(best, dt)
+print("start-up to first event: %.1f ms (best of 5)" % best)
+PY
