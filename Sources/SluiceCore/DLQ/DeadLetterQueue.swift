@@ -1,0 +1,341 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A pipeline's dead letter queue writer, storing entries in Logstash's on-disk format in `<path>/<pipeline_id>/`.
+///
+/// Thread-safe: workers call `write` concurrently. Entries go to the head segment `N.log.tmp`, sealed to `N.log`
+/// when full (10 MiB), when idle for `flush_interval` (checked by a background thread), and at `close()`. Start-up
+/// recovers leftover heads, `max_bytes` is enforced by the storage policy, `retain.age` deletes old segments, and
+/// `statistics` reports what Logstash's monitoring API does. I/O failures are recorded in `last_error` and make
+/// `write` return false; they never trap.
+public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
+    /// The settings this writer was opened with.
+    public let settings: DeadLetterQueueSettings
+    /// `<path>/<pipeline_id>`: the queue directory.
+    public let directory: String
+
+    private let mutex = PThreadMutex()
+    private let clock: @Sendable () -> Timestamp
+    private let warn: @Sendable (String) -> Void
+    private let encoding: CBOREventCodec.EncodingOptions
+    private let flushIntervalNanoseconds: Int64
+    private let retainAgeNanoseconds: Int64?
+    private var fileLock: FileLock?
+    private var flushTimer: PeriodicThread?
+
+    // Guarded by `mutex`.
+    private var head: HeadSegment?
+    private var nextHeadID: Int
+    private var sealed: [SealedSegment]
+    private var oldestSummary: (id: Int, summary: SegmentSummary)?
+    private var queueSize: Int64
+    private var droppedEvents = 0
+    private var expiredEvents = 0
+    private var lastError = "no errors"
+    private var lastWrite: Timestamp?
+    private var lastSignalCheck: Timestamp
+    private var recordBuffer: [UInt8] = []
+    private var closed = false
+
+    /// The open head segment.
+    private struct HeadSegment {
+        var id: Int
+        var fd: Int32
+        var size: Int
+        var entries: Int
+    }
+
+    /// How often the writer looks for the `.deleted_segment` signal of a cleaning reader (§6.5).
+    static let deletedSegmentCheckNanoseconds: Int64 = 3_000_000_000
+
+    /// Opens the queue: creates the directory, takes `.lock`, recovers leftover heads, opens a new head and starts the
+    /// flush checker. Throws (naming the path) when the directory cannot be created or another writer holds it.
+    /// - Parameter warningHandler: receives warnings (recovered or failed heads, skipped events, I/O errors).
+    public convenience init(
+        settings: DeadLetterQueueSettings, warningHandler: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(DeadLetterQueueError) {
+        try self.init(settings: settings, clock: { Timestamp.now() }, startsFlushTimer: true,
+                      warningHandler: warningHandler)
+    }
+
+    /// The designated initialiser; tests pass a fake clock and drive `flushCheck()` themselves.
+    init(
+        settings: DeadLetterQueueSettings, clock: @escaping @Sendable () -> Timestamp, startsFlushTimer: Bool,
+        warningHandler: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(DeadLetterQueueError) {
+        self.settings = settings
+        directory = settings.queueDirectory
+        self.clock = clock
+        warn = warningHandler
+        encoding = CBOREventCodec.EncodingOptions(stringReferences: settings.stringReferences)
+        flushIntervalNanoseconds = Int64(settings.effectiveFlushIntervalMilliseconds) * 1_000_000
+        retainAgeNanoseconds = settings.retainAge.map(DeadLetterQueueSettings.nanoseconds)
+        try FileSystem.makeDirectories(directory)
+        fileLock = try FileLock.acquire(FileSystem.join(directory, SegmentDirectory.lockFileName),
+                                        owner: "dead letter queue \(directory)")
+        DeadLetterQueue.recoverHeads(in: directory, warn: warningHandler)
+        sealed = SegmentDirectory.sealedSegments(directory)
+        queueSize = Int64(sealed.reduce(0) { $0 + $1.size })
+        nextHeadID = (sealed.last?.id ?? 0) + 1
+        lastSignalCheck = clock()
+        do {
+            try openHead()
+        } catch {
+            fileLock?.release(deleteFile: true)
+            throw error
+        }
+        if startsFlushTimer { startFlushTimer() }
+    }
+
+    deinit { close() }
+
+    public var isEnabled: Bool { true }
+
+    // MARK: Writing
+
+    /// Stores one entry. False when the event came from a DLQ, when the policy refuses it (`drop_newer` over
+    /// `max_bytes`), after `close()`, or on an I/O error (then `last_error` says which).
+    @discardableResult
+    public func write(_ event: Event, pluginType: String, pluginID: String, reason: String) -> Bool {
+        if event.isFromDeadLetterQueue {
+            warn("event previously submitted to the dead letter queue \(directory), skipping (plugin \(pluginID))")
+            return false
+        }
+        var entry: [UInt8] = []
+        entry.reserveCapacity(512)
+        DLQEntryCodec.encode(event: event, pluginType: pluginType, pluginID: pluginID, reason: reason,
+                             entryTime: clock(), options: encoding, appendingTo: &entry)
+        return mutex.withLock { appendEntry(entry) }
+    }
+
+    /// §7.2 steps 3–6, under the lock.
+    private func appendEntry(_ entry: [UInt8]) -> Bool {
+        guard !closed else { return false }
+        let now = clock()
+        let need = DLQSegmentFormat.recordHeaderSize + entry.count
+        applyRetention(now: now)
+        guard admit(need: need) else { return false }
+        if let h = head, h.entries > 0, h.size + need > settings.maxSegmentSize {
+            sealHead(openingNext: true)
+        }
+        if head == nil { try? openHead() }
+        guard var h = head else { return false }
+        recordBuffer.removeAll(keepingCapacity: true)
+        let offset = RecordFraming.appendRecords(of: entry, range: 0..<entry.count, fileLength: h.size,
+                                                 to: &recordBuffer)
+        guard FileSystem.writeAll(h.fd, recordBuffer, at: offset) else {
+            let code = errno
+            _ = ftruncate(h.fd, off_t(h.size))
+            recordError(DeadLetterQueueError.io("cannot write to", SegmentDirectory.headPath(directory, h.id), errno: code))
+            return false
+        }
+        let newSize = offset + recordBuffer.count
+        queueSize += Int64(newSize - h.size)
+        h.size = newSize
+        h.entries += 1
+        head = h
+        lastWrite = now
+        return true
+    }
+
+    /// The storage policy (§7.3): whether an entry needing `need` bytes may be written.
+    private func admit(need: Int) -> Bool {
+        let maxBytes = settings.maxBytes
+        guard queueSize + Int64(need) > maxBytes else { return true }
+        remeasureQueueSize()
+        guard queueSize + Int64(need) > maxBytes else { return true }
+        if settings.storagePolicy == .dropOlder && Int64(need) <= maxBytes {
+            while queueSize + Int64(need) > maxBytes, let oldest = sealed.first { deleteSealed(oldest) }
+            if queueSize + Int64(need) <= maxBytes { return true }
+        }
+        droppedEvents += 1
+        lastError = "Cannot write event to DLQ(path: \(directory)): reached maxQueueSize of \(maxBytes)"
+        return false
+    }
+
+    // MARK: Segments
+
+    private func openHead() throws(DeadLetterQueueError) {
+        let id = nextHeadID
+        let path = SegmentDirectory.headPath(directory, id)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw recordError(.io("cannot create segment", path)) }
+        guard FileSystem.writeAll(fd, [DLQSegmentFormat.versionByte], at: 0) else {
+            let error = DeadLetterQueueError.io("cannot write segment", path)
+            FileSystem.closeDescriptor(fd)
+            unlink(path)
+            throw recordError(error)
+        }
+        head = HeadSegment(id: id, fd: fd, size: 1, entries: 0)
+        nextHeadID = id + 1
+        queueSize += 1
+    }
+
+    @discardableResult
+    private func recordError(_ error: DeadLetterQueueError) -> DeadLetterQueueError {
+        lastError = error.message
+        warn(error.message)
+        return error
+    }
+
+    /// Seals the head (only if it holds an entry): renames `N.log.tmp` to `N.log`, then opens the next head.
+    private func sealHead(openingNext: Bool) {
+        guard let h = head, h.entries > 0 else { return }
+        FileSystem.closeDescriptor(h.fd)
+        head = nil
+        let from = SegmentDirectory.headPath(directory, h.id)
+        if FileSystem.move(from, SegmentDirectory.sealedPath(directory, h.id)) {
+            sealed.append(SealedSegment(id: h.id, size: h.size))
+        } else {
+            recordError(.io("cannot seal segment", from))
+        }
+        if openingNext { try? openHead() }
+        applyRetention(now: clock())
+    }
+
+    private func deleteSealed(_ segment: SealedSegment) {
+        let path = SegmentDirectory.sealedPath(directory, segment.id)
+        if !FileSystem.remove(path) && errno != ENOENT { recordError(.io("cannot delete segment", path)) }
+        sealed.removeAll { $0.id == segment.id }
+        queueSize -= Int64(segment.size)
+        if oldestSummary?.id == segment.id { oldestSummary = nil }
+    }
+
+    /// Queue size = the on-disk sum of sealed segments, head excluded (Logstash's re-measure, §7.5).
+    private func remeasureQueueSize() {
+        sealed = SegmentDirectory.sealedSegments(directory)
+        queueSize = Int64(sealed.reduce(0) { $0 + $1.size })
+        if let cached = oldestSummary, !sealed.contains(where: { $0.id == cached.id }) { oldestSummary = nil }
+    }
+
+    // MARK: Age retention
+
+    /// Deletes sealed segments, oldest first, whose newest entry is older than `retain.age` (§7.4).
+    private func applyRetention(now: Timestamp) {
+        guard let retain = retainAgeNanoseconds else { return }
+        let cutoff = DeadLetterQueue.subtract(nanoseconds: retain, from: now)
+        for segment in sealed where segment.size > 1 {
+            let summary = summaryOfOldest(segment)
+            guard let newest = summary.newestEntryTime, newest < cutoff else { return }
+            deleteSealed(segment)
+            expiredEvents += summary.entryCount
+        }
+    }
+
+    private func summaryOfOldest(_ segment: SealedSegment) -> SegmentSummary {
+        if let cached = oldestSummary, cached.id == segment.id { return cached.summary }
+        let summary = SegmentSummary(path: SegmentDirectory.sealedPath(directory, segment.id))
+        oldestSummary = (segment.id, summary)
+        return summary
+    }
+
+    static func subtract(nanoseconds: Int64, from t: Timestamp) -> Timestamp {
+        let (seconds, rest) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        var result = Timestamp(seconds: t.seconds &- seconds, nanoseconds: t.nanoseconds - Int32(rest))
+        if result.nanoseconds < 0 {
+            result.nanoseconds += 1_000_000_000
+            result.seconds -= 1
+        }
+        return result
+    }
+
+    static func nanoseconds(from a: Timestamp, to b: Timestamp) -> Int64 {
+        (b.seconds - a.seconds) * 1_000_000_000 + Int64(b.nanoseconds - a.nanoseconds)
+    }
+
+    // MARK: Flush timer
+
+    private func startFlushTimer() {
+        let interval = settings.effectiveFlushCheckIntervalMilliseconds
+        let timer = PeriodicThread(intervalMilliseconds: interval) { [weak self] in self?.flushCheck() }
+        if timer.start() { flushTimer = timer } else { warn("cannot start the DLQ flush thread for \(directory)") }
+    }
+
+    /// One tick of the flush checker: seals a stale head, applies retention, and reacts to `.deleted_segment`.
+    func flushCheck() {
+        mutex.withLock {
+            guard !closed else { return }
+            let now = clock()
+            if let h = head, h.entries > 0, let last = lastWrite,
+               DeadLetterQueue.nanoseconds(from: last, to: now) >= flushIntervalNanoseconds {
+                sealHead(openingNext: true)
+            }
+            applyRetention(now: now)
+            if DeadLetterQueue.nanoseconds(from: lastSignalCheck, to: now) >= DeadLetterQueue.deletedSegmentCheckNanoseconds {
+                lastSignalCheck = now
+                checkDeletedSegmentSignal()
+            }
+        }
+    }
+
+    /// A cleaning reader deleted segments: drop the signal file and re-measure the queue from disk.
+    private func checkDeletedSegmentSignal() {
+        let signal = FileSystem.join(directory, SegmentDirectory.deletedSegmentSignalName)
+        guard FileSystem.exists(signal) else { return }
+        FileSystem.remove(signal)
+        remeasureQueueSize()
+    }
+
+    // MARK: Closing and statistics
+
+    /// Seals the head if it holds an entry, applies retention, removes `.lock` and stops the flush checker.
+    /// An empty head stays behind as a 1-byte `N.log.tmp`, as in Logstash. Idempotent.
+    public func close() {
+        let timer: PeriodicThread?? = mutex.withLock {
+            guard !closed else { return .none }
+            closed = true
+            return .some(flushTimer)
+        }
+        guard case .some(let t) = timer else { return }
+        t?.stop()
+        mutex.withLock {
+            sealHead(openingNext: false)
+            applyRetention(now: clock())
+            if let h = head { FileSystem.closeDescriptor(h.fd) }
+            head = nil
+            fileLock?.release(deleteFile: true)
+            fileLock = nil
+        }
+    }
+
+    /// The metrics Logstash reports for this queue.
+    public var statistics: DeadLetterQueueStatistics {
+        mutex.withLock {
+            DeadLetterQueueStatistics(
+                queueSizeInBytes: queueSize, maxQueueSizeInBytes: settings.maxBytes, droppedEvents: droppedEvents,
+                expiredEvents: expiredEvents, lastError: lastError, storagePolicy: settings.storagePolicy)
+        }
+    }
+
+    /// The id of the current head segment (nil when none could be created).
+    var headSegmentID: Int? { mutex.withLock { head?.id } }
+
+    // MARK: Start-up recovery
+
+    /// Handles every leftover `N.log.tmp` as Logstash does (§2): deleted when `N.log` exists or it holds no entry,
+    /// renamed to `N.log` when it reads without error, to `N.err` when it does not.
+    static func recoverHeads(in directory: String, warn: (String) -> Void) {
+        for name in FileSystem.listDirectory(directory) ?? [] {
+            guard let id = SegmentDirectory.headID(name) else { continue }
+            let temporary = FileSystem.join(directory, name)
+            let sealedPath = SegmentDirectory.sealedPath(directory, id)
+            if FileSystem.exists(sealedPath) {
+                FileSystem.remove(temporary)
+                continue
+            }
+            let summary = SegmentSummary(path: temporary)
+            if summary.failsStrictScan {
+                let failed = SegmentDirectory.failedPath(directory, id)
+                FileSystem.move(temporary, failed)
+                warn("DLQ segment \(temporary) is damaged (\(summary.anomalies.first?.description ?? "unreadable")); renamed to \(failed)")
+            } else if summary.entryCount > 0 {
+                FileSystem.move(temporary, sealedPath)
+            } else {
+                FileSystem.remove(temporary)
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `dead_letter_queue` input's sincedb file (`commit_offsets`, `DLQ-FORMAT.md` §6.4): the segment being read
+/// and the offset where reading resumes, in Logstash's binary layout so either program can resume from the other's.
+public struct DeadLetterQueueSinceDB: Sendable, Equatable {
+    /// Absolute path of the current segment as written (Logstash's or ours).
+    public var segmentPath: String
+    /// Where the next record header is looked for.
+    public var offset: Int64
+
+    public init(segmentPath: String, offset: Int64) {
+        self.segmentPath = segmentPath
+        self.offset = offset
+    }
+
+    /// The position in the queue: only the segment id is taken from the path, so a sincedb written by Logstash for
+    /// another directory resolves in ours. Nil when the file name is not `N.log`.
+    public var position: DeadLetterQueuePosition? {
+        let name = segmentPath.split(separator: "/").last.map(String.init) ?? segmentPath
+        guard let id = SegmentDirectory.sealedID(name) else { return nil }
+        return DeadLetterQueuePosition(segmentID: id, offset: Int(clamping: offset))
+    }
+
+    /// `00 31`, path length, path (UTF-8), offset (signed 64-bit), 51 zero bytes; big-endian. The length is the
+    /// path's UTF-8 byte count (Logstash writes its UTF-16 length, the same for ASCII paths, and then reads that many
+    /// bytes, so the byte count is what makes non-ASCII paths read back).
+    public var bytes: [UInt8] {
+        let path = Array(segmentPath.utf8)
+        var out: [UInt8] = [0x00, 0x31]
+        out.reserveCapacity(path.count + 65)
+        BigEndian.append(UInt32(path.count), to: &out)
+        out.append(contentsOf: path)
+        BigEndian.append(UInt64(bitPattern: offset), to: &out)
+        out.append(contentsOf: repeatElement(0, count: 51))
+        return out
+    }
+
+    /// Parses sincedb bytes; nil for an empty file ("start at the first segment"), throws for a wrong version or a
+    /// truncated file.
+    public static func decode(_ bytes: [UInt8], path: String = "sincedb") throws(DeadLetterQueueError) -> DeadLetterQueueSinceDB? {
+        if bytes.isEmpty { return nil }
+        func failure(_ message: String) -> DeadLetterQueueError {
+            DeadLetterQueueError(kind: .format, path: path, message: "invalid DLQ sincedb \(path): \(message)")
+        }
+        guard bytes.count >= 6 else { throw failure("too short") }
+        guard bytes[0] == 0x00 && bytes[1] == 0x31 else { throw failure("unsupported version") }
+        let length = BigEndian.int32(bytes, at: 2)
+        guard length >= 0 && bytes.count >= 6 + length + 8 else { throw failure("truncated") }
+        let segmentPath = String(decoding: bytes[6..<(6 + length)], as: UTF8.self)
+        let offset = Int64(bitPattern: BigEndian.uint64(bytes, at: 6 + length))
+        return DeadLetterQueueSinceDB(segmentPath: segmentPath, offset: offset)
+    }
+
+    /// Reads a sincedb file; nil when it is missing or empty.
+    public static func read(from path: String) throws(DeadLetterQueueError) -> DeadLetterQueueSinceDB? {
+        guard FileSystem.exists(path) else { return nil }
+        guard let bytes = FileSystem.readFile(path) else { throw .io("cannot read", path) }
+        return try decode(bytes, path: path)
+    }
+
+    /// Writes the file (through a temporary file and a rename), creating its directory if needed.
+    public func write(to path: String) throws(DeadLetterQueueError) {
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try FileSystem.makeDirectories(String(path[..<slash]))
+        }
+        try FileSystem.replaceFile(path, bytes)
+    }
+
+    /// `.sincedb_<md5 hex of the path option>`: the input's file name when `sincedb_path` is not set.
+    public static func defaultFileName(pathOption: String) -> String {
+        ".sincedb_" + MD5.hexDigest(Array(pathOption.utf8))
+    }
+
+    /// `<path.data>/plugins/inputs/dead_letter_queue/<pipeline_id>/.sincedb_<md5>`.
+    public static func defaultPath(dataPath: String, pipelineID: String, pathOption: String) -> String {
+        let directory = FileSystem.join(FileSystem.join(dataPath, "plugins/inputs/dead_letter_queue"), pipelineID)
+        return FileSystem.join(directory, defaultFileName(pathOption: pathOption))
+    }
+}
+
+/// MD5 (RFC 1321), needed only to name sincedb files as Logstash does.
+enum MD5 {
+    private static let shifts: [UInt32] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10,
+        15, 21,
+    ]
+    /// floor(|sin(i + 1)| × 2^32), RFC 1321's table.
+    private static let constants: [UInt32] = (0..<64).map { i in
+        UInt32(truncatingIfNeeded: Int64((abs(sin(Double(i + 1))) * 4_294_967_296).rounded(.down)))
+    }
+
+    static func digest(_ message: [UInt8]) -> [UInt8] {
+        var data = message
+        let bitLength = UInt64(message.count) &* 8
+        data.append(0x80)
+        while data.count % 64 != 56 { data.append(0) }
+        for i in 0..<8 { data.append(UInt8((bitLength >> (8 * UInt64(i))) & 0xFF)) }
+        var a0: UInt32 = 0x6745_2301, b0: UInt32 = 0xEFCD_AB89, c0: UInt32 = 0x98BA_DCFE, d0: UInt32 = 0x1032_5476
+        for chunk in stride(from: 0, to: data.count, by: 64) {
+            var m = [UInt32](repeating: 0, count: 16)
+            for i in 0..<16 {
+                let j = chunk + 4 * i
+                m[i] = UInt32(data[j]) | UInt32(data[j + 1]) << 8 | UInt32(data[j + 2]) << 16 | UInt32(data[j + 3]) << 24
+            }
+            var a = a0, b = b0, c = c0, d = d0
+            for i in 0..<64 {
+                var f: UInt32
+                let g: Int
+                switch i {
+                case 0..<16: f = (b & c) | (~b & d); g = i
+                case 16..<32: f = (d & b) | (~d & c); g = (5 * i + 1) % 16
+                case 32..<48: f = b ^ c ^ d; g = (3 * i + 5) % 16
+                default: f = c ^ (b | ~d); g = (7 * i) % 16
+                }
+                f = f &+ a &+ constants[i] &+ m[g]
+                a = d
+                d = c
+                c = b
+                b = b &+ (f << shifts[i] | f >> (32 - shifts[i]))
+            }
+            a0 = a0 &+ a
+            b0 = b0 &+ b
+            c0 = c0 &+ c
+            d0 = d0 &+ d
+        }
+        var out: [UInt8] = []
+        for word in [a0, b0, c0, d0] {
+            for i in 0..<4 { out.append(UInt8((word >> (8 * UInt32(i))) & 0xFF)) }
+        }
+        return out
+    }
+
+    static func hexDigest(_ message: [UInt8]) -> String {
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in digest(message) {
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

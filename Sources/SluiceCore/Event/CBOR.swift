@@ -1,0 +1,409 @@
+/// Generic CBOR (RFC 8949) building blocks: a byte writer that behaves like Jackson's `CBORGenerator` as Logstash
+/// configures it, and a decoder into a generic item tree that never traps on malformed input.
+///
+/// The Logstash-specific layer (class-name wrappers, `DATA`/`META`) lives in `CBOREventCodec.swift`.
+
+/// A decoded CBOR data item, before any Logstash interpretation. String references (tags 256/25) are already
+/// resolved and tag 55799 (self-described CBOR) is dropped.
+public indirect enum CBORItem: Sendable, Equatable {
+    /// Major type 0.
+    case unsigned(UInt64)
+    /// Major type 1: the value is `-1 - n`.
+    case negative(UInt64)
+    /// Major type 2, chunks joined.
+    case bytes([UInt8])
+    /// Major type 3, chunks joined.
+    case text(String)
+    /// Major type 4.
+    case array([CBORItem])
+    /// Major type 5, in document order.
+    case map([CBORPair])
+    /// Major type 6, other than 25, 256 and 55799.
+    case tagged(UInt64, CBORItem)
+    /// `false` / `true`.
+    case bool(Bool)
+    /// `null` and `undefined`.
+    case null
+    /// Half, single or double precision float.
+    case float(Double)
+}
+
+/// One key/value pair of a decoded CBOR map.
+public struct CBORPair: Sendable, Equatable {
+    public var key: CBORItem
+    public var value: CBORItem
+}
+
+/// Why CBOR bytes could not be decoded.
+public struct CBORDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Byte offset (relative to the decoded range) where the problem was found.
+    public var offset: Int
+    public var message: String
+    public var description: String { "invalid CBOR at byte \(offset): \(message)" }
+}
+
+// MARK: - Writer
+
+/// Appends CBOR to a byte buffer the way Jackson's `CBORGenerator` does with Logstash's settings: minimal headers for
+/// lengths, indefinite-length containers written by the caller, long text chunked, optional string references.
+struct CBORWriter {
+    /// Jackson's `MAX_LONG_STRING_CHARS`: text longer than this many UTF-16 units is written in chunks.
+    static let maxChunkUTF16Units = 3996
+
+    var bytes: [UInt8]
+    /// The string-reference table of the current namespace (nil: stringref disabled).
+    private var references: [String: Int]?
+
+    /// A writer appending to `buffer` (pass it uniquely referenced to avoid a copy).
+    init(reusing buffer: [UInt8], stringReferences: Bool) {
+        bytes = buffer
+        references = stringReferences ? [:] : nil
+    }
+
+    /// Hands the written bytes back, leaving the writer empty.
+    mutating func takeBytes() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
+    }
+
+    /// Starts a stringref namespace (tag 256) when string references are on.
+    mutating func beginNamespaceIfEnabled() {
+        guard references != nil else { return }
+        bytes.append(contentsOf: [0xD9, 0x01, 0x00])
+        references = [:]
+    }
+
+    /// A header with a minimal-length argument.
+    mutating func head(_ major: UInt8, _ value: UInt64) {
+        let m = major << 5
+        switch value {
+        case 0..<24: bytes.append(m | UInt8(value))
+        case 24...0xFF: bytes.append(contentsOf: [m | 24, UInt8(value)])
+        case 0x100...0xFFFF: bytes.append(contentsOf: [m | 25, UInt8(value >> 8), UInt8(value & 0xFF)])
+        case 0x1_0000...0xFFFF_FFFF:
+            bytes.append(m | 26)
+            appendBigEndian(UInt32(value))
+        default:
+            bytes.append(m | 27)
+            appendBigEndian(value)
+        }
+    }
+
+    mutating func appendBigEndian(_ v: UInt32) {
+        bytes.append(contentsOf: [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)])
+    }
+
+    mutating func appendBigEndian(_ v: UInt64) {
+        appendBigEndian(UInt32(v >> 32))
+        appendBigEndian(UInt32(v & 0xFFFF_FFFF))
+    }
+
+    mutating func beginIndefiniteArray() { bytes.append(0x9F) }
+    mutating func beginIndefiniteMap() { bytes.append(0xBF) }
+    mutating func end() { bytes.append(0xFF) }
+
+    /// An integer as Jackson writes a `long` with `WRITE_MINIMAL_INTS` off: always 9 bytes.
+    mutating func fixedWidthInteger(_ v: Int) {
+        if v >= 0 {
+            bytes.append(0x1B)
+            appendBigEndian(UInt64(v))
+        } else {
+            bytes.append(0x3B)
+            appendBigEndian(UInt64(-1 - v))
+        }
+    }
+
+    /// A float64 (`fb`).
+    mutating func double(_ d: Double) {
+        bytes.append(0xFB)
+        appendBigEndian(d.bitPattern)
+    }
+
+    mutating func bool(_ b: Bool) { bytes.append(b ? 0xF5 : 0xF4) }
+    mutating func null() { bytes.append(0xF6) }
+
+    /// A text string: a reference when already in the table, chunked when over 3 996 UTF-16 units.
+    mutating func text(_ s: String) {
+        let utf8Count = s.utf8.count
+        if utf8Count > CBORWriter.maxChunkUTF16Units && s.utf16.count > CBORWriter.maxChunkUTF16Units {
+            chunkedText(s)
+            return
+        }
+        if references != nil && utf8Count >= 3 {
+            if let index = references![s] {
+                bytes.append(contentsOf: [0xD8, 0x19])
+                head(0, UInt64(index))
+                return
+            }
+            let n = references!.count
+            if utf8Count >= CBORWriter.minimumReferencedLength(tableCount: n) { references![s] = n }
+        }
+        head(3, UInt64(utf8Count))
+        bytes.append(contentsOf: s.utf8)
+    }
+
+    /// The shortest string worth a table entry once the table holds `tableCount` strings (stringref spec).
+    static func minimumReferencedLength(tableCount: Int) -> Int {
+        if tableCount < 24 { return 3 }
+        if tableCount < 256 { return 4 }
+        if tableCount < 65_536 { return 5 }
+        return 7
+    }
+
+    /// Jackson's `_writeChunkedString`: `7f`, chunks of 3 996 UTF-16 units (one less when that would split a
+    /// surrogate pair) each with a 2-byte length, a last chunk with a minimal header, `ff`. Never referenced.
+    private mutating func chunkedText(_ s: String) {
+        bytes.append(0x7F)
+        let units = Array(s.utf16)
+        var start = 0
+        var remaining = units.count
+        while remaining > CBORWriter.maxChunkUTF16Units {
+            var amount = CBORWriter.maxChunkUTF16Units
+            if UTF16.isLeadSurrogate(units[start + amount - 1]) { amount -= 1 }
+            let chunk = Array(String(decoding: units[start..<(start + amount)], as: UTF16.self).utf8)
+            bytes.append(0x79)
+            bytes.append(contentsOf: [UInt8(chunk.count >> 8), UInt8(chunk.count & 0xFF)])
+            bytes.append(contentsOf: chunk)
+            start += amount
+            remaining -= amount
+        }
+        if remaining > 0 {
+            let chunk = Array(String(decoding: units[start...], as: UTF16.self).utf8)
+            head(3, UInt64(chunk.count))
+            bytes.append(contentsOf: chunk)
+        }
+        bytes.append(0xFF)
+    }
+}
+
+// MARK: - Decoder
+
+/// Decodes one CBOR data item from a byte range into a `CBORItem`, resolving string references.
+///
+/// Every length is checked against the bytes left before anything is allocated, nesting is limited, and any
+/// malformation throws `CBORDecodingError`: garbage never traps.
+struct CBORDecoder {
+    /// Logstash's nesting limit (`StreamReadConstraints`).
+    static let maximumDepth = 1000
+
+    private let bytes: [UInt8]
+    private let start: Int
+    private let end: Int
+    private(set) var position: Int
+    private var depth = 0
+    /// One string table per open stringref namespace, innermost last.
+    private var namespaces: [[CBORItem]] = []
+
+    init(_ bytes: [UInt8], range: Range<Int>? = nil) {
+        self.bytes = bytes
+        let r = range ?? 0..<bytes.count
+        start = r.lowerBound
+        end = r.upperBound
+        position = r.lowerBound
+    }
+
+    /// Decodes the whole range as exactly one item.
+    static func decodeSingleItem(_ bytes: [UInt8], range: Range<Int>? = nil) throws(CBORDecodingError) -> CBORItem {
+        var decoder = CBORDecoder(bytes, range: range)
+        let item = try decoder.decodeItem()
+        guard decoder.position == decoder.end else { throw decoder.failure("\(decoder.end - decoder.position) trailing bytes") }
+        return item
+    }
+
+    func failure(_ message: String) -> CBORDecodingError {
+        CBORDecodingError(offset: position - start, message: message)
+    }
+
+    private mutating func readByte() throws(CBORDecodingError) -> UInt8 {
+        guard position < end else { throw failure("unexpected end of data") }
+        let b = bytes[position]
+        position += 1
+        return b
+    }
+
+    private mutating func readUInt(byteCount: Int) throws(CBORDecodingError) -> UInt64 {
+        guard end - position >= byteCount else { throw failure("unexpected end of data") }
+        var v: UInt64 = 0
+        for i in 0..<byteCount { v = v << 8 | UInt64(bytes[position + i]) }
+        position += byteCount
+        return v
+    }
+
+    /// The argument of a header whose low five bits are `info`; nil for indefinite length (31).
+    private mutating func readArgument(_ info: UInt8) throws(CBORDecodingError) -> UInt64? {
+        switch info {
+        case 0..<24: return UInt64(info)
+        case 24: return try readUInt(byteCount: 1)
+        case 25: return try readUInt(byteCount: 2)
+        case 26: return try readUInt(byteCount: 4)
+        case 27: return try readUInt(byteCount: 8)
+        case 31: return nil
+        default: throw failure("reserved additional information \(info)")
+        }
+    }
+
+    private func peekIsBreak() -> Bool { position < end && bytes[position] == 0xFF }
+
+    /// A definite length that must fit in the remaining bytes (each element needing at least `minimumItemSize`).
+    private func checkedCount(_ n: UInt64, minimumItemSize: Int) throws(CBORDecodingError) -> Int {
+        let left = UInt64(end - position)
+        guard n <= left / UInt64(minimumItemSize) else { throw failure("length \(n) exceeds the remaining \(left) bytes") }
+        return Int(n)
+    }
+
+    mutating func decodeItem() throws(CBORDecodingError) -> CBORItem {
+        let initial = try readByte()
+        let major = initial >> 5
+        let info = initial & 0x1F
+        switch major {
+        case 0:
+            guard let v = try readArgument(info) else { throw failure("indefinite integer") }
+            return .unsigned(v)
+        case 1:
+            guard let v = try readArgument(info) else { throw failure("indefinite integer") }
+            return .negative(v)
+        case 2, 3:
+            return try decodeString(major: major, info: info)
+        case 4:
+            try enterNesting()
+            defer { depth -= 1 }
+            return try decodeArray(info)
+        case 5:
+            try enterNesting()
+            defer { depth -= 1 }
+            return try decodeMap(info)
+        case 6:
+            guard let tag = try readArgument(info) else { throw failure("indefinite tag") }
+            try enterNesting()
+            defer { depth -= 1 }
+            return try decodeTag(tag)
+        default:
+            return try decodeSimple(info)
+        }
+    }
+
+    private mutating func enterNesting() throws(CBORDecodingError) {
+        guard depth < CBORDecoder.maximumDepth else { throw failure("nesting deeper than \(CBORDecoder.maximumDepth)") }
+        depth += 1
+    }
+
+    private mutating func decodeString(major: UInt8, info: UInt8) throws(CBORDecodingError) -> CBORItem {
+        guard let n = try readArgument(info) else { return try decodeChunkedString(major: major) }
+        let count = try checkedCount(n, minimumItemSize: 1)
+        let slice = bytes[position..<(position + count)]
+        position += count
+        let item: CBORItem = major == 3 ? .text(String(decoding: slice, as: UTF8.self)) : .bytes(Array(slice))
+        rememberReference(item, byteCount: count)
+        return item
+    }
+
+    /// Appends a fully written string to the innermost namespace's table when long enough (stringref rule).
+    private mutating func rememberReference(_ item: CBORItem, byteCount: Int) {
+        guard !namespaces.isEmpty else { return }
+        let n = namespaces[namespaces.count - 1].count
+        if byteCount >= CBORWriter.minimumReferencedLength(tableCount: n) {
+            namespaces[namespaces.count - 1].append(item)
+        }
+    }
+
+    private mutating func decodeChunkedString(major: UInt8) throws(CBORDecodingError) -> CBORItem {
+        var joined: [UInt8] = []
+        while true {
+            let b = try readByte()
+            if b == 0xFF { break }
+            guard b >> 5 == major, let n = try readArgument(b & 0x1F) else {
+                throw failure("invalid chunk in an indefinite-length string")
+            }
+            let count = try checkedCount(n, minimumItemSize: 1)
+            joined.append(contentsOf: bytes[position..<(position + count)])
+            position += count
+        }
+        return major == 3 ? .text(String(decoding: joined, as: UTF8.self)) : .bytes(joined)
+    }
+
+    private mutating func decodeArray(_ info: UInt8) throws(CBORDecodingError) -> CBORItem {
+        var items: [CBORItem] = []
+        if let n = try readArgument(info) {
+            let count = try checkedCount(n, minimumItemSize: 1)
+            items.reserveCapacity(count)
+            for _ in 0..<count { items.append(try decodeItem()) }
+        } else {
+            while true {
+                guard position < end else { throw failure("unterminated array") }
+                if peekIsBreak() {
+                    position += 1
+                    break
+                }
+                items.append(try decodeItem())
+            }
+        }
+        return .array(items)
+    }
+
+    private mutating func decodeMap(_ info: UInt8) throws(CBORDecodingError) -> CBORItem {
+        var pairs: [CBORPair] = []
+        if let n = try readArgument(info) {
+            let count = try checkedCount(n, minimumItemSize: 2)
+            pairs.reserveCapacity(count)
+            for _ in 0..<count { pairs.append(CBORPair(key: try decodeItem(), value: try decodeItem())) }
+        } else {
+            while true {
+                guard position < end else { throw failure("unterminated map") }
+                if peekIsBreak() {
+                    position += 1
+                    break
+                }
+                let key = try decodeItem()
+                pairs.append(CBORPair(key: key, value: try decodeItem()))
+            }
+        }
+        return .map(pairs)
+    }
+
+    private mutating func decodeTag(_ tag: UInt64) throws(CBORDecodingError) -> CBORItem {
+        switch tag {
+        case 256:
+            namespaces.append([])
+            defer { namespaces.removeLast() }
+            return try decodeItem()
+        case 25:
+            let indexItem = try decodeItem()
+            guard case .unsigned(let index) = indexItem else { throw failure("string reference index is not an integer") }
+            guard let table = namespaces.last else { throw failure("string reference outside a stringref namespace") }
+            guard index < UInt64(table.count) else { throw failure("string reference \(index) not in the table") }
+            return table[Int(index)]
+        case 55799:
+            return try decodeItem()
+        default:
+            return .tagged(tag, try decodeItem())
+        }
+    }
+
+    private mutating func decodeSimple(_ info: UInt8) throws(CBORDecodingError) -> CBORItem {
+        switch info {
+        case 20: return .bool(false)
+        case 21: return .bool(true)
+        case 22, 23: return .null
+        case 25: return .float(CBORDecoder.halfToDouble(UInt16(try readUInt(byteCount: 2))))
+        case 26: return .float(Double(Float(bitPattern: UInt32(try readUInt(byteCount: 4)))))
+        case 27: return .float(Double(bitPattern: try readUInt(byteCount: 8)))
+        case 31: throw failure("unexpected break")
+        default: throw failure("unsupported simple value \(info)")
+        }
+    }
+
+    static func halfToDouble(_ h: UInt16) -> Double {
+        let exponent = Int((h >> 10) & 0x1F)
+        let mantissa = Double(h & 0x3FF)
+        let magnitude: Double
+        if exponent == 0 {
+            magnitude = mantissa * 0x1p-24
+        } else if exponent == 31 {
+            magnitude = mantissa == 0 ? .infinity : .nan
+        } else {
+            magnitude = (1 + mantissa / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
+        }
+        return h & 0x8000 != 0 ? -magnitude : magnitude
+    }
+}

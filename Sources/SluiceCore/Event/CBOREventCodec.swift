@@ -1,0 +1,313 @@
+/// Encodes and decodes events in the CBOR form Logstash's `CBOR_MAPPER` uses for dead letter queue entries
+/// (`DLQ-FORMAT.md` §5): a `java.util.HashMap` wrapper around `DATA` (the fields) and `META` (`@metadata`), every
+/// value wrapped in its Java class name as Jackson's default typing does, optionally with string references.
+public enum CBOREventCodec {
+    /// Class names Logstash writes.
+    enum ClassName {
+        static let hashMap = "java.util.HashMap"
+        static let convertedMap = "org.logstash.ConvertedMap"
+        static let convertedList = "org.logstash.ConvertedList"
+        static let rubyString = "org.jruby.RubyString"
+        static let rubyNil = "org.jruby.RubyNil"
+        static let timestamp = "org.logstash.Timestamp"
+    }
+
+    /// How an event is written.
+    public struct EncodingOptions: Sendable, Equatable {
+        /// Use CBOR string references (tags 256/25), as Logstash 9.2+ does; off gives the form every Logstash 8.x
+        /// reads.
+        public var stringReferences: Bool
+        /// Write a top-level `@version` string bare, as Logstash does for the Java string its `Event` constructor
+        /// sets; off wraps it as `org.jruby.RubyString` like every other string.
+        public var versionAsJavaString: Bool
+
+        public init(stringReferences: Bool = true, versionAsJavaString: Bool = true) {
+            self.stringReferences = stringReferences
+            self.versionAsJavaString = versionAsJavaString
+        }
+    }
+
+    // MARK: Encoding
+
+    /// The CBOR bytes of `event` (fields and metadata) exactly as Logstash writes them.
+    public static func encode(_ event: Event, options: EncodingOptions = EncodingOptions()) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        encode(event, options: options, appendingTo: &out)
+        return out
+    }
+
+    /// Appends the CBOR bytes of `event` to `buffer` (lets the DLQ writer build an entry in one buffer).
+    public static func encode(_ event: Event, options: EncodingOptions, appendingTo buffer: inout [UInt8]) {
+        var writer = CBORWriter(reusing: buffer, stringReferences: options.stringReferences)
+        buffer = []
+        writer.beginNamespaceIfEnabled()
+        writer.beginIndefiniteArray()
+        writer.text(ClassName.hashMap)
+        writer.beginIndefiniteMap()
+        writer.text("DATA")
+        writeConvertedMap(event.fields, topLevel: options.versionAsJavaString, skipping: "@metadata", &writer)
+        writer.text("META")
+        writeConvertedMap(event.metadata, topLevel: false, skipping: nil, &writer)
+        writer.end()
+        writer.end()
+        buffer = writer.takeBytes()
+    }
+
+    private static func writeConvertedMap(_ object: Object, topLevel: Bool, skipping: String?, _ w: inout CBORWriter) {
+        w.beginIndefiniteArray()
+        w.text(ClassName.convertedMap)
+        w.beginIndefiniteMap()
+        for (key, value) in object where key != skipping {
+            w.text(key)
+            if topLevel, key == "@version", case .string(let s) = value {
+                w.text(s)
+            } else {
+                writeValue(value, &w)
+            }
+        }
+        w.end()
+        w.end()
+    }
+
+    private static func writeValue(_ value: Value, _ w: inout CBORWriter) {
+        switch value {
+        case .null: writeWrapped(ClassName.rubyNil, &w) { $0.null() }
+        case .bool(let b): w.bool(b)
+        case .int(let i): w.fixedWidthInteger(i)
+        case .double(let d): w.double(d)
+        case .string(let s): writeWrapped(ClassName.rubyString, &w) { $0.text(s) }
+        case .timestamp(let t): writeWrapped(ClassName.timestamp, &w) { $0.text(LogstashTimestampText.string(t)) }
+        case .object(let o): writeConvertedMap(o, topLevel: false, skipping: nil, &w)
+        case .array(let a):
+            writeWrapped(ClassName.convertedList, &w) { w in
+                w.beginIndefiniteArray()
+                for element in a { writeValue(element, &w) }
+                w.end()
+            }
+        }
+    }
+
+    private static func writeWrapped(_ className: String, _ w: inout CBORWriter, _ payload: (inout CBORWriter) -> Void) {
+        w.beginIndefiniteArray()
+        w.text(className)
+        payload(&w)
+        w.end()
+    }
+
+    // MARK: Decoding
+
+    /// Decodes an event written by Logstash (either stringref form) or by `encode`. Throws on anything malformed;
+    /// never traps. An empty range gives a new empty event, as Logstash reads a zero-length event field.
+    public static func decode(_ bytes: [UInt8], range: Range<Int>? = nil) throws(CBORDecodingError) -> Event {
+        let r = range ?? 0..<bytes.count
+        if r.isEmpty { return Event() }
+        let root = try CBORDecoder.decodeSingleItem(bytes, range: r)
+        return try eventFromRoot(root)
+    }
+
+    /// Decodes only the CBOR structure, for diagnostics (`sluice dlq` dumps, tests).
+    public static func decodeItem(_ bytes: [UInt8], range: Range<Int>? = nil) throws(CBORDecodingError) -> CBORItem {
+        try CBORDecoder.decodeSingleItem(bytes, range: range)
+    }
+
+    static func structureError(_ message: String) -> CBORDecodingError {
+        CBORDecodingError(offset: 0, message: message)
+    }
+
+    /// The root is a `[class, {DATA, META}]` wrapper or a bare `{DATA, META}` map; a missing `META` is empty.
+    static func eventFromRoot(_ root: CBORItem) throws(CBORDecodingError) -> Event {
+        var rootMap = root
+        if case .array(let items) = root, items.count == 2, case .text = items[0] { rootMap = items[1] }
+        guard case .map(let pairs) = rootMap else { throw structureError("the event root is not a map") }
+        var data: Object?
+        var meta = Object()
+        for pair in pairs {
+            guard case .text(let key) = pair.key else { continue }
+            if key == "DATA" {
+                data = try objectValue(pair.value, what: "DATA")
+            } else if key == "META" {
+                meta = try objectValue(pair.value, what: "META")
+            }
+        }
+        guard let data else { throw structureError("the event has no DATA map") }
+        let event = Event(fromMap: data)
+        for (k, v) in meta { event.metadata[k] = v }
+        return event
+    }
+
+    private static func objectValue(_ item: CBORItem, what: String) throws(CBORDecodingError) -> Object {
+        guard case .object(let o) = try value(of: item) else { throw structureError("\(what) is not a map") }
+        return o
+    }
+
+    /// Interprets one CBOR item as a Logstash value (§5.7): wrappers unwrapped by class name, bare values accepted.
+    static func value(of item: CBORItem) throws(CBORDecodingError) -> Value {
+        switch item {
+        case .unsigned(let u): return u <= UInt64(Int.max) ? .int(Int(u)) : .double(Double(u))
+        case .negative(let n): return n <= UInt64(Int.max) ? .int(-1 - Int(n)) : .double(-1 - Double(n))
+        case .bytes(let b): return .string(String(decoding: b, as: UTF8.self))
+        case .text(let s): return .string(s)
+        case .bool(let b): return .bool(b)
+        case .null: return .null
+        case .float(let d): return .double(d)
+        case .map(let pairs): return .object(try object(of: pairs))
+        case .tagged(let tag, let content): return try taggedValue(tag, content)
+        case .array(let items):
+            if items.count == 2, case .text(let className) = items[0] {
+                return try wrappedValue(className: className, payload: items[1])
+            }
+            return .array(try values(of: items))
+        }
+    }
+
+    private static func values(of items: [CBORItem]) throws(CBORDecodingError) -> [Value] {
+        var out: [Value] = []
+        out.reserveCapacity(items.count)
+        for item in items { out.append(try value(of: item)) }
+        return out
+    }
+
+    private static func object(of pairs: [CBORPair]) throws(CBORDecodingError) -> Object {
+        var o = Object(minimumCapacity: pairs.count)
+        for pair in pairs {
+            guard case .text(let key) = pair.key else { throw structureError("a map key is not text") }
+            o[key] = try value(of: pair.value)
+        }
+        return o
+    }
+
+    /// `[className, payload]`: list payloads hold values directly, map payloads are maps of values, scalars are
+    /// converted by class (timestamps parsed). Unknown class names are unwrapped generically.
+    private static func wrappedValue(className: String, payload: CBORItem) throws(CBORDecodingError) -> Value {
+        switch payload {
+        case .array(let items): return .array(try values(of: items))
+        case .map(let pairs): return .object(try object(of: pairs))
+        default: break
+        }
+        let v = try value(of: payload)
+        switch className {
+        case ClassName.timestamp:
+            if case .string(let s) = v, let t = Timestamp.parseISO8601(s) { return .timestamp(t) }
+            return v
+        case ClassName.rubyNil:
+            return .null
+        case "java.lang.Float", "java.lang.Double", "org.jruby.RubyFloat", "java.math.BigDecimal":
+            if case .int(let i) = v { return .double(Double(i)) }
+            return v
+        default:
+            return v
+        }
+    }
+
+    /// Tags 2/3 (bignums in Jackson's two's-complement form) and 4 (decimal fractions); others are unwrapped.
+    private static func taggedValue(_ tag: UInt64, _ content: CBORItem) throws(CBORDecodingError) -> Value {
+        switch (tag, content) {
+        case (2, .bytes(let b)): return bigInteger(twosComplement: b, negate: false)
+        case (3, .bytes(let b)): return bigInteger(twosComplement: b, negate: true)
+        case (4, .array(let parts)) where parts.count == 2:
+            guard case .int(let exponent) = try value(of: parts[0]), abs(exponent) < 100_000 else {
+                throw structureError("invalid decimal fraction exponent")
+            }
+            guard let mantissa = try value(of: parts[1]).numberValue else {
+                throw structureError("invalid decimal fraction mantissa")
+            }
+            let scale = power(ofTen: abs(exponent))
+            return .double(exponent < 0 ? mantissa / scale : mantissa * scale)
+        default:
+            return try value(of: content)
+        }
+    }
+
+    private static func power(ofTen exponent: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<min(exponent, 400) { result *= 10 }
+        return result
+    }
+
+    /// A signed big-endian two's-complement integer (Java's `BigInteger(byte[])`), negated for tag 3; an `int` when it
+    /// fits, else a `double`.
+    static func bigInteger(twosComplement bytes: [UInt8], negate: Bool) -> Value {
+        guard let first = bytes.first else { return .int(0) }
+        let negative = first & 0x80 != 0
+        var magnitude = 0.0
+        var exact: UInt64 = 0
+        var fits = true
+        for b in bytes {
+            let byte = negative ? ~b : b
+            magnitude = magnitude * 256 + Double(byte)
+            if exact > UInt64.max >> 8 { fits = false }
+            exact = exact &<< 8 | UInt64(byte)
+        }
+        // For a negative two's-complement value, the magnitude is (~bits) + 1.
+        if negative {
+            magnitude += 1
+            if exact == UInt64.max { fits = false } else { exact += 1 }
+        }
+        let isNegative = negative != negate
+        if fits {
+            if !isNegative, exact <= UInt64(Int.max) { return .int(Int(exact)) }
+            if isNegative, exact <= UInt64(Int.max) + 1 { return .int(exact == UInt64(Int.max) + 1 ? Int.min : -Int(exact)) }
+        }
+        return .double(isNegative ? -magnitude : magnitude)
+    }
+}
+
+/// Timestamp text as Logstash prints it (`org.logstash.Timestamp#toString`): UTC, `Z`, 3, 6 or 9 fraction digits,
+/// the fewest that are exact. Used for `entry_time` and for wrapped timestamps; allocation-free on the byte path.
+enum LogstashTimestampText {
+    static func string(_ t: Timestamp) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(30)
+        append(t, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The length `append` will write.
+    static func byteCount(_ t: Timestamp) -> Int {
+        let f = t.fields()
+        guard (0...9999).contains(f.year) else { return t.iso8601.utf8.count }
+        let ns = Int(t.nanoseconds)
+        return 21 + (ns % 1_000_000 == 0 ? 3 : ns % 1000 == 0 ? 6 : 9)
+    }
+
+    static func append(_ t: Timestamp, to out: inout [UInt8]) {
+        let f = t.fields()
+        guard (0...9999).contains(f.year) else {
+            t.appendISO8601(to: &out)
+            return
+        }
+        appendDigits(f.year, 4, &out)
+        out.append(UInt8(ascii: "-"))
+        appendDigits(f.month, 2, &out)
+        out.append(UInt8(ascii: "-"))
+        appendDigits(f.day, 2, &out)
+        out.append(UInt8(ascii: "T"))
+        appendDigits(f.hour, 2, &out)
+        out.append(UInt8(ascii: ":"))
+        appendDigits(f.minute, 2, &out)
+        out.append(UInt8(ascii: ":"))
+        appendDigits(f.second, 2, &out)
+        out.append(UInt8(ascii: "."))
+        let ns = Int(t.nanoseconds)
+        if ns % 1_000_000 == 0 {
+            appendDigits(ns / 1_000_000, 3, &out)
+        } else if ns % 1000 == 0 {
+            appendDigits(ns / 1000, 6, &out)
+        } else {
+            appendDigits(ns, 9, &out)
+        }
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    private static func appendDigits(_ value: Int, _ width: Int, _ out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            out.append(UInt8(48 + (v / divisor) % 10))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+}
