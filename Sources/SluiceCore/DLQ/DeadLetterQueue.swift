@@ -73,8 +73,8 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         encoding = CBOREventCodec.EncodingOptions(stringReferences: settings.stringReferences)
         flushIntervalNanoseconds = Int64(settings.effectiveFlushIntervalMilliseconds) * 1_000_000
         retainAgeNanoseconds = settings.retainAge.map(DeadLetterQueueSettings.nanoseconds)
-        try FileSystem.makeDirectories(directory)
-        fileLock = try FileLock.acquire(FileSystem.join(directory, SegmentDirectory.lockFileName),
+        try SegmentFiles.makeDirectories(directory)
+        fileLock = try FileLock.acquire(SegmentFiles.join(directory, SegmentDirectory.lockFileName),
                                         owner: "dead letter queue \(directory)")
         DeadLetterQueue.recoverHeads(in: directory, warn: warningHandler)
         sealed = SegmentDirectory.sealedSegments(directory)
@@ -126,7 +126,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         recordBuffer.removeAll(keepingCapacity: true)
         let offset = RecordFraming.appendRecords(of: entry, range: 0..<entry.count, fileLength: h.size,
                                                  to: &recordBuffer)
-        guard FileSystem.writeAll(h.fd, recordBuffer, at: offset) else {
+        guard SegmentFiles.writeAll(h.fd, recordBuffer, at: offset) else {
             let code = errno
             _ = ftruncate(h.fd, off_t(h.size))
             recordError(DeadLetterQueueError.io("cannot write to", SegmentDirectory.headPath(directory, h.id), errno: code))
@@ -163,9 +163,9 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         let path = SegmentDirectory.headPath(directory, id)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw recordError(.io("cannot create segment", path)) }
-        guard FileSystem.writeAll(fd, [DLQSegmentFormat.versionByte], at: 0) else {
+        guard SegmentFiles.writeAll(fd, [DLQSegmentFormat.versionByte], at: 0) else {
             let error = DeadLetterQueueError.io("cannot write segment", path)
-            FileSystem.closeDescriptor(fd)
+            SegmentFiles.closeDescriptor(fd)
             unlink(path)
             throw recordError(error)
         }
@@ -184,10 +184,10 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     /// Seals the head (only if it holds an entry): renames `N.log.tmp` to `N.log`, then opens the next head.
     private func sealHead(openingNext: Bool) {
         guard let h = head, h.entries > 0 else { return }
-        FileSystem.closeDescriptor(h.fd)
+        SegmentFiles.closeDescriptor(h.fd)
         head = nil
         let from = SegmentDirectory.headPath(directory, h.id)
-        if FileSystem.move(from, SegmentDirectory.sealedPath(directory, h.id)) {
+        if SegmentFiles.move(from, SegmentDirectory.sealedPath(directory, h.id)) {
             sealed.append(SealedSegment(id: h.id, size: h.size))
         } else {
             recordError(.io("cannot seal segment", from))
@@ -198,7 +198,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
 
     private func deleteSealed(_ segment: SealedSegment) {
         let path = SegmentDirectory.sealedPath(directory, segment.id)
-        if !FileSystem.remove(path) && errno != ENOENT { recordError(.io("cannot delete segment", path)) }
+        if !SegmentFiles.remove(path) && errno != ENOENT { recordError(.io("cannot delete segment", path)) }
         sealed.removeAll { $0.id == segment.id }
         queueSize -= Int64(segment.size)
         if oldestSummary?.id == segment.id { oldestSummary = nil }
@@ -273,9 +273,9 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
 
     /// A cleaning reader deleted segments: drop the signal file and re-measure the queue from disk.
     private func checkDeletedSegmentSignal() {
-        let signal = FileSystem.join(directory, SegmentDirectory.deletedSegmentSignalName)
-        guard FileSystem.exists(signal) else { return }
-        FileSystem.remove(signal)
+        let signal = SegmentFiles.join(directory, SegmentDirectory.deletedSegmentSignalName)
+        guard SegmentFiles.exists(signal) else { return }
+        SegmentFiles.remove(signal)
         remeasureQueueSize()
     }
 
@@ -294,7 +294,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         mutex.withLock {
             sealHead(openingNext: false)
             applyRetention(now: clock())
-            if let h = head { FileSystem.closeDescriptor(h.fd) }
+            if let h = head { SegmentFiles.closeDescriptor(h.fd) }
             head = nil
             fileLock?.release(deleteFile: true)
             fileLock = nil
@@ -318,23 +318,23 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     /// Handles every leftover `N.log.tmp` as Logstash does (§2): deleted when `N.log` exists or it holds no entry,
     /// renamed to `N.log` when it reads without error, to `N.err` when it does not.
     static func recoverHeads(in directory: String, warn: (String) -> Void) {
-        for name in FileSystem.listDirectory(directory) ?? [] {
+        for name in SegmentFiles.listDirectory(directory) ?? [] {
             guard let id = SegmentDirectory.headID(name) else { continue }
-            let temporary = FileSystem.join(directory, name)
+            let temporary = SegmentFiles.join(directory, name)
             let sealedPath = SegmentDirectory.sealedPath(directory, id)
-            if FileSystem.exists(sealedPath) {
-                FileSystem.remove(temporary)
+            if SegmentFiles.exists(sealedPath) {
+                SegmentFiles.remove(temporary)
                 continue
             }
             let summary = SegmentSummary(path: temporary)
             if summary.failsStrictScan {
                 let failed = SegmentDirectory.failedPath(directory, id)
-                FileSystem.move(temporary, failed)
+                SegmentFiles.move(temporary, failed)
                 warn("DLQ segment \(temporary) is damaged (\(summary.anomalies.first?.description ?? "unreadable")); renamed to \(failed)")
             } else if summary.entryCount > 0 {
-                FileSystem.move(temporary, sealedPath)
+                SegmentFiles.move(temporary, sealedPath)
             } else {
-                FileSystem.remove(temporary)
+                SegmentFiles.remove(temporary)
             }
         }
     }

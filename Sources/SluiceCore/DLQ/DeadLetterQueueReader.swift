@@ -80,7 +80,7 @@ public final class DeadLetterQueueReader {
         warn = warningHandler
         position = DeadLetterQueuePosition(segmentID: 0, offset: 1)
         if cleanConsumed {
-            readerLock = try FileLock.acquire(FileSystem.join(directory, SegmentDirectory.readerLockFileName),
+            readerLock = try FileLock.acquire(SegmentFiles.join(directory, SegmentDirectory.readerLockFileName),
                                               owner: "dead letter queue reader of \(directory)")
         }
     }
@@ -90,7 +90,7 @@ public final class DeadLetterQueueReader {
         path: String, pipelineID: String, fieldOrder: PluginFieldOrder = .automatic, cleanConsumed: Bool = false,
         warningHandler: @escaping (DeadLetterQueueReadWarning) -> Void = { _ in }
     ) throws(DeadLetterQueueError) {
-        try self.init(directory: FileSystem.join(path, pipelineID), fieldOrder: fieldOrder,
+        try self.init(directory: SegmentFiles.join(path, pipelineID), fieldOrder: fieldOrder,
                       cleanConsumed: cleanConsumed, warningHandler: warningHandler)
     }
 
@@ -127,7 +127,7 @@ public final class DeadLetterQueueReader {
         current = nil
         let segments = SegmentDirectory.sealedSegments(directory)
         for segment in segments {
-            guard let bytes = FileSystem.readFile(segmentPath(segment.id)),
+            guard let bytes = SegmentFiles.readFile(segmentPath(segment.id)),
                   bytes.first == DLQSegmentFormat.versionByte else { continue }
             if let offset = Self.firstOffset(in: bytes, atOrAfter: time) {
                 position = DeadLetterQueuePosition(segmentID: segment.id, offset: offset)
@@ -218,7 +218,7 @@ public final class DeadLetterQueueReader {
             let ids = Self.sealedSegmentIDs(in: directory)
             guard let id = ids.first(where: { $0 >= position.segmentID }) else { return false }
             if id != position.segmentID { position = DeadLetterQueuePosition(segmentID: id, offset: 1) }
-            guard let bytes = FileSystem.readFile(segmentPath(id)) else {
+            guard let bytes = SegmentFiles.readFile(segmentPath(id)) else {
                 position = DeadLetterQueuePosition(segmentID: id + 1, offset: 1)  // deleted meanwhile: skip it
                 continue
             }
@@ -289,10 +289,10 @@ public final class DeadLetterQueueReader {
     /// Deletes `target` and every segment older than it (by modification time, then id), then signals the writer.
     private func deleteSegments(olderThanOrEqualTo target: Int) throws(DeadLetterQueueError) -> (segments: Int, events: Int) {
         let targetPath = segmentPath(target)
-        let targetAge = (FileSystem.modificationTime(targetPath) ?? Int64.max, target)
+        let targetAge = (SegmentFiles.modificationTime(targetPath) ?? Int64.max, target)
         var victims: [Int] = []
         for id in Self.sealedSegmentIDs(in: directory) where id != target {
-            let age = (FileSystem.modificationTime(segmentPath(id)) ?? Int64.max, id)
+            let age = (SegmentFiles.modificationTime(segmentPath(id)) ?? Int64.max, id)
             if age < targetAge { victims.append(id) }
         }
         victims.append(target)
@@ -301,12 +301,12 @@ public final class DeadLetterQueueReader {
         var signalled = false
         for id in victims {
             let path = segmentPath(id)
-            let entries = FileSystem.readFile(path).map(SegmentScanner.countEntries) ?? 0
+            let entries = SegmentFiles.readFile(path).map(SegmentScanner.countEntries) ?? 0
             if id == target {
                 try signalDeletion(of: path)
                 signalled = true
             }
-            guard FileSystem.remove(path) else { continue }
+            guard SegmentFiles.remove(path) else { continue }
             segments += 1
             events += entries
         }
@@ -318,12 +318,12 @@ public final class DeadLetterQueueReader {
 
     /// Creates `.deleted_segment` (through `.deleted_segment.tmp`) or appends a line to it.
     private func signalDeletion(of segmentPath: String) throws(DeadLetterQueueError) {
-        let signal = FileSystem.join(directory, SegmentDirectory.deletedSegmentSignalName)
+        let signal = SegmentFiles.join(directory, SegmentDirectory.deletedSegmentSignalName)
         let line = Array((segmentPath + "\n").utf8)
-        if FileSystem.exists(signal) {
-            try FileSystem.append(signal, line)
+        if SegmentFiles.exists(signal) {
+            try SegmentFiles.append(signal, line)
         } else {
-            try FileSystem.replaceFile(signal, line)
+            try SegmentFiles.replaceFile(signal, line)
         }
     }
 
@@ -338,7 +338,7 @@ public final class DeadLetterQueueReader {
         var warnings: [DeadLetterQueueReadWarning] = []
         var paths = SegmentDirectory.sealedSegments(directory).map { SegmentDirectory.sealedPath(directory, $0.id) }
         if includeHead {
-            let heads = (FileSystem.listDirectory(directory) ?? []).compactMap(SegmentDirectory.headID).sorted()
+            let heads = (SegmentFiles.listDirectory(directory) ?? []).compactMap(SegmentDirectory.headID).sorted()
             paths += heads.map { SegmentDirectory.headPath(directory, $0) }
         }
         for path in paths {
@@ -361,7 +361,7 @@ public final class DeadLetterQueueReader {
         path: String, fieldOrder: PluginFieldOrder, entries: inout [DeadLetterQueueEntry],
         warnings: inout [DeadLetterQueueReadWarning]
     ) {
-        guard let bytes = FileSystem.readFile(path) else {
+        guard let bytes = SegmentFiles.readFile(path) else {
             warnings.append(DeadLetterQueueReadWarning(path: path, offset: 0, kind: .invalidVersion,
                                                        message: "cannot read the segment"))
             return

@@ -46,7 +46,7 @@ public struct DeadLetterQueueSettings: Sendable, Equatable {
     }
 
     /// `<path>/<pipelineID>`.
-    public var queueDirectory: String { FileSystem.join(path, pipelineID) }
+    public var queueDirectory: String { SegmentFiles.join(path, pipelineID) }
 
     /// The flush interval Logstash actually uses: at least 1000 ms.
     public var effectiveFlushIntervalMilliseconds: Int { max(1000, Self.milliseconds(flushInterval)) }

@@ -5,11 +5,11 @@ enum SegmentDirectory {
     static let deletedSegmentSignalName = ".deleted_segment"
 
     /// `<dir>/<id>.log`
-    static func sealedPath(_ directory: String, _ id: Int) -> String { FileSystem.join(directory, "\(id).log") }
+    static func sealedPath(_ directory: String, _ id: Int) -> String { SegmentFiles.join(directory, "\(id).log") }
     /// `<dir>/<id>.log.tmp`
-    static func headPath(_ directory: String, _ id: Int) -> String { FileSystem.join(directory, "\(id).log.tmp") }
+    static func headPath(_ directory: String, _ id: Int) -> String { SegmentFiles.join(directory, "\(id).log.tmp") }
     /// `<dir>/<id>.err`
-    static func failedPath(_ directory: String, _ id: Int) -> String { FileSystem.join(directory, "\(id).err") }
+    static func failedPath(_ directory: String, _ id: Int) -> String { SegmentFiles.join(directory, "\(id).err") }
 
     /// The id of a sealed segment name (`12.log` → 12): a name ending in `.log` whose part before the first `.log`
     /// is a decimal integer.
@@ -32,8 +32,8 @@ enum SegmentDirectory {
     /// Sealed segments with their sizes, in id order (numeric: `10.log` after `9.log`).
     static func sealedSegments(_ directory: String) -> [SealedSegment] {
         var segments: [SealedSegment] = []
-        for name in FileSystem.listDirectory(directory) ?? [] {
-            guard let id = sealedID(name), let size = FileSystem.size(FileSystem.join(directory, name)) else { continue }
+        for name in SegmentFiles.listDirectory(directory) ?? [] {
+            guard let id = sealedID(name), let size = SegmentFiles.size(SegmentFiles.join(directory, name)) else { continue }
             segments.append(SealedSegment(id: id, size: size))
         }
         return segments.sorted { $0.id < $1.id }
@@ -63,7 +63,7 @@ struct SegmentSummary {
 
     /// Scans the file at `path`.
     init(path: String) {
-        self.init(bytes: FileSystem.readFile(path) ?? [])
+        self.init(bytes: SegmentFiles.readFile(path) ?? [])
     }
 
     init(bytes: [UInt8]) {

@@ -57,17 +57,17 @@ public struct DeadLetterQueueSinceDB: Sendable, Equatable {
 
     /// Reads a sincedb file; nil when it is missing or empty.
     public static func read(from path: String) throws(DeadLetterQueueError) -> DeadLetterQueueSinceDB? {
-        guard FileSystem.exists(path) else { return nil }
-        guard let bytes = FileSystem.readFile(path) else { throw .io("cannot read", path) }
+        guard SegmentFiles.exists(path) else { return nil }
+        guard let bytes = SegmentFiles.readFile(path) else { throw .io("cannot read", path) }
         return try decode(bytes, path: path)
     }
 
     /// Writes the file (through a temporary file and a rename), creating its directory if needed.
     public func write(to path: String) throws(DeadLetterQueueError) {
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
-            try FileSystem.makeDirectories(String(path[..<slash]))
+            try SegmentFiles.makeDirectories(String(path[..<slash]))
         }
-        try FileSystem.replaceFile(path, bytes)
+        try SegmentFiles.replaceFile(path, bytes)
     }
 
     /// `.sincedb_<md5 hex of the path option>`: the input's file name when `sincedb_path` is not set.
@@ -77,8 +77,8 @@ public struct DeadLetterQueueSinceDB: Sendable, Equatable {
 
     /// `<path.data>/plugins/inputs/dead_letter_queue/<pipeline_id>/.sincedb_<md5>`.
     public static func defaultPath(dataPath: String, pipelineID: String, pathOption: String) -> String {
-        let directory = FileSystem.join(FileSystem.join(dataPath, "plugins/inputs/dead_letter_queue"), pipelineID)
-        return FileSystem.join(directory, defaultFileName(pathOption: pathOption))
+        let directory = SegmentFiles.join(SegmentFiles.join(dataPath, "plugins/inputs/dead_letter_queue"), pipelineID)
+        return SegmentFiles.join(directory, defaultFileName(pathOption: pathOption))
     }
 }
 

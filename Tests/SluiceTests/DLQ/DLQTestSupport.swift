@@ -15,7 +15,7 @@ enum DLQTestSupport {
 
     static func fixture(_ relativePath: String) throws -> [UInt8] {
         let path = fixturesDirectory + "/" + relativePath
-        return try #require(FileSystem.readFile(path), "missing fixture \(path)")
+        return try #require(SegmentFiles.readFile(path), "missing fixture \(path)")
     }
 
     /// A fresh empty directory under /tmp.
@@ -28,8 +28,8 @@ enum DLQTestSupport {
 
     /// Removes a directory tree.
     static func removeTree(_ path: String) {
-        if FileSystem.isDirectory(path) {
-            for name in FileSystem.listDirectory(path) ?? [] { removeTree(path + "/" + name) }
+        if SegmentFiles.isDirectory(path) {
+            for name in SegmentFiles.listDirectory(path) ?? [] { removeTree(path + "/" + name) }
             rmdir(path)
         } else {
             unlink(path)
@@ -45,10 +45,10 @@ enum DLQTestSupport {
 
     /// Copies every regular file of `from` into `to` (created if needed).
     static func copyDirectory(_ from: String, to: String) throws {
-        try FileSystem.makeDirectories(to)
-        for name in FileSystem.listDirectory(from) ?? [] {
-            guard let bytes = FileSystem.readFile(from + "/" + name) else { continue }
-            try FileSystem.createFile(to + "/" + name, bytes)
+        try SegmentFiles.makeDirectories(to)
+        for name in SegmentFiles.listDirectory(from) ?? [] {
+            guard let bytes = SegmentFiles.readFile(from + "/" + name) else { continue }
+            try SegmentFiles.createFile(to + "/" + name, bytes)
         }
     }
 

@@ -27,7 +27,7 @@ public struct DeadLetterQueueError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Thin wrappers over POSIX file calls, retrying on `EINTR`; nothing here uses Foundation.
-enum FileSystem {
+enum SegmentFiles {
     static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
@@ -207,7 +207,7 @@ final class FileLock: @unchecked Sendable {
         let directory = slash == path.startIndex ? "/" : String(path[..<slash])
         guard let resolved = realpath(directory, nil) else { return path }
         defer { free(resolved) }
-        return FileSystem.join(String(cString: resolved), String(path[path.index(after: slash)...]))
+        return SegmentFiles.join(String(cString: resolved), String(path[path.index(after: slash)...]))
     }
 
     /// Releases the lock; with `deleteFile` the lock file is removed first (clean close).
