@@ -83,11 +83,11 @@ public final class MutateFilter: Filter {
     let dynamicPatterns = RegexCache()
 
     public init(settings: Settings, context: PluginContext) throws {
-        coerce = settings.coerce.map { (ConfiguredField($0.key), $0.value) }
-        rename = settings.rename.map { (ConfiguredFieldTemplate($0.key), ConfiguredFieldTemplate($0.value.source)) }
-        update = settings.update.map { (ConfiguredField($0.key), $0.value) }
-        replace = settings.replace.map { (ConfiguredField($0.key), $0.value) }
-        convert = settings.convert.map { (ConfiguredField($0.key), $0.key, $0.value) }
+        coerce = MutateFilter.lastWins(settings.coerce).map { (ConfiguredField($0.key), $0.value) }
+        rename = MutateFilter.lastWins(settings.rename).map { (ConfiguredFieldTemplate($0.key), ConfiguredFieldTemplate($0.value.source)) }
+        update = MutateFilter.lastWins(settings.update).map { (ConfiguredField($0.key), $0.value) }
+        replace = MutateFilter.lastWins(settings.replace).map { (ConfiguredField($0.key), $0.value) }
+        convert = MutateFilter.lastWins(settings.convert).map { (ConfiguredField($0.key), $0.key, $0.value) }
         var rules: [GsubRule] = []
         var k = 0
         while k + 2 < settings.gsub.count {
@@ -104,14 +104,24 @@ public final class MutateFilter: Filter {
         capitalize = settings.capitalize.map(ConfiguredField.init)
         lowercase = settings.lowercase.map(ConfiguredField.init)
         strip = settings.strip.map(ConfiguredField.init)
-        split = settings.split.map { (ConfiguredField($0.key), $0.value) }
-        join = settings.join.map { (ConfiguredField($0.key), $0.value) }
-        merge = settings.merge.map { entry in
+        split = MutateFilter.lastWins(settings.split).map { (ConfiguredField($0.key), $0.value) }
+        join = MutateFilter.lastWins(settings.join).map { (ConfiguredField($0.key), $0.value) }
+        merge = MutateFilter.lastWins(settings.merge).map { entry in
             (ConfiguredField(entry.key), entry.key, entry.value.map { (ConfiguredField($0), $0) })
         }
-        copy = settings.copy.map { (ConfiguredField($0.key), ConfiguredField($0.value)) }
+        copy = MutateFilter.lastWins(settings.copy).map { (ConfiguredField($0.key), ConfiguredField($0.value)) }
         tagOnFailure = settings.tagOnFailure
         logger = context.logger
+    }
+
+    /// Ruby hash semantics for a hash setting given twice (`convert => {…} convert => {…}` merges like `Hash#merge`):
+    /// a repeated key keeps its first position and takes its last value.
+    static func lastWins<V>(_ hash: SettingHash<V>) -> [(key: String, value: V)] {
+        var out: [(key: String, value: V)] = []
+        for entry in hash {
+            if let i = out.firstIndex(where: { $0.key == entry.key }) { out[i].value = entry.value } else { out.append(entry) }
+        }
+        return out
     }
 
     public func filter(_ batch: inout FilterBatch) {
