@@ -47,15 +47,17 @@ public final class StdinInput: Input, @unchecked Sendable {
             if n <= 0 { break }
             buffer.withUnsafeBufferPointer { all in
                 let chunk = UnsafeBufferPointer(rebasing: all[0..<n])
+                var original = RawChunk(bytes: chunk)
                 codec.decode(chunk) { event in
-                    decorate(event, chunk)
+                    decorate(event, &original)
                     batch.append(event)
                 }
             }
             flush(&batch, sink)
         }
+        var none = RawChunk(bytes: nil)
         codec.flush { event in
-            decorate(event, nil)
+            decorate(event, &none)
             batch.append(event)
         }
         flush(&batch, sink)
@@ -72,11 +74,27 @@ public final class StdinInput: Input, @unchecked Sendable {
         batch.removeAll(keepingCapacity: true)
     }
 
-    private func decorate(_ event: Event, _ chunk: UnsafeBufferPointer<UInt8>?) {
+    private func decorate(_ event: Event, _ chunk: inout RawChunk) {
         if event.get(hostField) == nil { event.set(hostField, .string(System.hostname)) }
-        if setOriginal, let chunk, event.get(.eventOriginal) == nil {
-            event.set(.eventOriginal, .string(String(decoding: chunk, as: UTF8.self)))
+        if setOriginal, event.get(.eventOriginal) == nil, let text = chunk.text {
+            event.set(.eventOriginal, .string(text))
         }
         context.decorate(event)
+    }
+}
+
+/// The raw chunk read from stdin, turned into a string at most once however many events it holds
+/// (Logstash sets `[event][original]` to the whole chunk when the codec did not set it).
+struct RawChunk {
+    let bytes: UnsafeBufferPointer<UInt8>?
+    private var cached: String?
+
+    init(bytes: UnsafeBufferPointer<UInt8>?) { self.bytes = bytes }
+
+    var text: String? {
+        mutating get {
+            if cached == nil, let bytes { cached = String(decoding: bytes, as: UTF8.self) }
+            return cached
+        }
     }
 }
