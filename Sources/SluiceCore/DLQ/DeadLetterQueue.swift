@@ -53,7 +53,8 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
 
     /// Opens the queue: creates the directory, takes `.lock`, recovers leftover heads, opens a new head and starts the
     /// flush checker. Throws (naming the path) when the directory cannot be created or another writer holds it.
-    /// - Parameter warningHandler: receives warnings (recovered or failed heads, skipped events, I/O errors).
+    /// - Parameter warningHandler: receives warnings (failed heads, skipped events, I/O errors); it may be called
+    ///   with the writer's lock held, so it must not call back into the writer.
     public convenience init(
         settings: DeadLetterQueueSettings, warningHandler: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(DeadLetterQueueError) {

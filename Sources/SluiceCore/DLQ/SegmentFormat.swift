@@ -226,7 +226,8 @@ struct SegmentScanner {
                 return anomaly(.orphanRecord, recordOffset, "continuation record without a start")
             }
             guard CRC32.checksum(bytes, range: payload) == BigEndian.uint32(bytes, at: offset + 9) else {
-                resync(to: blockEnd)
+                let following = DLQSegmentFormat.normalizedRecordOffset(payload.upperBound)
+                resync(to: following < blockEnd && isIntactEntryStart(at: following) ? following : blockEnd)
                 return anomaly(.checksumMismatch, recordOffset, "record checksum mismatch")
             }
             if (type == .complete || type == .start), let broken = partial {
@@ -266,6 +267,18 @@ struct SegmentScanner {
             return anomaly(.brokenEntry, p.start, "entry records do not add up to its length \(p.total)")
         }
         return nil
+    }
+
+    /// Whether a `c`/`s` record with a plausible size and a matching checksum starts at `at`: where to resume after
+    /// a record whose payload (but, judging by this, not its size) was damaged.
+    private func isIntactEntryStart(at: Int) -> Bool {
+        let headerSize = DLQSegmentFormat.recordHeaderSize
+        guard at + headerSize <= bytes.count, bytes[at] == RecordType.complete.rawValue || bytes[at] == RecordType.start.rawValue
+        else { return false }
+        let size = BigEndian.int32(bytes, at: at + 1)
+        let room = DLQSegmentFormat.blockStart(of: at) + DLQSegmentFormat.blockSize - at - headerSize
+        guard size >= 1 && size <= room && at + headerSize + size <= bytes.count else { return false }
+        return CRC32.checksum(bytes, range: (at + headerSize)..<(at + headerSize + size)) == BigEndian.uint32(bytes, at: at + 9)
     }
 
     private func isZeroFilled(_ range: Range<Int>) -> Bool {

@@ -155,6 +155,26 @@ struct DLQSegmentFormatTests {
         }
     }
 
+    @Test func skipsADamagedRecordAndContinuesWithTheNextValidOne() {
+        let entries = (0..<4).map { SegmentBuilder.entry(200, seed: $0) }
+        var file = SegmentBuilder.segment(entries)
+        let second = 1 + 13 + 200
+        file[second + 13 + 50] ^= 0x04  // payload of the second entry
+        let scanned = SegmentBuilder.scan(file)
+        #expect(scanned.entries == [entries[0], entries[2], entries[3]])
+        #expect(scanned.anomalies == [SegmentAnomaly(kind: .checksumMismatch, offset: second, message: "record checksum mismatch")])
+        // A damaged type byte hides the record's size: the rest of the block is skipped.
+        var typeDamaged = SegmentBuilder.segment(entries + [SegmentBuilder.entry(40_000, seed: 9), SegmentBuilder.entry(30, seed: 5)])
+        typeDamaged[second] = 0x41
+        let afterType = SegmentBuilder.scan(typeDamaged)
+        #expect(afterType.entries == [entries[0], SegmentBuilder.entry(30, seed: 5)])
+        #expect(afterType.anomalies.map(\.kind) == [.invalidRecordType])
+        // A truncated tail ends the segment with a warning.
+        let truncated = SegmentBuilder.scan(Array(SegmentBuilder.segment(entries).dropLast(3)))
+        #expect(truncated.entries == Array(entries.prefix(3)))
+        #expect(truncated.anomalies.map(\.kind) == [.truncated])
+    }
+
     @Test func decodesTheRealLogstashFixtureSegment() throws {
         let bytes = try DLQTestSupport.fixture("logstash-dlq/main/1.log")
         #expect(bytes.count == 2401)
