@@ -131,7 +131,7 @@ struct DLQReaderTests {
             let db = DeadLetterQueueSinceDB(segmentPath: "/elsewhere/main/12.log", offset: 32_769)
             try db.write(to: path)
             #expect(try DeadLetterQueueSinceDB.read(from: path) == db)
-            #expect(FileSystem.size(path) == db.segmentPath.utf8.count + 65)
+            #expect(SegmentFiles.size(path) == db.segmentPath.utf8.count + 65)
         }
     }
 
@@ -149,12 +149,12 @@ struct DLQReaderTests {
             #expect(deleted.segments == ids.count - 1)
             #expect(deleted.events < 30 && deleted.events > 0)
             #expect(DeadLetterQueueReader.sealedSegmentIDs(in: dir) == [ids.last!])
-            let signal = String(decoding: FileSystem.readFile(dir + "/.deleted_segment")!, as: UTF8.self)
+            let signal = String(decoding: SegmentFiles.readFile(dir + "/.deleted_segment")!, as: UTF8.self)
             #expect(signal == "\(dir)/\(ids[ids.count - 2]).log\n")
             #expect(try DeadLetterQueueSinceDB.read(from: sinceDB)?.position == reader.position)
             #expect(reader.cleanedSegments == ids.count - 1)
             reader.close()
-            #expect(FileSystem.exists(dir + "/dlq_reader.lock"))
+            #expect(SegmentFiles.exists(dir + "/dlq_reader.lock"))
             let again = try DeadLetterQueueReader(directory: dir, cleanConsumed: true)
             again.close()
         }
@@ -173,8 +173,8 @@ struct DLQReaderTests {
     @Test func readsTheFixtureDirectoryThroughTheReader() throws {
         try Support.withTemporaryDirectory { root in
             let bytes = try Support.fixture("logstash-dlq/main/1.log")
-            try FileSystem.makeDirectories(root + "/main")
-            try FileSystem.createFile(root + "/main/1.log", bytes)
+            try SegmentFiles.makeDirectories(root + "/main")
+            try SegmentFiles.createFile(root + "/main/1.log", bytes)
             let reader = try DeadLetterQueueReader(path: root, pipelineID: "main")
             let first = try #require(reader.nextRecord())
             #expect(first.position == DeadLetterQueuePosition(segmentID: 1, offset: 1))
@@ -187,7 +187,7 @@ struct DLQReaderTests {
             let writer = try DeadLetterQueue(settings: Support.settings(root), clock: FakeClock().function, startsFlushTimer: false)
             #expect(writer.headSegmentID == 2)
             writer.close()
-            #expect(FileSystem.readFile(root + "/main/1.log") == bytes)
+            #expect(SegmentFiles.readFile(root + "/main/1.log") == bytes)
         }
     }
 
@@ -196,10 +196,10 @@ struct DLQReaderTests {
             try Self.populate(root, count: 12, padding: 10_000, segmentSize: 60_000)
             let dir = root + "/main"
             let ids = DeadLetterQueueReader.sealedSegmentIDs(in: dir)
-            try FileSystem.createFile(dir + "/\(ids[0]).log", [0x32])  // wrong version: whole segment skipped
-            var second = FileSystem.readFile(dir + "/\(ids[1]).log")!
+            try SegmentFiles.createFile(dir + "/\(ids[0]).log", [0x32])  // wrong version: whole segment skipped
+            var second = SegmentFiles.readFile(dir + "/\(ids[1]).log")!
             second[100] ^= 0xFF  // damage the first entry of the second segment
-            try FileSystem.createFile(dir + "/\(ids[1]).log", second)
+            try SegmentFiles.createFile(dir + "/\(ids[1]).log", second)
             var warnings: [DeadLetterQueueReadWarning] = []
             let reader = try DeadLetterQueueReader(directory: dir) { warnings.append($0) }
             let reasons = Self.drain(reader)

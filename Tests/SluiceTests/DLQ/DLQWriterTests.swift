@@ -19,7 +19,7 @@ struct DLQWriterTests {
         try DeadLetterQueue(settings: settings, clock: clock.function, startsFlushTimer: false)
     }
 
-    static func files(_ dir: String) -> [String] { (FileSystem.listDirectory(dir) ?? []).sorted() }
+    static func files(_ dir: String) -> [String] { (SegmentFiles.listDirectory(dir) ?? []).sorted() }
 
     static func messages(_ dir: String) -> [String] {
         DeadLetterQueueReader.readAll(directory: dir).entries.compactMap { $0.event.fields["message"]?.stringValue }
@@ -44,7 +44,7 @@ struct DLQWriterTests {
             #expect(entries[1].pluginType == "elasticsearch" && entries[1].pluginID == "es")
             #expect(entries[1].entryTime == FakeClock().now)
             let stats = writer.statistics
-            #expect(stats.queueSizeInBytes == Int64(FileSystem.size(dir + "/1.log")!))
+            #expect(stats.queueSizeInBytes == Int64(SegmentFiles.size(dir + "/1.log")!))
             #expect(stats.object.orderedKeys == ["queue_size_in_bytes", "max_queue_size_in_bytes", "dropped_events",
                                                  "expired_events", "last_error", "storage_policy"])
             #expect(stats.lastError == "no errors" && stats.storagePolicy == .dropNewer)
@@ -74,7 +74,7 @@ struct DLQWriterTests {
             writer.close()
             let again = try Self.openWriter(Support.settings(root))
             #expect(again.headSegmentID == 2)
-            #expect(again.statistics.queueSizeInBytes == Int64(FileSystem.size(root + "/main/1.log")! + 1))
+            #expect(again.statistics.queueSizeInBytes == Int64(SegmentFiles.size(root + "/main/1.log")! + 1))
             again.close()
         }
     }
@@ -86,7 +86,7 @@ struct DLQWriterTests {
             for i in 0..<11 { #expect(writer.write(big, pluginType: "t", pluginID: "i", reason: "big \(i)")) }
             let dir = root + "/main"
             #expect(Self.files(dir) == [".lock", "1.log", "2.log.tmp"])
-            #expect(FileSystem.size(dir + "/1.log")! <= DLQSegmentFormat.maxSegmentSize + 1000)
+            #expect(SegmentFiles.size(dir + "/1.log")! <= DLQSegmentFormat.maxSegmentSize + 1000)
             writer.close()
             #expect(DeadLetterQueueReader.readAll(directory: dir).entries.map(\.reason) == (0..<11).map { "big \($0)" })
         }
@@ -122,20 +122,20 @@ struct DLQWriterTests {
     @Test func startupRecoveryFollowsTheSpecTable() throws {
         try Support.withTemporaryDirectory { root in
             let dir = root + "/main"
-            try FileSystem.makeDirectories(dir)
+            try SegmentFiles.makeDirectories(dir)
             var entry: [UInt8] = []
             DLQEntryCodec.encode(event: Self.sampleEvent(1), pluginType: "t", pluginID: "i", reason: "r",
                                  entryTime: FakeClock().now, options: .init(), appendingTo: &entry)
             let valid = SegmentBuilder.segment([entry, entry])
             var corrupt = valid
             corrupt[40] ^= 0x01
-            try FileSystem.createFile(dir + "/1.log", valid)
-            try FileSystem.createFile(dir + "/1.log.tmp", valid)  // N.log exists: deleted
-            try FileSystem.createFile(dir + "/2.log.tmp", valid)  // readable: sealed
-            try FileSystem.createFile(dir + "/3.log.tmp", [0x31])  // no entry: deleted
-            try FileSystem.createFile(dir + "/4.log.tmp", corrupt)  // bad checksum: .err
-            try FileSystem.createFile(dir + "/5.log.tmp", [0x32] + valid.dropFirst())  // bad version: .err
-            try FileSystem.createFile(dir + "/6.log.tmp", Array(valid.dropLast(5)))  // truncated: .err
+            try SegmentFiles.createFile(dir + "/1.log", valid)
+            try SegmentFiles.createFile(dir + "/1.log.tmp", valid)  // N.log exists: deleted
+            try SegmentFiles.createFile(dir + "/2.log.tmp", valid)  // readable: sealed
+            try SegmentFiles.createFile(dir + "/3.log.tmp", [0x31])  // no entry: deleted
+            try SegmentFiles.createFile(dir + "/4.log.tmp", corrupt)  // bad checksum: .err
+            try SegmentFiles.createFile(dir + "/5.log.tmp", [0x32] + valid.dropFirst())  // bad version: .err
+            try SegmentFiles.createFile(dir + "/6.log.tmp", Array(valid.dropLast(5)))  // truncated: .err
             let collector = WarningCollector()
             let writer = try DeadLetterQueue(settings: Support.settings(root), clock: FakeClock().function,
                                              startsFlushTimer: false) { collector.add($0) }
@@ -144,7 +144,7 @@ struct DLQWriterTests {
             #expect(writer.headSegmentID == 3)
             #expect(warnings.count == 3)
             #expect(warnings.first?.contains("4.log.tmp") == true)
-            #expect(FileSystem.readFile(dir + "/2.log") == valid)
+            #expect(SegmentFiles.readFile(dir + "/2.log") == valid)
             writer.close()
         }
     }
@@ -159,9 +159,9 @@ struct DLQWriterTests {
                 #expect(error.kind == .locked)
                 #expect(error.message.contains(root + "/main/.lock") || error.message.contains("main/.lock"))
             }
-            #expect(FileSystem.exists(root + "/main/.lock"))  // the failed attempt left the holder's lock alone
+            #expect(SegmentFiles.exists(root + "/main/.lock"))  // the failed attempt left the holder's lock alone
             first.close()
-            #expect(!FileSystem.exists(root + "/main/.lock"))
+            #expect(!SegmentFiles.exists(root + "/main/.lock"))
             let third = try Self.openWriter(Support.settings(root))
             third.close()
         }
@@ -282,11 +282,11 @@ struct DLQWriterTests {
             defer { writer.close() }
             writer.write(Self.sampleEvent(1), pluginType: "t", pluginID: "i", reason: "r")
             var waited = 0
-            while !FileSystem.exists(root + "/main/1.log") && waited < 6000 {
+            while !SegmentFiles.exists(root + "/main/1.log") && waited < 6000 {
                 usleep(50_000)
                 waited += 50
             }
-            #expect(FileSystem.exists(root + "/main/1.log"), "not sealed after \(waited) ms")
+            #expect(SegmentFiles.exists(root + "/main/1.log"), "not sealed after \(waited) ms")
             #expect(waited >= 900)
         }
     }
@@ -312,8 +312,8 @@ struct DLQWriterTests {
             // A head torn in the middle of a record is set aside as N.err (Logstash's table), sealed ones kept.
             let torn = crashed + "-torn/main"
             let head = try #require(Self.files(torn).first { $0.hasSuffix(".log.tmp") })
-            let bytes = FileSystem.readFile(torn + "/" + head)!
-            try FileSystem.createFile(torn + "/" + head, Array(bytes.dropLast(7)))
+            let bytes = SegmentFiles.readFile(torn + "/" + head)!
+            try SegmentFiles.createFile(torn + "/" + head, Array(bytes.dropLast(7)))
             let afterTear = try Self.openWriter(DeadLetterQueueSettings(path: crashed + "-torn", pipelineID: "main"))
             afterTear.close()
             #expect(Self.files(torn).contains(head.replacingOccurrences(".log.tmp", ".err")))
@@ -324,7 +324,7 @@ struct DLQWriterTests {
 
     @Test func unwritableDirectoryRecordsTheErrorAndNeverCrashes() throws {
         try Support.withTemporaryDirectory { root in
-            try FileSystem.createFile(root + "/file", [1])
+            try SegmentFiles.createFile(root + "/file", [1])
             #expect(throws: DeadLetterQueueError.self) {
                 try Self.openWriter(DeadLetterQueueSettings(path: root + "/file", pipelineID: "main"))
             }
@@ -349,14 +349,14 @@ struct DLQWriterTests {
             for i in 0..<6 { writer.write(Self.sampleEvent(i, padding: 900), pluginType: "t", pluginID: "i", reason: "r") }
             let dir = root + "/main"
             let before = writer.statistics.queueSizeInBytes
-            FileSystem.remove(dir + "/1.log")
-            try FileSystem.createFile(dir + "/.deleted_segment", Array("\(dir)/1.log\n".utf8))
+            SegmentFiles.remove(dir + "/1.log")
+            try SegmentFiles.createFile(dir + "/.deleted_segment", Array("\(dir)/1.log\n".utf8))
             clock.advance(seconds: 1)
             writer.flushCheck()
             #expect(writer.statistics.queueSizeInBytes == before)  // checked every 3 s only
             clock.advance(seconds: 2)
             writer.flushCheck()
-            #expect(!FileSystem.exists(dir + "/.deleted_segment"))
+            #expect(!SegmentFiles.exists(dir + "/.deleted_segment"))
             let onDisk = SegmentDirectory.sealedSegments(dir).reduce(0) { $0 + $1.size }
             #expect(writer.statistics.queueSizeInBytes == Int64(onDisk))
             writer.close()
@@ -370,7 +370,7 @@ struct DLQWriterTests {
             let writer = try Self.openWriter(settings)
             writer.write(SpecExamples.tinyEventValue(), pluginType: "elasticsearch", pluginID: "es_out", reason: "status 400")
             writer.close()
-            let bytes = FileSystem.readFile(root + "/main/1.log")!
+            let bytes = SegmentFiles.readFile(root + "/main/1.log")!
             #expect(bytes.count == 1 + 13 + 274)
             #expect(!bytes.contains(0xD9))
         }
