@@ -3,6 +3,7 @@ import SluiceCore
 /// Every plugin Sluice ships, by kind and Logstash name (alphabetical). A test checks names are unique.
 public let builtinPlugins: [PluginDescriptor] = [
     // Inputs
+    .input(DeadLetterQueueInput.self),
     .input(GeneratorInput.self),
     .input(StdinInput.self),
     // Filters

@@ -135,7 +135,7 @@ struct Run: ParsableCommand {
             let agent = Agent(registry: builtinRegistry)
             SignalHandling.blockSignals()
             var pipelines: [Pipeline] = []
-            for d in definitions { pipelines.append(try agent.compile(d)) }
+            for d in definitions { pipelines.append(try agent.compile(d, openDeadLetterQueue: !testAndExit)) }
             if testAndExit {
                 print("Configuration OK")
                 return

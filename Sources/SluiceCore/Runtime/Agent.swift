@@ -36,8 +36,11 @@ public final class Agent: @unchecked Sendable {
 
     public init(registry: PluginRegistry) { self.registry = registry }
 
-    /// Parses and compiles one pipeline without starting it (`-t` stops here).
-    public func compile(_ definition: PipelineDefinition, shutdown: ShutdownFlag = ShutdownFlag()) throws -> Pipeline {
+    /// Parses and compiles one pipeline without starting it. `-t` passes `openDeadLetterQueue: false`, so checking a
+    /// config never takes the DLQ's lock or creates files.
+    public func compile(
+        _ definition: PipelineDefinition, shutdown: ShutdownFlag = ShutdownFlag(), openDeadLetterQueue: Bool = true
+    ) throws -> Pipeline {
         let s = definition.settings
         let options = ConfigParser.Options(supportEscapes: try s.bool("config.support_escapes"))
         let fail = { (e: ConfigError) in PipelineCompileError(pipelineID: definition.id, error: e, sources: definition.sources) }
@@ -48,19 +51,34 @@ public final class Agent: @unchecked Sendable {
             throw fail(error)
         }
         let ecs = ECSCompatibility(rawValue: try s.oneOf("pipeline.ecs_compatibility", ["v8", "disabled", "v1"])) ?? .v8
+        let dlqSettings = try s.deadLetterQueueSettings(pipelineID: definition.id)
+        let deadLetterQueue = openDeadLetterQueue ? try dlqSettings.map(openWriter) : nil
         let environment = PipelineEnvironment(
             pipelineID: definition.id, ecsCompatibility: ecs, dataPath: s["path.data"] ?? "data",
-            deadLetterQueue: DisabledDeadLetterQueue(), shutdown: shutdown)
+            deadLetterQueue: deadLetterQueue ?? DisabledDeadLetterQueue(), shutdown: shutdown)
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)
         } catch {
+            deadLetterQueue?.close()
             throw fail(error)
         }
         let renderer = DiagnosticRenderer(sources: definition.sources)
         for w in program.warnings { logger.warn(renderer.render(w).trimmingTrailingNewline()) }
         let runtime = try runtimeSettings(definition)
-        return Pipeline(settings: runtime, program: program, shutdown: shutdown)
+        let pipeline = Pipeline(settings: runtime, program: program, shutdown: shutdown)
+        pipeline.deadLetterQueue = deadLetterQueue
+        return pipeline
+    }
+
+    /// Opens a pipeline's DLQ writer; a locked or unwritable directory is a settings error naming the path.
+    func openWriter(_ settings: DeadLetterQueueSettings) throws(SettingsError) -> DeadLetterQueue {
+        let log = Logger("deadletterqueue", pipelineID: settings.pipelineID)
+        do {
+            return try DeadLetterQueue(settings: settings) { message in log.warn(message) }
+        } catch {
+            throw SettingsError("Cannot open the dead letter queue of pipeline '\(settings.pipelineID)': \(error.message)")
+        }
     }
 
     func runtimeSettings(_ d: PipelineDefinition) throws(SettingsError) -> PipelineRuntimeSettings {

@@ -33,6 +33,8 @@ public final class Pipeline: @unchecked Sendable {
     private var runningInputs = 0
     private var finished = false
     private let done = Semaphore()
+    /// The pipeline's DLQ writer when enabled; sealed and closed after the outputs.
+    public var deadLetterQueue: DeadLetterQueue?
     /// Called once when the pipeline has fully stopped.
     public var onFinished: (@Sendable () -> Void)?
 
@@ -109,6 +111,7 @@ public final class Pipeline: @unchecked Sendable {
         if first {
             program.close()
             for p in program.inputs { p.instance.close() }
+            deadLetterQueue?.close()
             logger.info("Pipeline terminated")
             onFinished?()
             done.signal()
