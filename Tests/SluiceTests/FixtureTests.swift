@@ -6,7 +6,8 @@ import Testing
 ///
 /// A case holds `pipeline.conf`, optionally `input` (fed to stdin), `args` (extra flags, one per line; default
 /// `--pipeline.ecs_compatibility disabled`), `settings/` (logstash.yml, pipelines.yml), and the expectations:
-/// `expected` (JSON lines compared semantically; the string `"<any>"` matches any present value), `expected-raw` (exact text), `expected-exit`
+/// `expected` (JSON lines compared semantically; the string `"<any>"` matches any present value), `expected-raw` (exact text), `expected-dlq` (the DLQ entries
+/// as JSON lines of plugin_type, plugin_id, reason and event), `expected-exit`
 /// (default 0) and `expected-stderr` (lines that must each appear in stderr). With `SLUICE_RECORD=1` the runner
 /// rewrites `expected` from the actual output and fails, so a recording is always reviewed.
 struct FixtureTests {
@@ -50,6 +51,15 @@ struct FixtureTests {
         }
         let outputFile = read("output-file").map { work.appendingPathComponent($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let actualText = outputFile.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? result.stdout
+        if let expectedDLQ = read("expected-dlq") {
+            let queue = work.appendingPathComponent("data/dead_letter_queue/\(read("dlq-pipeline")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "main")")
+            let actualDLQ = GoldenJSON.deadLetterEntries(in: queue.path)
+            if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" {
+                try GoldenJSON.record(actualDLQ).write(to: dir.appendingPathComponent("expected-dlq"), atomically: true, encoding: .utf8)
+            } else {
+                try GoldenJSON.compare(actual: actualDLQ, expected: expectedDLQ)
+            }
+        }
         if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" && read("expected-raw") != nil {
             try actualText.write(to: dir.appendingPathComponent("expected-raw"), atomically: true, encoding: .utf8)
             Issue.record("recorded \(name)/expected-raw: review it and run again")
@@ -103,11 +113,27 @@ enum GoldenJSON {
 
     static func render(_ v: Value) -> String { JSONWriter.string(v) }
 
+    /// The entries of a DLQ directory as JSON lines: plugin type, id, reason and the event.
+    static func deadLetterEntries(in directory: String) -> String {
+        DeadLetterQueueReader.readAll(directory: directory, includeHead: true).entries.map { entry in
+            var o = Object()
+            o["plugin_type"] = .string(entry.pluginType)
+            o["plugin_id"] = .string(entry.pluginID)
+            o["reason"] = .string(entry.reason)
+            o["event"] = .object(entry.event.fields)
+            return render(.object(o)) + "\n"
+        }.joined()
+    }
+
     /// Actual output with volatile values (`host`, generated `@timestamp`s) replaced by `"<any>"`.
     static func record(_ text: String) throws -> String {
         try parseLines(text).map { line -> String in
             guard case .object(var o) = line else { return render(line) }
             for key in ["host", "@timestamp"] where o[key] != nil { o[key] = "<any>" }
+            if case .object(var inner)? = o["event"] {
+                for key in ["host", "@timestamp"] where inner[key] != nil { inner[key] = "<any>" }
+                o["event"] = .object(inner)
+            }
             return render(.object(o))
         }.joined(separator: "\n") + "\n"
     }
