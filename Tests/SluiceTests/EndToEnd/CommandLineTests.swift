@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import SluiceCore
+@testable import SluicePlugins
+
+/// The command line as a user meets it: `-e` defaults, version, help, graph, plugins.
+struct CommandLineTests {
+    @Test func configStringAddsStdinAndRubydebugDefaults() throws {
+        let r = try runSluice(["-e", "", "-w", "1", "--path.settings", "/nonexistent"], stdin: Data("hello\n".utf8))
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        #expect(r.stdout.contains(#""message" => "hello""#))
+        #expect(r.stdout.contains(#""type" => "stdin""#))
+        #expect(r.stdout.contains(#""original" => "hello""#))
+    }
+
+    @Test func configStringWithOutputKeepsIt() throws {
+        let r = try runSluice(["-e", "output { stdout { codec => json_lines } }", "-w", "1", "--path.settings", "/nonexistent"], stdin: Data("x\n".utf8))
+        let events = try GoldenJSON.parseLines(r.stdout)
+        #expect(events.count == 1)
+        #expect(events.first?.objectValue?["type"] == "stdin")
+    }
+
+    @Test func pathConfigAndConfigStringConflict() throws {
+        let r = try runSluice(["-e", "", "-f", "x.conf", "--path.settings", "/nonexistent"])
+        #expect(r.exitCode == 1)
+        #expect(r.stderr.contains("can't be used simultaneously"))
+    }
+
+    @Test func missingConfigIsAnError() throws {
+        let r = try runSluice(["-f", "/nonexistent/*.conf", "--path.settings", "/nonexistent"])
+        #expect(r.exitCode == 1)
+        #expect(r.stderr.contains("No configuration found"))
+    }
+
+    @Test func missingPipelinesYmlIsAnError() throws {
+        let r = try runSluice(["--path.settings", "/nonexistent"])
+        #expect(r.exitCode == 1)
+        #expect(r.stderr.contains("Failed to read pipelines yaml file"))
+    }
+
+    @Test func versionAndHelp() throws {
+        let v = try runSluice(["-V"])
+        #expect(v.exitCode == 0)
+        #expect(v.stdout.hasPrefix("sluice "))
+        let h = try runSluice(["--help"])
+        #expect(h.exitCode == 0)
+        #expect(h.stdout.contains("run (default)"))
+        let runHelp = try runSluice(["run", "--help"])
+        #expect(runHelp.stdout.contains("-f, --path.config"))
+    }
+
+    @Test func orderedTrueNeedsOneWorker() throws {
+        let r = try runSluice(["-e", "input { generator { count => 1 } } output { null {} }", "-w", "2", "--pipeline.ordered", "true", "--path.settings", "/nonexistent"])
+        #expect(r.exitCode == 1)
+        #expect(r.stderr.contains("requires the use of a single pipeline worker"))
+    }
+
+    @Test func graphPrintsDot() throws {
+        let conf = #"input { stdin {} } filter { if [a] == 1 { mutate { add_tag => ["x"] } } else { drop {} } } output { stdout {} }"#
+        let r = try runSluice(["graph", "-e", conf, "--path.settings", "/nonexistent"])
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        let expected = """
+            digraph "main" {
+              rankdir=LR;
+              node [fontname="Helvetica"];
+              v0 [label="queue", shape=cylinder];
+              v1 [label="input: stdin\\nconfig_string:1:9", shape=box];
+              v2 [label="if [a] == 1", shape=diamond];
+              v3 [label="filter: mutate\\nconfig_string:1:43", shape=box];
+              v4 [label="filter: drop\\nconfig_string:1:80", shape=box];
+              v5 [label="output: stdout\\nconfig_string:1:101", shape=box];
+              v1 -> v0;
+              v0 -> v2;
+              v2 -> v3 [label="true"];
+              v2 -> v4 [label="false"];
+              v3 -> v5;
+              v4 -> v5;
+            }
+
+            """
+        #expect(r.stdout == expected)
+    }
+
+    @Test func pluginsListsEveryBuiltin() throws {
+        let r = try runSluice(["plugins", "--verbose"])
+        for d in builtinPlugins { #expect(r.stdout.contains("\(d.kind.rawValue) \(d.name):")) }
+        #expect(r.stdout.contains("tag_on_failure <string> (default \"_mutate_error\")"))
+    }
+}
+
+/// The registry's own consistency: unique names, every setting documented, defaults that type-check.
+struct PluginRegistryTests {
+    @Test func namesAreUniquePerKind() {
+        var seen: Set<String> = []
+        for d in builtinPlugins { #expect(seen.insert("\(d.kind.rawValue)/\(d.name)").inserted, "\(d.name) twice") }
+    }
+
+    @Test func everySettingHasADocAndALogstashStyleName() {
+        for d in builtinPlugins {
+            var names: Set<String> = []
+            for s in d.settings() {
+                #expect(!s.doc.isEmpty, "\(d.name).\(s.name) has no doc")
+                #expect(s.name.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" }, "\(d.name).\(s.name)")
+                #expect(names.insert(s.name).inserted, "\(d.name) declares \(s.name) twice")
+            }
+        }
+    }
+
+    @Test func everyPluginBuildsWithItsDefaults() throws {
+        let required: [String: String] = ["json": #"source => "message""#, "file": #"path => "/tmp/x""#, "dead_letter_queue": #"path => "/tmp/q""#]
+        for d in builtinPlugins where d.kind != .codec {
+            let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
+            let text = "\(section) { \(d.name) { \(required[d.name] ?? "") } }"
+            let ast = try ConfigParser.parse(ConfigSource(name: "t", text: text))
+            _ = try ProgramCompiler(registry: builtinRegistry, environment: PipelineEnvironment()).compile(ast)
+        }
+    }
+}
