@@ -50,7 +50,7 @@ run_case() {
   local name=$1 workers=$2 conf=$3 input=$4 events=$5
   local start end rss
   start=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' "$BIN" -f "$conf" -w "$workers" --log.level error < "$input" > /dev/null; } 2>&1 | tail -n 1)
+  rss=$( { /usr/bin/time -f '%M' "$BIN" -f "$conf" -w "$workers" --log.level error --path.data "$WORK/data" ${EXTRA:-} < "$input" > /dev/null; } 2>&1 | tail -n 1)
   end=$(date +%s.%N)
   python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(sys.argv[6])/1024, int(sys.argv[5]), s))" \
     "$start" "$end" "$name" "$workers" "$events" "$rss"
@@ -62,6 +62,47 @@ echo "Sluice benchmark ($(nproc) cores)"
 for w in 1 2; do run_case "baseline (generator)" "$w" "$WORK/baseline.conf" /dev/null "$N"; done
 for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
+
+# Dead letter queue: 1 KB events whose condition cannot be evaluated go to the DLQ (write), then are read back
+# by the dead_letter_queue input (read); and the cost of routing 1% of a stream to the DLQ.
+DLQ_N=${BENCH_DLQ_EVENTS:-200000}
+PAD=$(python3 -c "print('x' * 1000)")
+cat > "$WORK/dlq-write.conf" <<CONF
+input { generator { count => $DLQ_N codec => json message => '{"n":"not a number","pad":"$PAD"}' } }
+filter { if [n] > 1 { } }
+output { null { } }
+CONF
+cat > "$WORK/dlq-read.conf" <<CONF
+input { dead_letter_queue { path => "$WORK/dlqdata/dead_letter_queue" commit_offsets => false exit_at_end => true } }
+output { null { } }
+CONF
+python3 - "$WORK" "$N" <<'PY'
+import sys
+work, n = sys.argv[1], int(sys.argv[2])
+good = '{"n":1,"msg":"ok"}'
+bad = '{"n":"x","msg":"bad"}'
+for name, lines in (("route0", [good] * 100), ("route1", [good] * 99 + [bad])):
+    with open(f"{work}/{name}.conf", "w") as f:
+        items = ", ".join("'%s'" % l for l in lines)
+        f.write("input { generator { count => %d codec => json lines => [%s] } }\n" % (n // 100, items))
+        f.write("filter { if [n] > 0 { } }\noutput { null { } }\n")
+PY
+
+dlq_case() {
+  local name=$1 conf=$2 events=$3
+  local start end
+  start=$(date +%s.%N)
+  "$BIN" -f "$conf" -w 2 --log.level error --path.data "$WORK/dlqdata" -S dead_letter_queue.enable=true < /dev/null > /dev/null
+  end=$(date +%s.%N)
+  local bytes
+  bytes=$(du -sb "$WORK/dlqdata/dead_letter_queue/main" | cut -f1)
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[4]); b=int(sys.argv[5]); print('%-22s -w 2  %10.0f entries/s  %6.1f MB/s  (%d entries, %.1f MB, %.2f s)' % (sys.argv[3], n/s, b/s/1e6, n, b/1e6, s))" "$start" "$end" "$name" "$events" "$bytes"
+}
+dlq_case "DLQ write (1 KB)" "$WORK/dlq-write.conf" "$DLQ_N"
+dlq_case "DLQ read (1 KB)" "$WORK/dlq-read.conf" "$DLQ_N"
+rm -rf "$WORK/dlqdata"
+EXTRA="-S dead_letter_queue.enable=true" run_case "json, 0% to DLQ" 2 "$WORK/route0.conf" /dev/null "$N"
+EXTRA="-S dead_letter_queue.enable=true" run_case "json, 1% to DLQ" 2 "$WORK/route1.conf" /dev/null "$N"
 
 # Start-up to first event: time until the first line appears on stdout.
 python3 - "$BIN" <<'PY'
