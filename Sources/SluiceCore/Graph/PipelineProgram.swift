@@ -152,8 +152,10 @@ final class FilterStage: @unchecked Sendable {
 
     func apply(_ events: [Event]) -> [Event] {
         let started = Clock.nanoseconds()
+        let before = plugin.onError == .dlq ? events.map(Event.init(copying:)) : nil
         var batch = FilterBatch(events: events)
         filter.filter(&batch)
+        if let before { routeFailures(batch, before) }
         var out: [Event] = []
         out.reserveCapacity(events.count + batch.created.count)
         let decorate = !decorations.isEmpty
@@ -172,6 +174,17 @@ final class FilterStage: @unchecked Sendable {
         }
         metrics.record(in: events.count, out: out.count, nanoseconds: Clock.nanoseconds() - started)
         return out
+    }
+
+    /// `on_error => "dlq"`: each failed event leaves the pipeline and its pre-filter copy goes to the DLQ.
+    /// An event that came from a DLQ is never written back; it keeps the failure tag instead.
+    private func routeFailures(_ batch: FilterBatch, _ before: [Event]) {
+        let dlq = plugin.context.deadLetterQueue
+        for (index, reason) in batch.failures where !before[index].isFromDeadLetterQueue {
+            if dlq.write(before[index], pluginType: plugin.name, pluginID: plugin.id, reason: reason) {
+                batch.events[index].cancelled = true
+            }
+        }
     }
 }
 

@@ -33,6 +33,8 @@ public struct CommonFilterSettings: PluginSettings {
     var removeTag: [String] = []
     @Setting("periodic_flush", doc: "Call the filter's flush every 5 seconds.")
     var periodicFlush = false
+    @Setting("on_error", doc: "Sluice extension: `tag` (Logstash's failure tag) or `dlq` (the event as it was before the filter goes to the dead letter queue and leaves the pipeline).")
+    var onError = OnError.tag
     @Setting("ecs_compatibility", doc: "Overrides `pipeline.ecs_compatibility` for this plugin.")
     var ecsCompatibility: ECSCompatibility? = nil
     public init() {}

@@ -51,17 +51,39 @@ public struct FilterBatch {
     public var matched: [Bool]
     /// New events (split, clone); they continue through the rest of the pipeline after the batch's events.
     public var created: [Event] = []
+    /// Events the filter failed on, with a reason naming what failed (field, pattern, value).
+    public private(set) var failures: [(index: Int, reason: String)] = []
 
     public init(events: [Event]) {
         self.events = events
         matched = [Bool](repeating: false, count: events.count)
     }
+
+    /// Reports that the filter failed on `events[index]`. The filter still applies its usual failure behaviour
+    /// (tags); with `on_error => "dlq"` the runtime then sends the event as it was before the filter to the DLQ.
+    public mutating func failed(_ index: Int, reason: String) {
+        failures.append((index, reason))
+    }
+}
+
+/// What happens to an event a filter fails on (`on_error`, a Sluice extension: elastic/logstash#7207).
+public enum OnError: String, SettingEnum, Sendable {
+    /// Logstash's behaviour: the filter's failure tag, and the event goes on.
+    case tag
+    /// The event, as it was before the filter, goes to the dead letter queue and leaves the pipeline.
+    case dlq
 }
 
 /// Transforms events. One instance serves all workers, so `filter` is called concurrently with different batches.
 public protocol Filter: Plugin {
+    /// Whether the filter can fail on an event (and so accepts `on_error`).
+    static var canFail: Bool { get }
     /// Filters one batch in place.
     func filter(_ batch: inout FilterBatch)
+}
+
+extension Filter {
+    public static var canFail: Bool { false }
 }
 
 /// Sends events somewhere. One instance serves all workers, so `receive` is called concurrently.

@@ -6,6 +6,9 @@ public struct PipelineEnvironment: Sendable {
     public var deadLetterQueue: DeadLetterQueueWriter
     public var shutdown: ShutdownFlag
     public var substitution: Substitution
+    /// Whether settings that need the DLQ (on_error => dlq) are checked against `deadLetterQueue.isEnabled`;
+    /// off for `-t`, which does not open the DLQ.
+    public var requiresEnabledDLQ = true
 
     public init(
         pipelineID: String = "main", ecsCompatibility: ECSCompatibility = .v8, dataPath: String = "data",
@@ -31,6 +34,8 @@ public struct BuiltPlugin: @unchecked Sendable {
     /// Filter decorations (add_field, remove_field, add_tag, remove_tag), applied on success.
     public let filterDecorations: FilterDecorations?
     public let context: PluginContext
+    /// A filter's `on_error`.
+    public var onError: OnError = .tag
 }
 
 /// The common filter options, compiled.
@@ -165,8 +170,11 @@ public struct PluginRegistry: Sendable {
         let decorations = FilterDecorations(
             addField: common.addField.map { (Template($0.key), $0.value) }, removeField: common.removeField.map(Template.init),
             addTag: common.addTag.map(Template.init), removeTag: common.removeTag.map(Template.init))
+        try checkOnError(common.onError, canFail: P.canFail, decl, env)
         let instance = try instantiate(P.self, settings, context, decl)
-        return BuiltPlugin(name: P.name, id: id, kind: .filter, span: decl.span, instance: instance, filterDecorations: decorations, context: context)
+        var built = BuiltPlugin(name: P.name, id: id, kind: .filter, span: decl.span, instance: instance, filterDecorations: decorations, context: context)
+        built.onError = common.onError
+        return built
     }
 
     func buildOutput<P: Output>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
@@ -200,6 +208,21 @@ public struct PluginRegistry: Sendable {
     func buildCodec(_ spec: PluginSpec, _ env: PipelineEnvironment) throws(ConfigError) -> any Codec {
         let built = try build(.codec, spec.decl, env)
         return built.instance as! any Codec
+    }
+
+    /// `on_error => "dlq"` needs a filter that can fail and an enabled DLQ.
+    func checkOnError(_ onError: OnError, canFail: Bool, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) {
+        guard onError == .dlq else { return }
+        let span = decl.attributes.first { $0.name == "on_error" }?.span ?? decl.span
+        if !canFail {
+            throw ConfigError(Diagnostic(code: "invalid_settings", span: span, "\(decl.name) never fails, so on_error has no effect", help: "remove on_error"))
+        }
+        if !env.deadLetterQueue.isEnabled && env.requiresEnabledDLQ {
+            throw ConfigError(
+                Diagnostic(
+                    code: "invalid_settings", span: span, "on_error => \"dlq\" is configured while the dead letter queue is not enabled",
+                    help: "set dead_letter_queue.enable: true for this pipeline"))
+        }
     }
 
     /// The explicit id (after `${VAR}`), or a stable digest of the pipeline and the plugin's position.

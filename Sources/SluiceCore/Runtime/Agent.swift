@@ -53,9 +53,10 @@ public final class Agent: @unchecked Sendable {
         let ecs = ECSCompatibility(rawValue: try s.oneOf("pipeline.ecs_compatibility", ["v8", "disabled", "v1"])) ?? .v8
         let dlqSettings = try s.deadLetterQueueSettings(pipelineID: definition.id)
         let deadLetterQueue = openDeadLetterQueue ? try dlqSettings.map(openWriter) : nil
-        let environment = PipelineEnvironment(
+        var environment = PipelineEnvironment(
             pipelineID: definition.id, ecsCompatibility: ecs, dataPath: s["path.data"] ?? "data",
             deadLetterQueue: deadLetterQueue ?? DisabledDeadLetterQueue(), shutdown: shutdown)
+        environment.requiresEnabledDLQ = openDeadLetterQueue || dlqSettings == nil
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)

@@ -40,18 +40,34 @@ public final class JsonFilter: Filter {
         }
     }
 
+    public static let canFail = true
+
+    /// What happened to one event.
+    enum Outcome {
+        /// Parsed and applied: decorations apply.
+        case matched
+        /// Nothing to do (missing source, or invalid JSON with skip_on_invalid_json).
+        case skipped
+        /// Tagged with the failure tags; the reason goes to the DLQ with `on_error => "dlq"`.
+        case failed(String)
+    }
+
     public func filter(_ batch: inout FilterBatch) {
-        for (i, event) in batch.events.enumerated() where process(event) {
-            batch.matched[i] = true
+        for (i, event) in batch.events.enumerated() {
+            switch process(event) {
+            case .matched: batch.matched[i] = true
+            case .skipped: break
+            case .failed(let reason): batch.failed(i, reason: reason)
+            }
         }
     }
 
-    /// Parses and applies the source of one event; true when the filter succeeded (decorations apply).
-    func process(_ event: Event) -> Bool {
+    /// Parses and applies the source of one event.
+    func process(_ event: Event) -> Outcome {
         // Ruby's `return unless source`: a missing, null or false source does nothing.
-        guard let raw = event.get(source) else { return false }
+        guard let raw = event.get(source) else { return .skipped }
         switch raw {
-        case .null, .bool(false): return false
+        case .null, .bool(false): return .skipped
         default: break
         }
         let parsed: Value
@@ -65,13 +81,12 @@ public final class JsonFilter: Filter {
                 throw EventOperationError(error.description)
             }
         } catch {
-            if !skipOnInvalidJSON {
-                tagFailure(event)
-                logger.rateLimited(
-                    .warn, key: "parse",
-                    "Error parsing json {:source=>\"\(source.text)\", :raw=>\(Ruby.inspect(raw)), :exception=>\(Ruby.inspect(string: error.description))}")
-            }
-            return false
+            if skipOnInvalidJSON { return .skipped }
+            tagFailure(event)
+            logger.rateLimited(
+                .warn, key: "parse",
+                "Error parsing json {:source=>\"\(source.text)\", :raw=>\(Ruby.inspect(raw)), :exception=>\(Ruby.inspect(string: error.description))}")
+            return .failed("json: cannot parse field [\(source.text)] as JSON: \(error.description)")
         }
         do {
             if let target {
@@ -82,17 +97,17 @@ public final class JsonFilter: Filter {
                     logger.rateLimited(
                         .warn, key: "target",
                         "Parsed JSON object/hash requires a target configuration option {:source=>\"\(source.text)\", :raw=>\(Ruby.inspect(raw))}")
-                    return false
+                    return .failed("json: field [\(source.text)] holds JSON that is not an object and no target is set")
                 }
                 try setTopLevel(object, on: event)
             }
-            return true
+            return .matched
         } catch {
             tagFailure(event)
             logger.rateLimited(
                 .warn, key: "exception",
                 "Exception caught in json filter {:source=>\"\(source.text)\", :raw=>\(Ruby.inspect(raw)), :exception=>\(Ruby.inspect(string: error.description))}")
-            return false
+            return .failed("json: cannot set the parsed fields of [\(source.text)]: \(error.description)")
         }
     }
 

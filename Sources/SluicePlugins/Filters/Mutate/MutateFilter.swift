@@ -124,6 +124,8 @@ public final class MutateFilter: Filter {
         return out
     }
 
+    public static let canFail = true
+
     public func filter(_ batch: inout FilterBatch) {
         for (i, event) in batch.events.enumerated() {
             do {
@@ -134,6 +136,7 @@ public final class MutateFilter: Filter {
                     .warn, key: "exception",
                     "Exception caught while applying mutate filter {:exception=>\(Ruby.inspect(string: error.description))}")
                 event.tag(tagOnFailure)
+                batch.failed(i, reason: "mutate: \(error.description)")
             }
         }
     }
