@@ -5,6 +5,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     // Inputs
     .input(DeadLetterQueueInput.self),
     .input(GeneratorInput.self),
+    .input(PipelineInput.self),
     .input(StdinInput.self),
     // Filters
     .filter(DropFilter.self),
@@ -13,6 +14,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     // Outputs
     .output(FileOutput.self),
     .output(NullOutput.self),
+    .output(PipelineOutput.self),
     .output(StdoutOutput.self),
     // Codecs
     .codec(DotsCodec.self),

@@ -134,8 +134,7 @@ struct Run: ParsableCommand {
             let definitions = try options.definitions(settings)
             let agent = Agent(registry: builtinRegistry)
             SignalHandling.blockSignals()
-            var pipelines: [Pipeline] = []
-            for d in definitions { pipelines.append(try agent.compile(d, openDeadLetterQueue: !testAndExit)) }
+            let pipelines = try compileAll(definitions, agent)
             if testAndExit {
                 print("Configuration OK")
                 return
@@ -149,6 +148,27 @@ struct Run: ParsableCommand {
             printError("ERROR: \(e.message)")
             throw ExitCode(1)
         }
+    }
+}
+
+extension Run {
+    /// Compiles every pipeline. With several (pipelines.yml), one that fails is reported and the others run, as
+    /// Logstash does; only when none compiles is it an error. A single pipeline's failure is an error at once.
+    func compileAll(_ definitions: [PipelineDefinition], _ agent: Agent) throws -> [Pipeline] {
+        if definitions.count == 1 { return [try agent.compile(definitions[0], openDeadLetterQueue: !testAndExit)] }
+        var pipelines: [Pipeline] = []
+        var failures: [Error] = []
+        for d in definitions {
+            do {
+                pipelines.append(try agent.compile(d, openDeadLetterQueue: !testAndExit))
+            } catch let e as PipelineCompileError {
+                printError("Failed to execute action {:id=>:\(d.id)}:\n" + e.rendered)
+                failures.append(e)
+            }
+        }
+        if pipelines.isEmpty, let first = failures.first { throw first }
+        if testAndExit, let first = failures.first { throw first }
+        return pipelines
     }
 }
 

@@ -7,7 +7,7 @@ import Testing
 /// A case holds `pipeline.conf`, optionally `input` (fed to stdin), `args` (extra flags, one per line; default
 /// `--pipeline.ecs_compatibility disabled`), `settings/` (logstash.yml, pipelines.yml), and the expectations:
 /// `expected` (JSON lines compared semantically; the string `"<any>"` matches any present value), `expected-raw` (exact text), `expected-dlq` (the DLQ entries
-/// as JSON lines of plugin_type, plugin_id, reason and event), `expected-exit`
+/// as JSON lines of plugin_type, plugin_id, reason and event), `unordered` (compare lines in any order), `expected-exit`
 /// (default 0) and `expected-stderr` (lines that must each appear in stderr). With `SLUICE_RECORD=1` the runner
 /// rewrites `expected` from the actual output and fails, so a recording is always reviewed.
 struct FixtureTests {
@@ -78,7 +78,11 @@ struct FixtureTests {
             #expect(result.stdout.isEmpty || expectedExit != 0, "no expected file but output:\n\(result.stdout)")
             return
         }
-        try GoldenJSON.compare(actual: actualText, expected: expectedText)
+        if read("unordered") != nil {
+            try GoldenJSON.compareUnordered(actual: actualText, expected: expectedText)
+        } else {
+            try GoldenJSON.compare(actual: actualText, expected: expectedText)
+        }
     }
 }
 
@@ -96,6 +100,20 @@ enum GoldenJSON {
         #expect(a.count == e.count, "event count: got \(a.count), expected \(e.count)\n--- actual:\n\(actual)")
         for (i, (x, y)) in zip(a, e).enumerated() {
             #expect(matches(x, y), "event \(i) differs\n  actual:   \(render(x))\n  expected: \(render(y))")
+        }
+    }
+
+    /// Each expected line must match a distinct actual line (several pipelines write concurrently).
+    static func compareUnordered(actual: String, expected: String) throws {
+        var remaining = try parseLines(actual)
+        let e = try parseLines(expected)
+        #expect(remaining.count == e.count, "event count: got \(remaining.count), expected \(e.count)\n--- actual:\n\(actual)")
+        for line in e {
+            if let i = remaining.firstIndex(where: { matches($0, line) }) {
+                remaining.remove(at: i)
+            } else {
+                Issue.record("no actual event matches \(render(line))\n--- actual:\n\(actual)")
+            }
         }
     }
 

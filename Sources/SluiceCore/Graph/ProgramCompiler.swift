@@ -19,7 +19,11 @@ public struct ProgramCompiler {
         let filterSteps = compileSteps(ast.filters, kind: .filter, &state)
         let outputSteps = compileSteps(ast.outputs, kind: .output, &state)
         state.checkUniqueIDs(inputs + state.filters + state.outputs)
-        if !state.diagnostics.isEmpty { throw ConfigError(state.diagnostics) }
+        if !state.diagnostics.isEmpty {
+            // Release what was built (a `pipeline` output unregisters as a sender).
+            for p in inputs + state.filters + state.outputs { p.instance.close() }
+            throw ConfigError(state.diagnostics)
+        }
         let metrics = PipelineMetrics(plugins: state.metrics)
         return PipelineProgram(
             inputs: inputs, filters: state.filters, outputs: state.outputs, filterSteps: filterSteps,

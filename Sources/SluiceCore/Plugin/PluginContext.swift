@@ -16,14 +16,17 @@ public final class PluginContext: @unchecked Sendable {
     public let dataPath: String
     /// Set when the pipeline is shutting down; long-running loops check it.
     public let shutdown: ShutdownFlag
+    /// The process's pipeline-to-pipeline bus (for the `pipeline` input and output).
+    public let bus: PipelineBus
     /// Input decorations (type, tags, add_field); nil for other kinds.
     let inputDecoration: InputDecoration?
 
     init(
         pipelineID: String, pluginID: String, pluginName: String, kind: PluginKind,
         deadLetterQueue: DeadLetterQueueWriter, codec: (any Codec)?, ecsCompatibility: ECSCompatibility,
-        dataPath: String, shutdown: ShutdownFlag, inputDecoration: InputDecoration? = nil
+        dataPath: String, shutdown: ShutdownFlag, bus: PipelineBus = PipelineBus(), inputDecoration: InputDecoration? = nil
     ) {
+        self.bus = bus
         self.pipelineID = pipelineID
         self.pluginID = pluginID
         self.pluginName = pluginName

@@ -6,6 +6,8 @@ public struct PipelineEnvironment: Sendable {
     public var deadLetterQueue: DeadLetterQueueWriter
     public var shutdown: ShutdownFlag
     public var substitution: Substitution
+    /// The process's pipeline-to-pipeline bus.
+    public var bus: PipelineBus = PipelineBus()
     /// Whether settings that need the DLQ (on_error => dlq) are checked against `deadLetterQueue.isEnabled`;
     /// off for `-t`, which does not open the DLQ.
     public var requiresEnabledDLQ = true
@@ -152,7 +154,7 @@ public struct PluginRegistry: Sendable {
         let context = PluginContext(
             pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .input,
             deadLetterQueue: env.deadLetterQueue, codec: codec, ecsCompatibility: ecs, dataPath: env.dataPath,
-            shutdown: env.shutdown, inputDecoration: decoration)
+            shutdown: env.shutdown, bus: env.bus, inputDecoration: decoration)
         let instance = try instantiate(P.self, settings, context, decl)
         return BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
     }
@@ -187,7 +189,7 @@ public struct PluginRegistry: Sendable {
             pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .output,
             deadLetterQueue: env.deadLetterQueue, codec: codec,
             ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
-            shutdown: env.shutdown)
+            shutdown: env.shutdown, bus: env.bus)
         let instance = try instantiate(P.self, settings, context, decl)
         return BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
     }

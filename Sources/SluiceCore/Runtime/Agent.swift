@@ -30,6 +30,8 @@ public struct PipelineCompileError: Error, Sendable {
 public final class Agent: @unchecked Sendable {
     let registry: PluginRegistry
     let logger = Logger("agent")
+    /// Shared by every pipeline of the process, for `pipeline` inputs and outputs.
+    let bus = PipelineBus()
     private var pipelines: [Pipeline] = []
     private let lock = Lock()
     private var stopping = false
@@ -57,6 +59,7 @@ public final class Agent: @unchecked Sendable {
             pipelineID: definition.id, ecsCompatibility: ecs, dataPath: s["path.data"] ?? "data",
             deadLetterQueue: deadLetterQueue ?? DisabledDeadLetterQueue(), shutdown: shutdown)
         environment.requiresEnabledDLQ = openDeadLetterQueue || dlqSettings == nil
+        environment.bus = bus
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)

@@ -107,10 +107,14 @@ struct PluginRegistryTests {
     }
 
     @Test func everyPluginBuildsWithItsDefaults() throws {
-        let required: [String: String] = ["json": #"source => "message""#, "file": #"path => "/tmp/x""#, "dead_letter_queue": #"path => "/tmp/q""#]
+        let required: [String: String] = [
+            "filter/json": #"source => "message""#, "output/file": #"path => "/tmp/x""#,
+            "input/dead_letter_queue": #"path => "/tmp/q""#, "input/pipeline": #"address => "a""#,
+            "output/pipeline": #"send_to => "a""#,
+        ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
-            let text = "\(section) { \(d.name) { \(required[d.name] ?? "") } }"
+            let text = "\(section) { \(d.name) { \(required["\(section)/\(d.name)"] ?? "") } }"
             let ast = try ConfigParser.parse(ConfigSource(name: "t", text: text))
             _ = try ProgramCompiler(registry: builtinRegistry, environment: PipelineEnvironment()).compile(ast)
         }
