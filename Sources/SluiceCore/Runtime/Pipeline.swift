@@ -31,8 +31,7 @@ public final class Pipeline: @unchecked Sendable {
     private var threads: [Thread] = []
     private let lock = Lock()
     private var runningInputs = 0
-    private var finished = false
-    private let done = Semaphore()
+    private var runningWorkers = 0
     /// The pipeline's DLQ writer when enabled; sealed and closed after the outputs.
     public var deadLetterQueue: DeadLetterQueue?
     /// Called once when the pipeline has fully stopped.
@@ -51,6 +50,7 @@ public final class Pipeline: @unchecked Sendable {
         logger.info(
             "Starting pipeline {\"pipeline.workers\"=>\(settings.workers), \"pipeline.batch.size\"=>\(settings.batchSize), \"pipeline.batch.delay\"=>\(settings.batchDelayMillis)}"
         )
+        runningWorkers = settings.workers
         for w in 0..<settings.workers {
             threads.append(Thread(name: "[\(settings.id)]>worker\(w)") { [self] in self.workerLoop() })
         }
@@ -82,6 +82,21 @@ public final class Pipeline: @unchecked Sendable {
             if batch.isEmpty { break }
             process(batch)
         }
+        let last = lock.withLock { () -> Bool in
+            runningWorkers -= 1
+            return runningWorkers == 0
+        }
+        if last { finish() }
+    }
+
+    /// Runs once, on the last worker to stop: every input has ended and the queue is drained, so the plugins
+    /// are closed now — a `pipeline` output closing here is what lets downstream pipelines end.
+    private func finish() {
+        program.close()
+        for p in program.inputs { p.instance.close() }
+        deadLetterQueue?.close()
+        logger.info("Pipeline terminated")
+        onFinished?()
     }
 
     /// Runs one batch through filters and outputs (also used by tests and benchmarks).
@@ -101,21 +116,9 @@ public final class Pipeline: @unchecked Sendable {
         for input in program.inputs { (input.instance as! any Input).stop() }
     }
 
-    /// Waits for every thread, then closes the plugins. Safe to call from several threads.
+    /// Waits until the pipeline has stopped and its plugins are closed. Safe to call from several threads.
     public func wait() {
         for t in threads { t.join() }
-        let first = lock.withLock { () -> Bool in
-            defer { finished = true }
-            return !finished
-        }
-        if first {
-            program.close()
-            for p in program.inputs { p.instance.close() }
-            deadLetterQueue?.close()
-            logger.info("Pipeline terminated")
-            onFinished?()
-            done.signal()
-        }
     }
 }
 

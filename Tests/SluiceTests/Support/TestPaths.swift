@@ -57,6 +57,14 @@ func runSluice(
     process.standardOutput = try FileHandle(forWritingTo: outFile)
     process.standardError = try FileHandle(forWritingTo: errFile)
     try process.run()
+    // A hung pipeline fails its test instead of hanging the suite.
+    let deadline = Date().addingTimeInterval(60)
+    while process.isRunning && Date() < deadline { usleep(2_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return ProcessResult(exitCode: -9, stdout: "", stderr: "sluice did not finish within 60 s: killed")
+    }
     process.waitUntilExit()
     return ProcessResult(
         exitCode: process.terminationStatus,
