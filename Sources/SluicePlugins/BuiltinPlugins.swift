@@ -6,7 +6,9 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(GeneratorInput.self),
     .input(StdinInput.self),
     // Filters
+    .filter(DateFilter.self),
     .filter(DropFilter.self),
+    .filter(GrokFilter.self),
     .filter(JsonFilter.self),
     .filter(MutateFilter.self),
     // Outputs
