@@ -22,7 +22,8 @@ let package = Package(
         ),
         .target(
             name: "SluicePlugins",
-            dependencies: ["SluiceCore"]
+            dependencies: ["SluiceCore"],
+            resources: [.copy("Grok/patterns")]
         ),
         .executableTarget(
             name: "sluice",

@@ -8,7 +8,9 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(PipelineInput.self),
     .input(StdinInput.self),
     // Filters
+    .filter(DateFilter.self),
     .filter(DropFilter.self),
+    .filter(GrokFilter.self),
     .filter(JsonFilter.self),
     .filter(MutateFilter.self),
     // Outputs

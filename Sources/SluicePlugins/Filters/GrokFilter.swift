@@ -1,0 +1,310 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceCore
+
+/// Parses text into fields with grok patterns (Logstash's `grok` filter, version 4.4.x), on PCRE2 with JIT.
+///
+/// Patterns are expanded and compiled once at start-up. For each `match` field the patterns are tried in order;
+/// with `break_on_match` the first success ends the filter. A list field is matched element by element, any other
+/// value as its Ruby `to_s` (a missing field is matched as the empty string, as Logstash does). Captures go to the
+/// field named by the semantic (a field reference, under `target` when set); a second value for a field makes a
+/// list, unless the field is in `overwrite`.
+///
+/// `timeout_millis` becomes a PCRE2 match limit (see `GrokTimeout`): a runaway pattern ends with `tag_on_timeout`
+/// instead of blocking the worker.
+public final class GrokFilter: Filter {
+    public static let name = "grok"
+    public static let summary = "Parses unstructured text into fields with named regular-expression patterns."
+
+    public enum TimeoutScope: String, SettingEnum, Sendable {
+        case pattern, event
+    }
+
+    public struct Settings: PluginSettings {
+        @Setting("match", doc: "A hash from field name to a pattern or list of patterns to match against that field.")
+        var match = SettingHash<[String]>()
+        @Setting("patterns_dir", doc: "Directories (or globs) of extra pattern files, `NAME regex` per line; they can redefine built-in patterns.")
+        var patternsDir: [String] = []
+        @Setting("patterns_files_glob", doc: "The glob selecting pattern files inside each `patterns_dir` directory.")
+        var patternsFilesGlob = "*"
+        @Setting("pattern_definitions", doc: "Patterns defined inline (name => regex), available to this filter only; they override files.")
+        var patternDefinitions = SettingHash<String>()
+        @Setting("break_on_match", doc: "Stop at the first successful match; false tries every pattern and field.")
+        var breakOnMatch = true
+        @Setting("named_captures_only", doc: "Keep only captures with a semantic name; false also stores `%{PATTERN}` captures under the pattern's name.")
+        var namedCapturesOnly = true
+        @Setting("keep_empty_captures", doc: "Store empty and non-participating captures too (as \"\" or null).")
+        var keepEmptyCaptures = false
+        @Setting("overwrite", doc: "Fields whose existing value a capture replaces instead of turning into a list.")
+        var overwrite: [String] = []
+        @Setting("target", doc: "The field under which captures are placed; by default they go to the top level.")
+        var target: String? = nil
+        @Setting("tag_on_failure", doc: "Tags added when no pattern matches.")
+        var tagOnFailure = ["_grokparsefailure"]
+        @Setting("tag_on_timeout", doc: "The tag added when a pattern exceeds `timeout_millis`.")
+        var tagOnTimeout = "_groktimeout"
+        @Setting("timeout_millis", doc: "Bound on a pattern's work, in milliseconds of PCRE2 matching; 0 disables it. Enforced as a PCRE2 match limit.")
+        var timeoutMillis = 30000
+        @Setting("timeout_scope", doc: "Whether `timeout_millis` applies to each pattern or to all patterns of an event together.")
+        var timeoutScope = TimeoutScope.pattern
+        public init() {}
+
+        public func validate() throws(SettingsValidationError) {
+            if timeoutMillis < 0 {
+                throw SettingsValidationError("timeout_millis must not be negative", setting: "timeout_millis")
+            }
+        }
+    }
+
+    /// One `match` entry: a field and its compiled patterns.
+    struct FieldPatterns {
+        let field: String
+        let reference: FieldReference?
+        let patterns: [GrokPattern]
+    }
+
+    let fields: [FieldPatterns]
+    let breakOnMatch: Bool
+    let keepEmptyCaptures: Bool
+    let overwrite: Set<String>
+    let targetPath: [String]?
+    let tagOnFailure: [String]
+    let tagOnTimeout: String
+    let timeout: GrokTimeout
+    let eventScope: Bool
+    let logger: Logger
+    let scratchPool = GrokScratchPool()
+
+    public init(settings: Settings, context: PluginContext) throws {
+        breakOnMatch = settings.breakOnMatch
+        keepEmptyCaptures = settings.keepEmptyCaptures
+        overwrite = Set(settings.overwrite)
+        tagOnFailure = settings.tagOnFailure
+        tagOnTimeout = settings.tagOnTimeout
+        timeout = GrokTimeout(millis: settings.timeoutMillis)
+        eventScope = settings.timeoutScope == .event
+        logger = context.logger
+        if let target = settings.target {
+            // grok.rb wraps a bare name in brackets; either way the captures nest under it.
+            let trimmed = String(target.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+            let ref = (try? FieldReference(parsing: trimmed)) ?? FieldReference(path: [trimmed])
+            targetPath = ref.path
+        } else {
+            targetPath = nil
+        }
+
+        var library = try GrokPatternLibrary.builtin(GrokPatternLibrary.Flavour(context.ecsCompatibility))
+        for file in GrokPatternLibrary.files(inPatternsDirs: settings.patternsDir, glob: settings.patternsFilesGlob) {
+            guard let text = FileSystem.readText(file) else { throw GrokError.unreadablePatternFile(path: file) }
+            library.addFile(text: text)
+        }
+        for (name, pattern) in settings.patternDefinitions {
+            var p = Substring(pattern)
+            if p.last == "\n" { p = p.dropLast() }  // Ruby chomp
+            if p.last == "\r" { p = p.dropLast() }
+            library.add(name, String(p))
+        }
+        var built: [FieldPatterns] = []
+        for (field, patterns) in settings.match {
+            var compiled: [GrokPattern] = []
+            for pattern in patterns {
+                // Each pattern gets a fresh library copy: inline %{NAME=…} definitions stay local, as in jls-grok.
+                var compiler = GrokCompiler(
+                    library: library, namedCapturesOnly: settings.namedCapturesOnly, matchLimit: timeout.matchLimit)
+                compiled.append(try compiler.compile(pattern))
+            }
+            built.append(FieldPatterns(field: field, reference: try? FieldReference(parsing: field), patterns: compiled))
+        }
+        fields = built
+    }
+
+    public func filter(_ batch: inout FilterBatch) {
+        let scratch = scratchPool.take()
+        defer { scratchPool.give(scratch) }
+        for (i, event) in batch.events.enumerated() where process(event, scratch) {
+            batch.matched[i] = true
+        }
+    }
+
+    /// Raised inside one event's processing when a pattern runs out of its budget.
+    struct TimedOut: Error {
+        let pattern: GrokPattern
+        let field: String
+        let value: String
+    }
+
+    /// Applies the filter to one event; true when it matched (decorations apply).
+    func process(_ event: Event, _ scratch: GrokMatchScratch) -> Bool {
+        var matched = false
+        let deadline = eventScope ? timeout.deadline() : nil
+        do throws(TimedOut) {
+            for entry in fields {
+                if try match(entry, event, scratch, deadline) {
+                    matched = true
+                    if breakOnMatch { break }
+                }
+            }
+        } catch {
+            logger.rateLimited(
+                .warn, key: "timeout",
+                "Timeout executing grok '\(error.pattern.source)' against field '\(error.field)' with value '\(GrokFilter.truncated(error.value))'!"
+            )
+            event.tag(tagOnTimeout)
+            return false
+        }
+        if !matched {
+            for tag in tagOnFailure { event.tag(tag) }
+        }
+        return matched
+    }
+
+    static func truncated(_ value: String) -> String {
+        if value.count <= 255 { return value }
+        return "Value too large to output (\(value.utf8.count) bytes)! First 255 chars are: \(value.prefix(256))"
+    }
+
+    /// grok.rb's `match`: a list is matched element by element (success if any matched); anything else as `to_s`.
+    func match(_ entry: FieldPatterns, _ event: Event, _ scratch: GrokMatchScratch, _ deadline: UInt64?)
+        throws(TimedOut) -> Bool
+    {
+        let input = entry.reference.flatMap { event.rubyGet($0) }
+        if case .array(let elements)? = input {
+            var success = false
+            for element in elements {
+                if try matchAgainstPatterns(entry, Ruby.toS(element), event, scratch, deadline) { success = true }
+            }
+            return success
+        }
+        return try matchAgainstPatterns(entry, input.map(Ruby.toS) ?? "", event, scratch, deadline)
+    }
+
+    struct CaptureFailed: Error {
+        let message: String
+    }
+
+    func matchAgainstPatterns(
+        _ entry: FieldPatterns, _ input: String, _ event: Event, _ scratch: GrokMatchScratch, _ deadline: UInt64?
+    ) throws(TimedOut) -> Bool {
+        var text = input
+        var matched = false
+        var timedOut: GrokPattern?
+        let result: Result<Bool, CaptureFailed> = text.withUTF8 { buf in
+            for pattern in entry.patterns {
+                if let deadline, GrokTimeout.now() > deadline {
+                    timedOut = pattern
+                    return .success(false)
+                }
+                switch pattern.regex.match(buf, scratch) {
+                case .noMatch:
+                    matched = false
+                case .limitExceeded:
+                    timedOut = pattern
+                    return .success(false)
+                case .match:
+                    matched = true
+                    do throws(CaptureFailed) {
+                        try capture(pattern, buf, scratch, event)
+                    } catch {
+                        return .failure(error)
+                    }
+                    if breakOnMatch { return .success(true) }
+                }
+            }
+            return .success(matched)
+        }
+        if let timedOut { throw TimedOut(pattern: timedOut, field: entry.field, value: input) }
+        switch result {
+        case .success(let ok): return ok
+        case .failure(let failure):
+            logger.rateLimited(.warn, key: "exception", "Grok regexp threw exception {:exception=>\"\(failure.message)\"}")
+            return false
+        }
+    }
+
+    /// Stores the captures of a match (jls-grok's `capture` and grok.rb's `handle`).
+    func capture(_ pattern: GrokPattern, _ buf: UnsafeBufferPointer<UInt8>, _ scratch: GrokMatchScratch, _ event: Event)
+        throws(CaptureFailed)
+    {
+        for capture in pattern.captures {
+            for g in capture.groups {
+                var value: Value
+                if let r = scratch.range(g) {
+                    let s = String(decoding: UnsafeBufferPointer(rebasing: buf[r]), as: UTF8.self)
+                    switch capture.coercion {
+                    case .none:
+                        if s.isEmpty && !keepEmptyCaptures { continue }
+                        value = .string(s)
+                    case .int: value = .int(Ruby.toI(s))
+                    case .float: value = .double(Ruby.toF(s))
+                    }
+                } else {
+                    if !keepEmptyCaptures { continue }
+                    value = .null
+                }
+                try handle(capture, value, event)
+            }
+        }
+    }
+
+    func handle(_ capture: GrokPattern.Capture, _ value: Value, _ event: Event) throws(CaptureFailed) {
+        guard let reference = capture.reference else {
+            throw CaptureFailed(message: "Invalid FieldReference: `\(capture.field)`")
+        }
+        let ref = targetPath.map { FieldReference(path: $0 + reference.path, isMetadata: reference.isMetadata) } ?? reference
+        do throws(EventOperationError) {
+            if overwrite.contains(capture.field) {
+                try event.strictSet(ref, value)
+                return
+            }
+            switch event.rubyGet(ref) {
+            case nil:
+                try event.strictSet(ref, value)
+            case .array(var list)?:
+                list.append(value)
+                try event.strictSet(ref, .array(list))
+            case .string(let s)?:
+                try event.strictSet(ref, .array([.string(s), value]))
+            default:
+                // grok.rb leaves numbers, hashes and other values alone when not overwriting.
+                break
+            }
+        } catch {
+            throw CaptureFailed(message: error.description)
+        }
+    }
+}
+
+/// How `timeout_millis` is enforced without a timer thread: PCRE2's match limit bounds the backtracking work of a
+/// single match, so a catastrophic pattern stops after roughly the configured time instead of blocking a worker.
+///
+/// The limit is `timeout_millis × GrokTimeout.unitsPerMillisecond`, where the constant is the number of PCRE2
+/// match-limit units the JIT performs per millisecond on a current x86-64 core (measured with the `(.*a){30}`
+/// pathological case; see `GrokFilterTests.timeoutTagsCatastrophicPattern`). `timeout_scope => event` additionally
+/// checks a monotonic clock between the patterns of one event.
+struct GrokTimeout: Sendable {
+    static let unitsPerMillisecond: UInt64 = 1_000_000
+
+    let millis: Int
+    let matchLimit: UInt32
+
+    init(millis: Int) {
+        self.millis = millis
+        if millis <= 0 {
+            matchLimit = UInt32.max
+        } else {
+            matchLimit = UInt32(clamping: UInt64(millis) * GrokTimeout.unitsPerMillisecond)
+        }
+    }
+
+    /// The monotonic deadline for an event-scoped timeout, or nil when timeouts are disabled.
+    func deadline() -> UInt64? {
+        millis > 0 ? GrokTimeout.now() + UInt64(millis) * 1_000_000 : nil
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
