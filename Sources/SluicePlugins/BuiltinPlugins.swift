@@ -7,9 +7,14 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(GeneratorInput.self),
     .input(StdinInput.self),
     // Filters
+    .filter(DeDotFilter.self),
     .filter(DropFilter.self),
     .filter(JsonFilter.self),
     .filter(MutateFilter.self),
+    .filter(PruneFilter.self),
+    .filter(TruncateFilter.self),
+    .filter(UrldecodeFilter.self),
+    .filter(UuidFilter.self),
     // Outputs
     .output(FileOutput.self),
     .output(NullOutput.self),

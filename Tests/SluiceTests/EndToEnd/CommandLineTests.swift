@@ -107,7 +107,11 @@ struct PluginRegistryTests {
     }
 
     @Test func everyPluginBuildsWithItsDefaults() throws {
-        let required: [String: String] = ["json": #"source => "message""#, "file": #"path => "/tmp/x""#, "dead_letter_queue": #"path => "/tmp/q""#]
+        let required: [String: String] = [
+            "json": #"source => "message""#, "file": #"path => "/tmp/x""#, "dead_letter_queue": #"path => "/tmp/q""#,
+            "cidr": #"address => ["%{ip}"]"#, "translate": #"source => "a""#, "truncate": "length_bytes => 10",
+            "uuid": #"target => "id""#,
+        ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
             let text = "\(section) { \(d.name) { \(required[d.name] ?? "") } }"
