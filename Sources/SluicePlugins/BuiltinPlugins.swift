@@ -7,11 +7,13 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(GeneratorInput.self),
     .input(StdinInput.self),
     // Filters
+    .filter(CloneFilter.self),
     .filter(DeDotFilter.self),
     .filter(DropFilter.self),
     .filter(JsonFilter.self),
     .filter(MutateFilter.self),
     .filter(PruneFilter.self),
+    .filter(SplitFilter.self),
     .filter(TruncateFilter.self),
     .filter(UrldecodeFilter.self),
     .filter(UuidFilter.self),
