@@ -7,6 +7,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(GeneratorInput.self),
     .input(StdinInput.self),
     // Filters
+    .filter(CidrFilter.self),
     .filter(CloneFilter.self),
     .filter(DeDotFilter.self),
     .filter(DropFilter.self),
