@@ -11,6 +11,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(CloneFilter.self),
     .filter(DeDotFilter.self),
     .filter(DropFilter.self),
+    .filter(FingerprintFilter.self),
     .filter(JsonFilter.self),
     .filter(MutateFilter.self),
     .filter(PruneFilter.self),
