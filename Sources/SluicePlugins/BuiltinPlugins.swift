@@ -10,6 +10,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(CidrFilter.self),
     .filter(CloneFilter.self),
     .filter(DeDotFilter.self),
+    .filter(DissectFilter.self),
     .filter(DropFilter.self),
     .filter(FingerprintFilter.self),
     .filter(JsonFilter.self),
