@@ -14,6 +14,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(DropFilter.self),
     .filter(FingerprintFilter.self),
     .filter(JsonFilter.self),
+    .filter(KvFilter.self),
     .filter(MutateFilter.self),
     .filter(PruneFilter.self),
     .filter(SplitFilter.self),
