@@ -9,6 +9,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     // Filters
     .filter(CidrFilter.self),
     .filter(CloneFilter.self),
+    .filter(CsvFilter.self),
     .filter(DeDotFilter.self),
     .filter(DissectFilter.self),
     .filter(DropFilter.self),
