@@ -19,6 +19,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(MutateFilter.self),
     .filter(PruneFilter.self),
     .filter(SplitFilter.self),
+    .filter(TranslateFilter.self),
     .filter(TruncateFilter.self),
     .filter(UrldecodeFilter.self),
     .filter(UuidFilter.self),
