@@ -22,7 +22,7 @@ let package = Package(
         ),
         .target(
             name: "SluicePlugins",
-            dependencies: ["SluiceCore"],
+            dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Grok/patterns")]
         ),
         .executableTarget(

@@ -110,7 +110,8 @@ struct PluginRegistryTests {
         let required: [String: String] = [
             "filter/json": #"source => "message""#, "output/file": #"path => "/tmp/x""#,
             "input/dead_letter_queue": #"path => "/tmp/q""#, "input/pipeline": #"address => "a""#,
-            "output/pipeline": #"send_to => "a""#,
+            "output/pipeline": #"send_to => "a""#, "filter/cidr": #"address => ["%{ip}"]"#,
+            "filter/translate": #"source => "a""#, "filter/truncate": "length_bytes => 10", "filter/uuid": #"target => "id""#,
         ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
