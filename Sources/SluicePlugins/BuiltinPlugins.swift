@@ -11,7 +11,9 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(JsonFilter.self),
     .filter(MutateFilter.self),
     // Outputs
+    .output(ElasticsearchOutput.self),
     .output(FileOutput.self),
+    .output(HttpOutput.self),
     .output(NullOutput.self),
     .output(StdoutOutput.self),
     // Codecs
