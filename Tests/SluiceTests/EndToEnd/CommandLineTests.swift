@@ -107,7 +107,8 @@ struct PluginRegistryTests {
     }
 
     @Test func everyPluginBuildsWithItsDefaults() throws {
-        let required: [String: String] = ["json": #"source => "message""#, "file": #"path => "/tmp/x""#, "dead_letter_queue": #"path => "/tmp/q""#]
+        let required: [String: String] = ["json": #"source => "message""#, "file": #"path => "/tmp/x""#, "dead_letter_queue": #"path => "/tmp/q""#,
+                                          "http": #"url => "http://127.0.0.1:1" http_method => "post""#]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
             let text = "\(section) { \(d.name) { \(required[d.name] ?? "") } }"

@@ -173,7 +173,7 @@ extension ElasticsearchOutput {
                             return .response(try BulkResponse.parse(response.body))
                         } catch {
                             metrics.bulkFailures.add(1, ordering: .relaxed)
-                            lastError = error.description
+                            lastError = "\(error.description) (HTTP \(response.status), \(response.body.count) bytes: \(String(response.bodyText.prefix(80))))"
                             logger.error(
                                 "An unknown error occurred sending a bulk request to Elasticsearch (will retry indefinitely) {:message=>\(Ruby.inspect(string: lastError))}")
                         }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SluiceCore
 
 /// A blocking HTTP client for outputs: keep-alive connections in a bounded pool (AsyncHTTPClient), with each call
 /// blocking the calling worker until the response is complete. That blocking is the back-pressure: no request is
@@ -40,6 +41,7 @@ final class HTTPTransport: Sendable {
 
     private let client: HTTPClient
     let timeoutSeconds: Double
+    private let isShutDown = ShutdownFlag()
 
     /// - Parameters:
     ///   - poolSize: most keep-alive connections per host.
@@ -126,10 +128,15 @@ final class HTTPTransport: Sendable {
         return .other(text)
     }
 
-    /// Closes every connection; call once, after the last `send`.
+    /// Closes every connection; call after the last `send` (later calls do nothing).
     func shutdown() {
+        guard !isShutDown.isRequested else { return }
+        isShutDown.request()
         try? client.syncShutdown()
     }
+
+    // A plugin that was built but never closed (a config check, a failed start) must not leak the client.
+    deinit { shutdown() }
 }
 
 extension HTTPMethod {
