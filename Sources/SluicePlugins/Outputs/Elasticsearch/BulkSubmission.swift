@@ -166,8 +166,11 @@ extension ElasticsearchOutput {
             let lastError: String
             if let host = hostPool.pick() {
                 do {
+                    let started = Clock.nanoseconds()
                     let response = try transport.send(.POST, url: host.url(Self.bulkEndpoint), headers: headers, body: body)
                     metrics.countResponse(response.status)
+                    logger.debug(
+                        "Bulk request answered {:status=>\(response.status), :actions=>\(chunk.actions.count), :bytes=>\(chunk.body.count), :duration_ms=>\((Clock.nanoseconds() - started) / 1_000_000)}")
                     if (200..<300).contains(response.status) {
                         do {
                             return .response(try BulkResponse.parse(response.body))
