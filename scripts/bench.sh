@@ -117,3 +117,49 @@ for _ in range(5):
     best = dt if best is None else min(best, dt)
 print("start-up to first event: %.1f ms (best of 5)" % best)
 PY
+
+# generator -> elasticsearch (noida-db on a free loopback port): events/s, bulk size and request latency, and the
+# ratio to the same run with the null output. Skipped when noida-db is not installed (`make test-deps`).
+if command -v noida-db >/dev/null 2>&1; then
+  ES_N=${BENCH_ES_EVENTS:-200000}
+  ES_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  setsid noida-db start --only elasticsearch --elasticsearch-port "$ES_PORT" --data-dir "$WORK/es" --host 127.0.0.1 \
+    </dev/null >/dev/null 2>&1 &
+  ES_PID=$!
+  # setsid makes the server a process group of its own: stop the wrapper and the server binary together.
+  trap 'kill -INT -- -$ES_PID 2>/dev/null; wait $ES_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$ES_PORT/" >/dev/null && break; sleep 0.05; done
+  cat > "$WORK/es.conf" <<CONF
+input { generator { count => $ES_N } }
+output { elasticsearch { hosts => ["127.0.0.1:$ES_PORT"] index => "bench" } }
+CONF
+  cat > "$WORK/es-null.conf" <<CONF
+input { generator { count => $ES_N } }
+output { null { } }
+CONF
+  es_rate() {
+    local start end
+    start=$(date +%s.%N)
+    "$BIN" -f "$1" -w 2 --log.level "${2:-error}" --path.data "$WORK/esdata" < /dev/null > "$WORK/es.log" 2>&1
+    end=$(date +%s.%N)
+    python3 -c "import sys; print(int(sys.argv[3]) / (float(sys.argv[2]) - float(sys.argv[1])))" "$start" "$end" "$ES_N"
+  }
+  NULL_RATE=$(es_rate "$WORK/es-null.conf")
+  ES_RATE=$(es_rate "$WORK/es.conf")
+  COUNT=$(curl -s -XPOST "http://127.0.0.1:$ES_PORT/bench/_refresh" >/dev/null; curl -s "http://127.0.0.1:$ES_PORT/bench/_count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+  # A second run at debug level, for the size and latency of each bulk request.
+  es_rate "$WORK/es.conf" debug >/dev/null
+  python3 - "$WORK/es.log" "$ES_RATE" "$NULL_RATE" "$COUNT" "$ES_N" <<'PY'
+import re, sys, statistics
+log, rate, null_rate, count, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+rows = [tuple(map(int, m.groups())) for m in re.finditer(r":actions=>(\d+), :bytes=>(\d+), :duration_ms=>(\d+)", open(log).read())]
+actions = [r[0] for r in rows]; size = [r[1] for r in rows]; ms = sorted(r[2] for r in rows)
+p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))] if ms else 0
+print("generator -> elasticsearch -w 2  %10.0f events/s  (%s of %s indexed; null output %0.f events/s, ratio %.2f)" % (rate, count, n, null_rate, rate / null_rate))
+if rows:
+    print("  bulk requests: %d, %.0f actions / %.0f KB each (uncompressed); latency p50 %d ms, p99 %d ms, max %d ms" % (
+        len(rows), statistics.mean(actions), statistics.mean(size) / 1024, p(0.5), p(0.99), ms[-1]))
+PY
+else
+  echo "generator -> elasticsearch: skipped (noida-db is not installed; run make test-deps)"
+fi

@@ -27,7 +27,9 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(UrldecodeFilter.self),
     .filter(UuidFilter.self),
     // Outputs
+    .output(ElasticsearchOutput.self),
     .output(FileOutput.self),
+    .output(HttpOutput.self),
     .output(NullOutput.self),
     .output(PipelineOutput.self),
     .output(StdoutOutput.self),
