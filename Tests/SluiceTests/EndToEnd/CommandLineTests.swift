@@ -112,7 +112,7 @@ struct PluginRegistryTests {
             "input/dead_letter_queue": #"path => "/tmp/q""#, "input/pipeline": #"address => "a""#,
             "output/pipeline": #"send_to => "a""#, "filter/cidr": #"address => ["%{ip}"]"#,
             "filter/translate": #"source => "a""#, "filter/truncate": "length_bytes => 10", "filter/uuid": #"target => "id""#,
-            "output/http": #"url => "http://127.0.0.1:1" http_method => "post""#,
+            "output/http": #"url => "http://127.0.0.1:1" http_method => "post""#, "filter/date": #"match => ["t", "ISO8601"]"#,
         ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"

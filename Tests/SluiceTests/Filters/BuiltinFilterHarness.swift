@@ -32,19 +32,6 @@ enum BuiltinFilterHarness {
     }
 }
 
-/// A dead letter queue that records what it is given.
-final class RecordingDeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
-    private let lock = Lock()
-    private var stored: [(event: Event, pluginType: String, pluginID: String, reason: String)] = []
-    var isEnabled: Bool { true }
-    var entries: [(event: Event, pluginType: String, pluginID: String, reason: String)] { lock.withLock { stored } }
-
-    func write(_ event: Event, pluginType: String, pluginID: String, reason: String) -> Bool {
-        lock.withLock { stored.append((Event(copying: event), pluginType, pluginID, reason)) }
-        return true
-    }
-}
-
 /// A scratch directory removed by the caller.
 func temporaryFile(_ name: String, _ contents: String) throws -> String {
     let dir = TestPaths.temporaryDirectory()

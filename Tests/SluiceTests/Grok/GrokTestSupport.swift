@@ -27,11 +27,4 @@ func grok(_ settings: String, _ message: Value, ecs: ECSCompatibility = .disable
 extension Event {
     /// The value at a field reference written as in a config.
     subscript(_ ref: String) -> Value? { self.get(FieldReference(ref)) }
-    var tagList: [String] {
-        switch fields["tags"] {
-        case .array(let a)?: return a.compactMap(\.stringValue)
-        case .string(let s)?: return [s]
-        default: return []
-        }
-    }
 }
