@@ -8,8 +8,8 @@ import Testing
 /// `--pipeline.ecs_compatibility disabled`), `settings/` (logstash.yml, pipelines.yml), and the expectations:
 /// `expected` (JSON lines compared semantically; the string `"<any>"` matches any present value), `expected-raw` (exact text), `expected-dlq` (the DLQ entries
 /// as JSON lines of plugin_type, plugin_id, reason and event), `unordered` (compare lines in any order), `expected-exit`
-/// (default 0) and `expected-stderr` (lines that must each appear in stderr). With `SLUICE_RECORD=1` the runner
-/// rewrites `expected` from the actual output and fails, so a recording is always reviewed.
+/// (default 0) and `expected-stderr` (lines that must each appear in stderr). With `SLUICE_RECORD=1` (or `=<name prefix>`) the
+/// runner rewrites the expectations of those cases from the actual output and fails, so a recording is always reviewed.
 struct FixtureTests {
     static let cases: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: TestPaths.fixtures.path)) ?? []
@@ -18,6 +18,12 @@ struct FixtureTests {
 
     @Test func thereAreEnoughFixtures() {
         #expect(FixtureTests.cases.count >= 60)
+    }
+
+    /// `SLUICE_RECORD=1` records every case; `SLUICE_RECORD=<prefix>` only the cases whose name starts with it.
+    static func recording(_ name: String) -> Bool {
+        guard let r = ProcessInfo.processInfo.environment["SLUICE_RECORD"], !r.isEmpty else { return false }
+        return r == "1" || name.hasPrefix(r)
     }
 
     @Test(arguments: FixtureTests.cases)
@@ -54,18 +60,18 @@ struct FixtureTests {
         if let expectedDLQ = read("expected-dlq") {
             let queue = work.appendingPathComponent("data/dead_letter_queue/\(read("dlq-pipeline")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "main")")
             let actualDLQ = GoldenJSON.deadLetterEntries(in: queue.path)
-            if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" {
+            if FixtureTests.recording(name) {
                 try GoldenJSON.record(actualDLQ).write(to: dir.appendingPathComponent("expected-dlq"), atomically: true, encoding: .utf8)
             } else {
                 try GoldenJSON.compare(actual: actualDLQ, expected: expectedDLQ)
             }
         }
-        if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" && read("expected-raw") != nil {
+        if FixtureTests.recording(name) && read("expected-raw") != nil {
             try actualText.write(to: dir.appendingPathComponent("expected-raw"), atomically: true, encoding: .utf8)
             Issue.record("recorded \(name)/expected-raw: review it and run again")
             return
         }
-        if ProcessInfo.processInfo.environment["SLUICE_RECORD"] == "1" {
+        if FixtureTests.recording(name) {
             try GoldenJSON.record(actualText).write(to: dir.appendingPathComponent("expected"), atomically: true, encoding: .utf8)
             Issue.record("recorded \(name)/expected: review it and run again")
             return

@@ -11,6 +11,8 @@ public final class Event: @unchecked Sendable {
     public var cancelled = false
     /// Position within the batch being processed, used to keep order across conditional branches.
     public var ordinal = 0
+    /// Orders events created from the same batch event (split pieces, clones) after it.
+    public var subOrdinal = 0
 
     /// A new event with `@timestamp` = now and `@version` = "1", as Logstash's `Event.new`.
     public init() {
@@ -46,6 +48,7 @@ public final class Event: @unchecked Sendable {
         metadata = other.metadata
         cancelled = other.cancelled
         ordinal = other.ordinal
+        subOrdinal = other.subOrdinal
     }
 
     /// Whether the event came out of a dead letter queue (and must never be written to one again).

@@ -31,7 +31,10 @@ public final class PipelineProgram: @unchecked Sendable {
 
     /// Runs a batch through the filters, returning the events that go on to the outputs (cancelled ones removed).
     public func runFilters(_ batch: [Event]) -> [Event] {
-        for (i, e) in batch.enumerated() { e.ordinal = i }
+        for (i, e) in batch.enumerated() {
+            e.ordinal = i
+            e.subOrdinal = 0
+        }
         return Step.run(filterSteps, batch, self)
     }
 
@@ -91,7 +94,9 @@ indirect enum Step: @unchecked Sendable {
                     let body = k < clauses.count ? clauses[k].1 : otherwise
                     merged += run(body, bucket, program)
                 }
-                if nonEmpty > 1 { merged.sort { $0.ordinal < $1.ordinal } }
+                if nonEmpty > 1 {
+                    merged.sort { $0.ordinal != $1.ordinal ? $0.ordinal < $1.ordinal : $0.subOrdinal < $1.subOrdinal }
+                }
                 current = merged
             case .output: break
             }
@@ -159,21 +164,34 @@ final class FilterStage: @unchecked Sendable {
         var out: [Event] = []
         out.reserveCapacity(events.count + batch.created.count)
         let decorate = !decorations.isEmpty
+        let children = childrenByParent(batch)
         for (i, e) in events.enumerated() {
-            if e.cancelled { continue }
-            if decorate && batch.matched[i] { decorations.apply(to: e) }
-            out.append(e)
-        }
-        if !batch.created.isEmpty {
-            var next = (events.last?.ordinal ?? 0) + 1
-            for e in batch.created where !e.cancelled {
-                e.ordinal = next
-                next += 1
+            if !e.cancelled {
+                if decorate && batch.matched[i] { decorations.apply(to: e) }
                 out.append(e)
+            }
+            guard let kids = children[i] else { continue }
+            for (child, matched) in kids where !child.cancelled {
+                if decorate && matched { decorations.apply(to: child) }
+                out.append(child)
             }
         }
         metrics.record(in: events.count, out: out.count, nanoseconds: Clock.nanoseconds() - started)
         return out
+    }
+
+    /// New events grouped by the event they came from, numbered to sort right after it.
+    private func childrenByParent(_ batch: FilterBatch) -> [Int: [(Event, Bool)]] {
+        guard !batch.created.isEmpty else { return [:] }
+        var next = (batch.events.map(\.subOrdinal).max() ?? 0) + 1
+        var map: [Int: [(Event, Bool)]] = [:]
+        for (event, parent, matched) in batch.created {
+            event.ordinal = batch.events[parent].ordinal
+            event.subOrdinal = next
+            next += 1
+            map[parent, default: []].append((event, matched))
+        }
+        return map
     }
 
     /// `on_error => "dlq"`: each failed event leaves the pipeline and its pre-filter copy goes to the DLQ.

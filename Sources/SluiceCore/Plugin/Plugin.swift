@@ -49,14 +49,21 @@ public struct FilterBatch {
     /// Set `matched[i]` when the filter succeeded on `events[i]`; the runtime then applies
     /// `add_field`, `remove_field`, `add_tag`, `remove_tag` to it.
     public var matched: [Bool]
-    /// New events (split, clone); they continue through the rest of the pipeline after the batch's events.
-    public var created: [Event] = []
+    /// New events (split, clone), added with `emit`; each continues through the rest of the pipeline right after
+    /// the event it came from.
+    public private(set) var created: [(event: Event, parent: Int, matched: Bool)] = []
     /// Events the filter failed on, with a reason naming what failed (field, pattern, value).
     public private(set) var failures: [(index: Int, reason: String)] = []
 
     public init(events: [Event]) {
         self.events = events
         matched = [Bool](repeating: false, count: events.count)
+    }
+
+    /// Adds a new event made from `events[parent]`. With `matched`, the runtime applies the filter's decorations
+    /// (`add_field`, `add_tag`, …) to it, as Logstash's `filter_matched` on a clone or split piece.
+    public mutating func emit(_ event: Event, from parent: Int, matched: Bool = true) {
+        created.append((event, parent, matched))
     }
 
     /// Reports that the filter failed on `events[index]`. The filter still applies its usual failure behaviour

@@ -101,7 +101,8 @@ public final class Regex: @unchecked Sendable {
         ranges.reserveCapacity(captureCount + 1)
         for g in 0...captureCount {
             let s = ovector[2 * g], e = ovector[2 * g + 1]
-            if s == size_t.max || Int(s) > Int(e) { ranges.append(nil) } else { ranges.append(Int(s)..<Int(e)) }
+            // PCRE2_UNSET (all bits set) reads as -1 through `size_t`.
+            if s < 0 || e < 0 || s > e { ranges.append(nil) } else { ranges.append(Int(s)..<Int(e)) }
         }
         return .match(ranges)
     }

@@ -27,11 +27,11 @@ public final class CloneFilter: Filter {
     }
 
     public func filter(_ batch: inout FilterBatch) {
-        for event in batch.events {
+        for (i, event) in batch.events.enumerated() {
             for name in clones {
                 let copy = Event(copying: event)
                 if ecs { copy.tag(name) } else { copy.fields["type"] = .string(name) }
-                batch.created.append(copy)
+                batch.emit(copy, from: i)
             }
         }
     }

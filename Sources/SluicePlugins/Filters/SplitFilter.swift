@@ -59,7 +59,7 @@ public final class SplitFilter: Filter {
                 if case .string(let s) = piece, s.isEmpty { continue }
                 let copy = Event(copying: event)
                 copy.set(target, piece)
-                batch.created.append(copy)
+                batch.emit(copy, from: i)
             }
             event.cancelled = true
         }
