@@ -65,44 +65,8 @@ public final class SplitFilter: Filter {
         }
     }
 
-    /// Ruby's `String#split(terminator, -1)`: trailing empty pieces are kept; a single space splits on runs of
-    /// whitespace (leading whitespace ignored); an empty terminator splits into characters.
+    /// Ruby's `String#split(terminator, -1)`: trailing empty pieces are kept.
     static func split(_ s: String, _ terminator: String) -> [String] {
-        if terminator.isEmpty { return s.map { String($0) } }
-        let b = Array(s.utf8)
-        var parts: [String] = []
-        if terminator == " " {
-            var i = 0
-            while i < b.count && Ruby.isSpace(b[i]) { i += 1 }
-            if i == b.count { return [] }
-            var start = i
-            while i < b.count {
-                if Ruby.isSpace(b[i]) {
-                    parts.append(String(decoding: b[start..<i], as: UTF8.self))
-                    while i < b.count && Ruby.isSpace(b[i]) { i += 1 }
-                    start = i
-                    if i == b.count { parts.append("") }
-                } else {
-                    i += 1
-                }
-            }
-            if start < b.count { parts.append(String(decoding: b[start...], as: UTF8.self)) }
-            return parts
-        }
-        if b.isEmpty { return [] }
-        let sep = Array(terminator.utf8)
-        var start = 0
-        var i = 0
-        while i + sep.count <= b.count {
-            if b[i] == sep[0] && b[i..<(i + sep.count)].elementsEqual(sep) {
-                parts.append(String(decoding: b[start..<i], as: UTF8.self))
-                i += sep.count
-                start = i
-            } else {
-                i += 1
-            }
-        }
-        parts.append(String(decoding: b[start...], as: UTF8.self))
-        return parts
+        Ruby.split(s, terminator, keepTrailingEmpty: true)
     }
 }

@@ -17,7 +17,7 @@ enum Digest: Sendable {
         case .sha256: return SHA256.digest(bytes)
         case .sha384: return SHA512.digest(bytes, variant: .sha384)
         case .sha512: return SHA512.digest(bytes, variant: .sha512)
-        case .md5: return FingerprintMD5.digest(bytes)
+        case .md5: return MD5.digest(bytes)
         }
     }
 
@@ -169,47 +169,6 @@ enum SHA512 {
     }
 }
 
-/// MD5 (RFC 1321). SluiceCore has one for sincedb names, but it is internal to that module.
-enum FingerprintMD5 {
-    static let s: [UInt32] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-    ]
-    /// floor(|sin(i + 1)| · 2³²), computed once with the C library's `sin`.
-    static let k: [UInt32] = (0..<64).map { i in UInt32(truncatingIfNeeded: Int64(abs(sin(Double(i + 1))) * 4294967296.0)) }
-
-    static func digest(_ message: [UInt8]) -> [UInt8] {
-        var a0: UInt32 = 0x67452301, b0: UInt32 = 0xefcdab89, c0: UInt32 = 0x98badcfe, d0: UInt32 = 0x10325476
-        var data = message
-        let bitLength = UInt64(message.count) * 8
-        data.append(0x80)
-        while data.count % 64 != 56 { data.append(0) }
-        for j in 0..<8 { data.append(UInt8(truncatingIfNeeded: bitLength >> (8 * UInt64(j)))) }
-        var m = [UInt32](repeating: 0, count: 16)
-        for chunk in stride(from: 0, to: data.count, by: 64) {
-            for t in 0..<16 {
-                let j = chunk + 4 * t
-                m[t] = UInt32(data[j]) | UInt32(data[j + 1]) << 8 | UInt32(data[j + 2]) << 16 | UInt32(data[j + 3]) << 24
-            }
-            var a = a0, b = b0, c = c0, d = d0
-            for i in 0..<64 {
-                var f: UInt32
-                let g: Int
-                switch i {
-                case 0..<16: f = (b & c) | (~b & d); g = i
-                case 16..<32: f = (d & b) | (~d & c); g = (5 * i + 1) % 16
-                case 32..<48: f = b ^ c ^ d; g = (3 * i + 5) % 16
-                default: f = c ^ (b | ~d); g = (7 * i) % 16
-                }
-                f = f &+ a &+ k[i] &+ m[g]
-                a = d; d = c; c = b
-                b = b &+ f.rotatedLeft(s[i])
-            }
-            a0 &+= a; b0 &+= b; c0 &+= c; d0 &+= d
-        }
-        return [a0, b0, c0, d0].flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
-    }
-}
 
 extension UInt32 {
     @inline(__always) func rotatedLeft(_ n: UInt32) -> UInt32 { (self << n) | (self >> (32 - n)) }

@@ -215,25 +215,41 @@ enum Ruby {
     }
 
     /// `String#split(separator)` with a string separator: `" "` splits on runs of whitespace ignoring leading
-    /// whitespace, `""` splits into characters, anything else is literal; trailing empty strings are dropped.
-    static func split(_ s: String, _ separator: String) -> [String] {
-        var parts: [String] = []
+    /// whitespace, `""` splits into characters, anything else is literal. Trailing empty strings are dropped,
+    /// unless `keepTrailingEmpty` (Ruby's `split(separator, -1)`).
+    static func split(_ s: String, _ separator: String, keepTrailingEmpty: Bool = false) -> [String] {
+        if separator.isEmpty { return s.unicodeScalars.map { String($0) } }
         let b = Array(s.utf8)
-        if separator == " " {
-            var i = 0
-            while i < b.count {
-                while i < b.count && isSpace(b[i]) { i += 1 }
-                guard i < b.count else { break }
-                let start = i
-                while i < b.count && !isSpace(b[i]) { i += 1 }
+        var parts = separator == " " ? splitOnWhitespace(b) : splitOnLiteral(b, Array(separator.utf8))
+        if !keepTrailingEmpty {
+            while parts.last?.isEmpty == true { parts.removeLast() }
+        }
+        return parts
+    }
+
+    /// Runs of whitespace separate; leading whitespace is ignored; trailing whitespace leaves one empty piece.
+    private static func splitOnWhitespace(_ b: [UInt8]) -> [String] {
+        var parts: [String] = []
+        var i = 0
+        while i < b.count && isSpace(b[i]) { i += 1 }
+        var start = i
+        while i < b.count {
+            if isSpace(b[i]) {
                 parts.append(String(decoding: b[start..<i], as: UTF8.self))
+                while i < b.count && isSpace(b[i]) { i += 1 }
+                start = i
+                if i == b.count { parts.append("") }
+            } else {
+                i += 1
             }
-            return parts
         }
-        if separator.isEmpty {
-            return s.unicodeScalars.map { String($0) }
-        }
-        let sep = Array(separator.utf8)
+        if start < b.count { parts.append(String(decoding: b[start...], as: UTF8.self)) }
+        return parts
+    }
+
+    private static func splitOnLiteral(_ b: [UInt8], _ sep: [UInt8]) -> [String] {
+        if b.isEmpty { return [] }
+        var parts: [String] = []
         var start = 0
         var i = 0
         while i + sep.count <= b.count {
@@ -246,7 +262,6 @@ enum Ruby {
             }
         }
         parts.append(String(decoding: b[start...], as: UTF8.self))
-        while parts.last?.isEmpty == true { parts.removeLast() }
         return parts
     }
 
