@@ -45,6 +45,29 @@ filter {
 output { null { } }
 CONF
 
+# Logstash's apache case: combined-format access log lines through grok and date.
+python3 - "$WORK/access.log" "$LINES" <<'PY'
+import sys, random
+random.seed(11)
+path, n = sys.argv[1], int(sys.argv[2])
+paths = ["/", "/index.html", "/search?q=logs", "/api/v1/items/42", "/static/app.js"]
+agents = ['"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"', '"curl/8.5.0"']
+with open(path, "w") as f:
+    for i in range(n):
+        f.write('%d.%d.%d.%d - - [%02d/Nov/2026:%02d:%02d:%02d +0000] "GET %s HTTP/1.1" %d %d "-" %s\n' % (
+            10, random.randint(0, 255), random.randint(0, 255), random.randint(1, 254), random.randint(1, 28),
+            random.randint(0, 23), random.randint(0, 59), random.randint(0, 59), random.choice(paths),
+            random.choice([200, 200, 304, 404, 500]), random.randint(100, 50000), random.choice(agents)))
+PY
+cat > "$WORK/apache.conf" <<'CONF'
+input { stdin { } }
+filter {
+  grok { match => { "message" => "%{COMBINEDAPACHELOG}" } }
+  date { match => [ "timestamp", "dd/MMM/yyyy:HH:mm:ss Z" ] }
+}
+output { stdout { codec => dots } }
+CONF
+
 # Runs one case and prints: name workers events/s peak-RSS-MB.
 run_case() {
   local name=$1 workers=$2 conf=$3 input=$4 events=$5
@@ -62,6 +85,7 @@ echo "Sluice benchmark ($(nproc) cores)"
 for w in 1 2; do run_case "baseline (generator)" "$w" "$WORK/baseline.conf" /dev/null "$N"; done
 for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
+for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done
 
 # Dead letter queue: 1 KB events whose condition cannot be evaluated go to the DLQ (write), then are read back
 # by the dead_letter_queue input (read); and the cost of routing 1% of a stream to the DLQ.
