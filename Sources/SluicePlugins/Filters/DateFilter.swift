@@ -41,6 +41,8 @@ public final class DateFilter: Filter {
 
     let source: FieldReference
     let formats: [DateFormat]
+    /// The formats as configured, for failure reasons.
+    let formatNames: [String]
     let zone: ZoneSource
     let target: FieldReference
     let tagOnFailure: [String]
@@ -56,6 +58,7 @@ public final class DateFilter: Filter {
         logger = context.logger
         self.clock = clock
         source = try FieldReference(parsing: settings.match[0])
+        formatNames = Array(settings.match.dropFirst())
         target = try FieldReference(parsing: settings.target)
         tagOnFailure = settings.tagOnFailure
         if let locale = settings.locale {
@@ -89,14 +92,21 @@ public final class DateFilter: Filter {
         formats = compiled
     }
 
+    public static let canFail = true
+
     public func filter(_ batch: inout FilterBatch) {
-        for (i, event) in batch.events.enumerated() where process(event) {
-            batch.matched[i] = true
+        for (i, event) in batch.events.enumerated() {
+            var failure: String? = nil
+            if process(event, failure: &failure) {
+                batch.matched[i] = true
+            } else if let failure {
+                batch.failed(i, reason: failure)
+            }
         }
     }
 
-    /// Parses one event's source; true on success (decorations apply).
-    func process(_ event: Event) -> Bool {
+    /// Parses one event's source; true on success (decorations apply). On failure `failure` says why.
+    func process(_ event: Event, failure: inout String?) -> Bool {
         guard let value = event.get(source), !value.isNull else { return false }
         let rules: TimeZoneRules
         switch zone {
@@ -104,6 +114,7 @@ public final class DateFilter: Filter {
         case .perEvent(let template):
             guard let r = TimeZoneRules.named(template.render(event)) else {
                 tagFailure(event, value)
+                failure = "date: unknown time zone \"\(template.render(event))\" for field [\(source.text)]"
                 return false
             }
             rules = r
@@ -124,6 +135,7 @@ public final class DateFilter: Filter {
             }
         }
         tagFailure(event, value)
+        failure = "date: field [\(source.text)] value \(Ruby.inspect(value)) matches none of the formats \(formatNames)"
         return false
     }
 

@@ -119,12 +119,25 @@ public final class GrokFilter: Filter {
         fields = built
     }
 
+    public static let canFail = true
+
     public func filter(_ batch: inout FilterBatch) {
         let scratch = scratchPool.take()
         defer { scratchPool.give(scratch) }
-        for (i, event) in batch.events.enumerated() where process(event, scratch) {
-            batch.matched[i] = true
+        for (i, event) in batch.events.enumerated() {
+            var failure: String? = nil
+            if process(event, scratch, failure: &failure) {
+                batch.matched[i] = true
+            } else if let failure {
+                batch.failed(i, reason: failure)
+            }
         }
+    }
+
+    /// The patterns of every `match` entry, for failure reasons.
+    var patternSummary: String {
+        fields.map { entry in "[\(entry.field)] against " + entry.patterns.map { "\"\($0.source)\"" }.joined(separator: ", ") }
+            .joined(separator: "; ")
     }
 
     /// Raised inside one event's processing when a pattern runs out of its budget.
@@ -134,8 +147,8 @@ public final class GrokFilter: Filter {
         let value: String
     }
 
-    /// Applies the filter to one event; true when it matched (decorations apply).
-    func process(_ event: Event, _ scratch: GrokMatchScratch) -> Bool {
+    /// Applies the filter to one event; true when it matched (decorations apply). On failure `failure` says why.
+    func process(_ event: Event, _ scratch: GrokMatchScratch, failure: inout String?) -> Bool {
         var matched = false
         let deadline = eventScope ? timeout.deadline() : nil
         do throws(TimedOut) {
@@ -151,10 +164,12 @@ public final class GrokFilter: Filter {
                 "Timeout executing grok '\(error.pattern.source)' against field '\(error.field)' with value '\(GrokFilter.truncated(error.value))'!"
             )
             event.tag(tagOnTimeout)
+            failure = "grok: timed out matching \"\(error.pattern.source)\" against field [\(error.field)]"
             return false
         }
         if !matched {
             for tag in tagOnFailure { event.tag(tag) }
+            failure = "grok: no pattern matched: \(patternSummary)"
         }
         return matched
     }
