@@ -13,6 +13,8 @@ let package = Package(
         // Already in async-http-client's graph; named so the HTTP outputs can import NIOCore, NIOHTTP1 and NIOSSL.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // The monitoring API's HTTP server; it shares swift-nio with async-http-client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -40,16 +42,23 @@ let package = Package(
             ],
             resources: [.copy("Grok/patterns")]
         ),
+        .target(
+            name: "SluiceAPI",
+            dependencies: [
+                "SluiceCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluicePlugins",
+                "SluiceCore", "SluicePlugins", "SluiceAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "SluiceTests",
-            dependencies: ["SluiceCore", "SluicePlugins", "sluice"]
+            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "sluice"]
         ),
     ],
     swiftLanguageModes: [.v6]

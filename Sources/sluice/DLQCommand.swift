@@ -28,8 +28,14 @@ struct DLQ: ParsableCommand {
             abstract: "Entries, bytes, oldest and newest entry time, counts by plugin and by reason (JSON).")
         @OptionGroup var location: Location
 
+        @Option(name: .customLong("dead_letter_queue.warn_entries"), help: "Entries from which status is yellow.")
+        var warnEntries: Int?
+
+        @Option(name: .customLong("dead_letter_queue.critical_entries"), help: "Entries from which status is red.")
+        var criticalEntries: Int?
+
         func run() {
-            print(JSONWriter.string(.object(location.admin.stats())))
+            print(JSONWriter.string(.object(location.admin.stats(warnEntries: warnEntries, criticalEntries: criticalEntries))))
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceAPI
 import SluiceCore
 import SluicePlugins
 
@@ -124,13 +125,25 @@ struct Run: ParsableCommand {
     @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.")
     var version = false
 
+    @Option(name: .customLong("api.enabled"), help: "Serve the monitoring API (true).")
+    var apiEnabled: String?
+
+    @Option(name: .customLong("api.http.host"), help: "The API's bind address (127.0.0.1).")
+    var apiHost: String?
+
+    @Option(name: .customLong("api.http.port"), help: "The API's port or port range; the first free one is used (9600-9700).")
+    var apiPort: String?
+
     func run() throws {
         if version {
             print("sluice \(Sluice.version) (Logstash 8.x compatible)")
             return
         }
         do {
-            let settings = try options.processSettings()
+            var settings = try options.processSettings()
+            for (key, value) in [("api.enabled", apiEnabled), ("api.http.host", apiHost), ("api.http.port", apiPort)] {
+                if let value { try settings.set(key, value, origin: "command line") }
+            }
             let definitions = try options.definitions(settings)
             let agent = Agent(registry: builtinRegistry)
             SignalHandling.blockSignals()
@@ -140,7 +153,9 @@ struct Run: ParsableCommand {
                 return
             }
             SignalHandling.start(agent)
+            let server = try startAPI(settings, agent)
             agent.run(pipelines)
+            server?.stop()
         } catch let e as PipelineCompileError {
             printError(e.rendered)
             throw ExitCode(1)
@@ -152,6 +167,29 @@ struct Run: ParsableCommand {
 }
 
 extension Run {
+    /// Starts the monitoring API once the pipelines are compiled; nil when `api.enabled` is false. A bad `api.*`
+    /// setting is fatal; finding no free port only logs an error, and the pipelines run without the API.
+    func startAPI(_ settings: Settings, _ agent: Agent) throws -> MonitoringServer? {
+        let configuration = try APIConfiguration(settings)
+        guard configuration.enabled else { return nil }
+        let dataPath = settings["path.data"] ?? "data"
+        let node = NodeInfo(
+            version: Sluice.version, id: NodeIdentity.persistentID(dataPath: dataPath), name: settings["node.name"],
+            workers: try settings.positiveInt("pipeline.workers") ?? System.cpuCount,
+            batchSize: try settings.positiveInt("pipeline.batch.size") ?? 125,
+            batchDelay: try settings.nonNegativeInt("pipeline.batch.delay") ?? 50,
+            reloadAutomatic: try settings.bool("config.reload.automatic"))
+        let server = MonitoringServer(api: MonitoringAPI(agent: agent, node: node, configuration: configuration),
+                                      configuration: configuration)
+        do {
+            try server.start()
+        } catch {
+            Logger("api.service").error(error.message)
+            return nil
+        }
+        return server
+    }
+
     /// Compiles every pipeline. With several (pipelines.yml), one that fails is reported and the others run, as
     /// Logstash does; only when none compiles is it an error. A single pipeline's failure is an error at once.
     func compileAll(_ definitions: [PipelineDefinition], _ agent: Agent) throws -> [Pipeline] {

@@ -39,6 +39,13 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     private var lastSignalCheck: Timestamp
     private var recordBuffer: [UInt8] = []
     private var closed = false
+    /// Entries written since the writer opened (the `/metrics` write counter).
+    private var writes = 0
+    /// When the head's first entry was written.
+    private var headFirstEntryTime: Timestamp?
+    /// Per sealed segment: its size when counted, its entry count and first entry time, so occupancy scans each
+    /// segment file at most once.
+    private var segmentCensus: [Int: (size: Int, entries: Int, firstEntryTime: Timestamp?)] = [:]
 
     /// The open head segment.
     private struct HeadSegment {
@@ -136,9 +143,11 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         let newSize = offset + recordBuffer.count
         queueSize += Int64(newSize - h.size)
         h.size = newSize
+        if h.entries == 0 { headFirstEntryTime = now }
         h.entries += 1
         head = h
         lastWrite = now
+        writes += 1
         return true
     }
 
@@ -190,6 +199,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         let from = SegmentDirectory.headPath(directory, h.id)
         if SegmentFiles.move(from, SegmentDirectory.sealedPath(directory, h.id)) {
             sealed.append(SealedSegment(id: h.id, size: h.size))
+            segmentCensus[h.id] = (h.size, h.entries, headFirstEntryTime)
         } else {
             recordError(.io("cannot seal segment", from))
         }
@@ -308,6 +318,30 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
             DeadLetterQueueStatistics(
                 queueSizeInBytes: queueSize, maxQueueSizeInBytes: settings.maxBytes, droppedEvents: droppedEvents,
                 expiredEvents: expiredEvents, lastError: lastError, storagePolicy: settings.storagePolicy)
+        }
+    }
+
+    /// Entries on disk (sealed segments and the head), the oldest one's time and the writes since opening: what
+    /// `/metrics` and the alert thresholds read. Each sealed segment is scanned once, then remembered by size.
+    public var occupancy: DeadLetterQueueOccupancy {
+        mutex.withLock {
+            var entries = head?.entries ?? 0
+            var oldest: Timestamp? = nil
+            var census: [Int: (size: Int, entries: Int, firstEntryTime: Timestamp?)] = [:]
+            for segment in sealed {
+                var known = segmentCensus[segment.id]
+                if known == nil || known!.size != segment.size {
+                    let path = SegmentDirectory.sealedPath(directory, segment.id)
+                    let first = DeadLetterQueueReader.readSegment(path: path).entries
+                    known = (segment.size, first.count, first.first?.entryTime)
+                }
+                census[segment.id] = known!
+                entries += known!.entries
+                if oldest == nil { oldest = known!.firstEntryTime }
+            }
+            segmentCensus = census
+            if oldest == nil, (head?.entries ?? 0) > 0 { oldest = headFirstEntryTime }
+            return DeadLetterQueueOccupancy(entries: entries, oldestEntryTime: oldest, writes: writes)
         }
     }
 

@@ -18,8 +18,9 @@ public struct DeadLetterQueueAdmin {
             .reduce(0) { $0 + Int64(SegmentFiles.size(SegmentFiles.join(directory, $1)) ?? 0) }
     }
 
-    /// A summary: counts, size, oldest and newest entry time, counts by plugin and by reason.
-    public func stats() -> Object {
+    /// A summary: counts, size, oldest and newest entry time, counts by plugin and by reason, and the alert
+    /// `status` (green, yellow, red) against `dead_letter_queue.warn_entries` / `critical_entries`.
+    public func stats(warnEntries: Int? = nil, criticalEntries: Int? = nil) -> Object {
         let (all, warnings) = entries()
         var o = Object()
         o["path"] = .string(directory)
@@ -30,6 +31,8 @@ public struct DeadLetterQueueAdmin {
         o["by_plugin"] = .object(Self.count(all.map { "\($0.pluginType):\($0.pluginID)" }))
         o["by_reason"] = .object(Self.count(all.map { Self.reasonKey($0.reason) }))
         o["damaged_records"] = .int(warnings.count)
+        o["status"] = .string(
+            DeadLetterQueueAlert(entries: all.count, warnEntries: warnEntries, criticalEntries: criticalEntries).rawValue)
         return o
     }
 

@@ -96,3 +96,38 @@ public struct DeadLetterQueueStatistics: Sendable, Equatable {
         return o
     }
 }
+
+/// How full a running DLQ is, beyond Logstash's statistics: for `/metrics` and the alert thresholds.
+public struct DeadLetterQueueOccupancy: Sendable, Equatable {
+    /// Readable entries on disk, sealed segments and the head.
+    public var entries: Int
+    /// The entry time of the oldest entry on disk; nil when the queue is empty.
+    public var oldestEntryTime: Timestamp?
+    /// Entries written since the writer opened.
+    public var writes: Int
+
+    public init(entries: Int, oldestEntryTime: Timestamp?, writes: Int) {
+        self.entries = entries
+        self.oldestEntryTime = oldestEntryTime
+        self.writes = writes
+    }
+}
+
+/// The alert level of a DLQ against `dead_letter_queue.warn_entries` / `critical_entries` (a Sluice extension).
+public enum DeadLetterQueueAlert: String, Sendable, Comparable {
+    case green, yellow, red
+
+    /// The level for `entries`; a threshold that is nil never fires.
+    public init(entries: Int, warnEntries: Int?, criticalEntries: Int?) {
+        if let c = criticalEntries, entries >= c {
+            self = .red
+        } else if let w = warnEntries, entries >= w {
+            self = .yellow
+        } else {
+            self = .green
+        }
+    }
+
+    private var rank: Int { self == .green ? 0 : self == .yellow ? 1 : 2 }
+    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+}

@@ -35,6 +35,13 @@ public final class PluginMetrics: Sendable {
         durationNanos.add(nanoseconds, ordering: .relaxed)
     }
 
+    /// An input pushed `count` events into the queue, blocked for `nanoseconds` (its `events.out` and
+    /// `queue_push_duration_in_millis`).
+    @inline(__always) public func recordPushed(_ count: Int, nanoseconds: Int) {
+        eventsOut.add(count, ordering: .relaxed)
+        durationNanos.add(nanoseconds, ordering: .relaxed)
+    }
+
     public var inCount: Int { eventsIn.load(ordering: .relaxed) }
     public var outCount: Int { eventsOut.load(ordering: .relaxed) }
     public var durationMillis: Int { durationNanos.load(ordering: .relaxed) / 1_000_000 }

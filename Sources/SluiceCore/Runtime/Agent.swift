@@ -25,9 +25,29 @@ public struct PipelineCompileError: Error, Sendable {
     public var rendered: String { DiagnosticRenderer(sources: sources).render(error) }
 }
 
+/// A pipeline's reload counters (the API's `reloads`); they outlive the pipeline objects a reload replaces.
+public struct PipelineReloadStats: Sendable {
+    public var successes = 0
+    public var failures = 0
+    /// The last failure's message, nil until one happens.
+    public var lastError: String?
+    public var lastSuccessTimestamp: Timestamp?
+    public var lastFailureTimestamp: Timestamp?
+
+    public init() {}
+}
+
+/// A read-only view of the running pipelines, for the monitoring API (the agent is one; tests pass their own).
+public protocol PipelineDirectory: AnyObject, Sendable {
+    /// The pipelines started, in start order.
+    var runningPipelines: [Pipeline] { get }
+    /// The reload counters of pipeline `id`.
+    func reloadStats(_ id: String) -> PipelineReloadStats
+}
+
 /// Runs a process's pipelines: compiles them, starts them, stops them on a signal, and waits until all are done
 /// (Logstash's agent).
-public final class Agent: @unchecked Sendable {
+public final class Agent: PipelineDirectory, @unchecked Sendable {
     let registry: PluginRegistry
     let logger = Logger("agent")
     /// Shared by every pipeline of the process, for `pipeline` inputs and outputs.
@@ -35,6 +55,8 @@ public final class Agent: @unchecked Sendable {
     private var pipelines: [Pipeline] = []
     private let lock = Lock()
     private var stopping = false
+    private var reloads: [String: PipelineReloadStats] = [:]
+    private var alertChecker: PeriodicThread?
 
     public init(registry: PluginRegistry) { self.registry = registry }
 
@@ -72,6 +94,9 @@ public final class Agent: @unchecked Sendable {
         let runtime = try runtimeSettings(definition)
         let pipeline = Pipeline(settings: runtime, program: program, shutdown: shutdown)
         pipeline.deadLetterQueue = deadLetterQueue
+        pipeline.configHash = SHA256.hex(of: definition.sources.map(\.text).joined(separator: "\n"))
+        pipeline.deadLetterQueueThresholds = (
+            try s.nonNegativeInt("dead_letter_queue.warn_entries"), try s.nonNegativeInt("dead_letter_queue.critical_entries"))
         return pipeline
     }
 
@@ -99,9 +124,55 @@ public final class Agent: @unchecked Sendable {
 
     /// Starts the compiled pipelines and blocks until every one has finished.
     public func run(_ toRun: [Pipeline]) {
+        start(toRun)
+        waitAll()
+    }
+
+    /// Starts the compiled pipelines and returns; `waitAll()` blocks until they finish.
+    public func start(_ toRun: [Pipeline]) {
         lock.withLock { pipelines = toRun }
         for p in toRun { p.start() }
-        for p in toRun { p.wait() }
+        startAlertChecker()
+    }
+
+    /// Blocks until every started pipeline has finished.
+    public func waitAll() {
+        for p in lock.withLock({ pipelines }) { p.wait() }
+        alertChecker?.stop()
+    }
+
+    /// The pipelines started, in start order (the monitoring API's read-only view).
+    public var runningPipelines: [Pipeline] { lock.withLock { pipelines } }
+
+    /// The reload counters of pipeline `id`.
+    public func reloadStats(_ id: String) -> PipelineReloadStats { lock.withLock { reloads[id] ?? PipelineReloadStats() } }
+
+    /// Records the outcome of reloading pipeline `id`.
+    public func recordReload(_ id: String, error: String?) {
+        lock.withLock {
+            var r = reloads[id] ?? PipelineReloadStats()
+            if let error {
+                r.failures += 1
+                r.lastError = error
+                r.lastFailureTimestamp = Timestamp.now()
+            } else {
+                r.successes += 1
+                r.lastSuccessTimestamp = Timestamp.now()
+            }
+            reloads[id] = r
+        }
+    }
+
+    /// Checks the DLQ alert thresholds every 5 s, so a crossing is logged even when nobody reads the API.
+    private func startAlertChecker() {
+        guard lock.withLock({ pipelines.contains {
+            $0.deadLetterQueue != nil && ($0.deadLetterQueueThresholds.warn != nil || $0.deadLetterQueueThresholds.critical != nil)
+        } })
+        else { return }
+        let checker = PeriodicThread(intervalMilliseconds: 5000) { [weak self] in
+            for p in self?.runningPipelines ?? [] where !p.isFinished { _ = p.deadLetterQueueStatus() }
+        }
+        if checker.start() { alertChecker = checker }
     }
 
     /// Graceful stop: inputs stop, in-flight events drain through filters and outputs.

@@ -51,7 +51,7 @@ public final class EventQueue: EventSink, @unchecked Sendable {
         push(contentsOf: events[...])
     }
 
-    func push<C: Collection<Event>>(contentsOf events: C) {
+    func push<C: Collection<Event>>(contentsOf events: C, input: PluginMetrics? = nil) {
         let started = Clock.nanoseconds()
         pthread_mutex_lock(&mutex)
         var it = events.makeIterator()
@@ -69,7 +69,9 @@ public final class EventQueue: EventSink, @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
         if let metrics {
             metrics.eventsIn.add(events.count, ordering: .relaxed)
-            metrics.queuePushNanos.add(Clock.nanoseconds() - started, ordering: .relaxed)
+            let elapsed = Clock.nanoseconds() - started
+            metrics.queuePushNanos.add(elapsed, ordering: .relaxed)
+            input?.recordPushed(events.count, nanoseconds: elapsed)
         }
     }
 
@@ -111,4 +113,18 @@ public final class EventQueue: EventSink, @unchecked Sendable {
         pthread_cond_broadcast(&notFull)
         pthread_mutex_unlock(&mutex)
     }
+}
+
+/// The queue as one input sees it: what it pushes also counts as that input's `events.out`.
+final class InputSink: EventSink, @unchecked Sendable {
+    let queue: EventQueue
+    let metrics: PluginMetrics?
+
+    init(queue: EventQueue, metrics: PluginMetrics?) {
+        self.queue = queue
+        self.metrics = metrics
+    }
+
+    func push(_ event: Event) { queue.push(contentsOf: CollectionOfOne(event), input: metrics) }
+    func push(contentsOf events: [Event]) { queue.push(contentsOf: events[...], input: metrics) }
 }

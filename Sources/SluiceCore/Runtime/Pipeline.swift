@@ -36,6 +36,38 @@ public final class Pipeline: @unchecked Sendable {
     public var deadLetterQueue: DeadLetterQueue?
     /// Called once when the pipeline has fully stopped.
     public var onFinished: (@Sendable () -> Void)?
+    /// SHA-256 of the config text: the API's `hash`, and how a reload tells a changed pipeline.
+    public var configHash = ""
+    /// A random id for this run of the pipeline (the API's `ephemeral_id`); a reload gets a new one.
+    public let ephemeralID = randomUUID()
+    /// `dead_letter_queue.warn_entries` / `critical_entries`: entry counts that raise the DLQ alert level.
+    public var deadLetterQueueThresholds: (warn: Int?, critical: Int?) = (nil, nil)
+    private var alertLevel = DeadLetterQueueAlert.green
+    private var finished = false
+
+    /// Whether every worker has stopped and the plugins are closed.
+    public var isFinished: Bool { lock.withLock { finished } }
+
+    /// The DLQ's occupancy and alert level (nil when the DLQ is off). A change of level is logged once, when it
+    /// happens: the agent checks periodically and every API read checks too.
+    public func deadLetterQueueStatus() -> (occupancy: DeadLetterQueueOccupancy, alert: DeadLetterQueueAlert)? {
+        guard let dlq = deadLetterQueue else { return nil }
+        let occupancy = dlq.occupancy
+        let (warn, critical) = deadLetterQueueThresholds
+        let level = DeadLetterQueueAlert(entries: occupancy.entries, warnEntries: warn, criticalEntries: critical)
+        let previous = lock.withLock { () -> DeadLetterQueueAlert in
+            defer { alertLevel = level }
+            return alertLevel
+        }
+        if level > previous {
+            let limit = level == .red ? "dead_letter_queue.critical_entries (\(critical ?? 0))" : "dead_letter_queue.warn_entries (\(warn ?? 0))"
+            logger.log(level == .red ? .error : .warn,
+                       "The dead letter queue holds \(occupancy.entries) entries, reaching \(limit); status \(level.rawValue)")
+        } else if level < previous {
+            logger.info("The dead letter queue holds \(occupancy.entries) entries; status back to \(level.rawValue)")
+        }
+        return (occupancy, level)
+    }
 
     public init(settings: PipelineRuntimeSettings, program: PipelineProgram, shutdown: ShutdownFlag) {
         self.settings = settings
@@ -65,7 +97,7 @@ public final class Pipeline: @unchecked Sendable {
 
     private func runInput(_ input: any Input, _ built: BuiltPlugin) {
         do {
-            try input.run(queue)
+            try input.run(InputSink(queue: queue, metrics: program.metrics.plugins[built.id]))
         } catch {
             logger.error("A plugin had an unrecoverable error: \(built.name) (\(built.id)): \(error)")
         }
@@ -95,6 +127,7 @@ public final class Pipeline: @unchecked Sendable {
         program.close()
         for p in program.inputs { p.instance.close() }
         deadLetterQueue?.close()
+        lock.withLock { finished = true }
         logger.info("Pipeline terminated")
         onFinished?()
     }
@@ -181,4 +214,13 @@ public enum System {
         gethostname(&buf, 255)
         return String(cString: buf)
     }()
+}
+
+/// A random version-4 UUID string.
+public func randomUUID() -> String {
+    var bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40
+    bytes[8] = (bytes[8] & 0x3f) | 0x80
+    let hex = bytes.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }
+    return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { hex[$0].joined() }.joined(separator: "-")
 }

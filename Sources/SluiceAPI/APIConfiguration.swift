@@ -1,0 +1,68 @@
+import SluiceCore
+
+/// The `api.*` settings, validated.
+public struct APIConfiguration: Sendable {
+    public var enabled: Bool
+    public var host: String
+    /// Ports tried in order; the first free one is used (`api.http.port`: `9600` or `9600-9700`).
+    public var ports: ClosedRange<Int>
+    /// `api.auth.type: basic` credentials; nil when auth is off.
+    public var basicAuth: (username: String, password: String)?
+
+    public init(enabled: Bool = true, host: String = "127.0.0.1", ports: ClosedRange<Int> = 9600...9700,
+                basicAuth: (username: String, password: String)? = nil) {
+        self.enabled = enabled
+        self.host = host
+        self.ports = ports
+        self.basicAuth = basicAuth
+    }
+
+    /// Reads `api.enabled`, `api.http.host`/`http.host`, `api.http.port`/`http.port` and `api.auth.*`.
+    /// - Throws: a `SettingsError` naming the bad setting.
+    public init(_ s: Settings) throws(SettingsError) {
+        enabled = try s.bool("api.enabled")
+        host = (s.isSet("api.http.host") ? s["api.http.host"] : s["http.host"]) ?? s["api.http.host"] ?? "127.0.0.1"
+        let portText = (s.isSet("api.http.port") ? s["api.http.port"] : s["http.port"]) ?? s["api.http.port"] ?? "9600-9700"
+        ports = try Self.parsePorts(portText)
+        switch try s.oneOf("api.auth.type", ["none", "basic"]) {
+        case "basic":
+            guard let user = s["api.auth.basic.username"], !user.isEmpty,
+                  let password = s["api.auth.basic.password"], !password.isEmpty
+            else {
+                throw SettingsError("api.auth.type is basic: api.auth.basic.username and api.auth.basic.password are required")
+            }
+            basicAuth = (user, password)
+        default:
+            basicAuth = nil
+        }
+        if try s.bool("api.ssl.enabled") {
+            throw SettingsError("api.ssl.enabled is not supported by Sluice yet; put a TLS proxy in front of the API")
+        }
+    }
+
+    static func parsePorts(_ text: String) throws(SettingsError) -> ClosedRange<Int> {
+        let parts = text.split(separator: "-", maxSplits: 1).map { Int($0.trimmingCharacters(in: " ")) }
+        guard let low = parts.first ?? nil, (1...65535).contains(low) else {
+            throw SettingsError("Setting \"api.http.port\" must be a port or a range such as 9600-9700, got \"\(text)\"")
+        }
+        guard parts.count == 2 else { return low...low }
+        guard let high = parts[1], high >= low, high <= 65535 else {
+            throw SettingsError("Setting \"api.http.port\" must be a port or a range such as 9600-9700, got \"\(text)\"")
+        }
+        return low...high
+    }
+
+    /// Whether the host is a loopback address (binding elsewhere without auth is worth a warning).
+    public var isLoopback: Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,86 @@
+import SluiceCore
+
+/// An HTTP request as the monitoring API sees it, independent of the server library (so tests drive the router
+/// in-process).
+public struct APIRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// The raw query string, without `?`.
+    public var query: String
+    /// The `Authorization` header, if any.
+    public var authorization: String?
+
+    public init(method: String = "GET", path: String, query: String = "", authorization: String? = nil) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.authorization = authorization
+    }
+
+    /// Whether the query holds `name` (`?pretty`, `?pretty=true`).
+    func hasFlag(_ name: String) -> Bool {
+        query.split(separator: "&").contains { item in
+            let parts = item.split(separator: "=", maxSplits: 1)
+            return parts.first.map(String.init) == name && (parts.count == 1 || parts[1] != "false")
+        }
+    }
+}
+
+/// A response: status, content type, body and extra headers.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: String
+    public var headers: [(String, String)]
+
+    public init(status: Int = 200, contentType: String = "application/json", body: String, headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+}
+
+/// An error the API reports to the client: a status and a JSON body (STYLE §6.5); anything else is a 500.
+public protocol APIResponseError: Error {
+    var status: Int { get }
+    var body: Value { get }
+    var headers: [(String, String)] { get }
+}
+
+extension APIResponseError {
+    public var headers: [(String, String)] { [] }
+}
+
+/// Logstash's error body: `{"path": …, "status": …, "error": {"message": …}}`.
+func errorBody(path: String, status: Int, message: String) -> Value {
+    var o = Object()
+    o["path"] = .string(path)
+    o["status"] = .int(status)
+    var e = Object()
+    e["message"] = .string(message)
+    o["error"] = .object(e)
+    return .object(o)
+}
+
+/// An unknown endpoint or pipeline id.
+struct NotFound: APIResponseError {
+    let path: String
+    var status: Int { 404 }
+    var body: Value { errorBody(path: path, status: 404, message: "Not Found") }
+}
+
+/// Missing or wrong basic-auth credentials.
+struct Unauthorized: APIResponseError {
+    let path: String
+    var status: Int { 401 }
+    var body: Value { errorBody(path: path, status: 401, message: "Unauthorized") }
+    var headers: [(String, String)] { [("WWW-Authenticate", "Basic realm=\"logstash-api\"")] }
+}
+
+/// A method other than GET (or HEAD).
+struct MethodNotAllowed: APIResponseError {
+    let path: String
+    var status: Int { 405 }
+    var body: Value { errorBody(path: path, status: 405, message: "Method Not Allowed") }
+}

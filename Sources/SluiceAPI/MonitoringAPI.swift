@@ -1,0 +1,464 @@
+import SluiceCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who this node is: the metadata that heads every API body.
+public struct NodeInfo: Sendable {
+    public var host: String
+    public var version: String
+    public var id: String
+    public var name: String
+    public var ephemeralID: String
+    /// The process-wide `pipeline.*` defaults.
+    public var workers: Int
+    public var batchSize: Int
+    public var batchDelay: Int
+    public var reloadAutomatic: Bool
+    public var reloadIntervalSeconds: Int
+
+    public init(host: String = System.hostname, version: String, id: String, name: String? = nil,
+                ephemeralID: String = randomUUID(), workers: Int = System.cpuCount, batchSize: Int = 125,
+                batchDelay: Int = 50, reloadAutomatic: Bool = false, reloadIntervalSeconds: Int = 3) {
+        self.host = host
+        self.version = version
+        self.id = id
+        self.name = name ?? host
+        self.ephemeralID = ephemeralID
+        self.workers = workers
+        self.batchSize = batchSize
+        self.batchDelay = batchDelay
+        self.reloadAutomatic = reloadAutomatic
+        self.reloadIntervalSeconds = reloadIntervalSeconds
+    }
+}
+
+/// The monitoring API without the HTTP server: routes a request to a JSON (or Prometheus) body built from the
+/// agent's running pipelines. Called concurrently from the server's event loops; it only reads atomics and takes
+/// short locks.
+public final class MonitoringAPI: Sendable {
+    let agent: any PipelineDirectory
+    let node: NodeInfo
+    let basicAuth: (username: [UInt8], password: [UInt8])?
+    let startedAt = Clock.nanoseconds()
+    private let address = Mutex("")
+
+    public init(agent: any PipelineDirectory, node: NodeInfo, configuration: APIConfiguration) {
+        self.agent = agent
+        self.node = node
+        basicAuth = configuration.basicAuth.map { (Array($0.username.utf8), Array($0.password.utf8)) }
+    }
+
+    /// `host:port` once the server is bound (the `http_address` field).
+    public var httpAddress: String {
+        get { address.withLock { $0 } }
+        set { address.withLock { $0 = newValue } }
+    }
+
+    /// Answers one request; never throws (errors become their status and JSON body).
+    public func respond(to request: APIRequest) -> APIResponse {
+        do {
+            try authorize(request)
+            guard request.method == "GET" || request.method == "HEAD" else { throw MethodNotAllowed(path: request.path) }
+            if request.path == "/metrics" {
+                return APIResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: prometheus())
+            }
+            let body = try route(request.path)
+            let text = request.hasFlag("pretty") ? PrettyJSON.string(body) : JSONWriter.string(body)
+            return APIResponse(body: text)
+        } catch let e as any APIResponseError {
+            return APIResponse(status: e.status, body: JSONWriter.string(e.body), headers: e.headers)
+        } catch {
+            return APIResponse(
+                status: 500, body: JSONWriter.string(errorBody(path: request.path, status: 500, message: "\(error)")))
+        }
+    }
+
+    // MARK: Security
+
+    /// Basic auth: the decoded `user:password` is compared in constant time, whatever its length.
+    func authorize(_ request: APIRequest) throws {
+        guard let (user, password) = basicAuth else { return }
+        guard let header = request.authorization, header.lowercased().hasPrefix("basic "),
+              let decoded = Base64.decode(String(header.dropFirst(6)).trimmingSpaces())
+        else { throw Unauthorized(path: request.path) }
+        let expected = user + [UInt8(ascii: ":")] + password
+        guard Self.constantTimeEquals(decoded, expected) else { throw Unauthorized(path: request.path) }
+    }
+
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<b.count { diff |= (i < a.count ? a[i] : 0) ^ b[i] }
+        return diff == 0 && a.count == b.count
+    }
+
+    // MARK: Routing
+
+    func route(_ rawPath: String) throws -> Value {
+        var path = rawPath
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        let parts = path.split(separator: "/").map(String.init)
+        let id = parts.count == 3 || parts.count == 4 ? parts.last! : ""
+        switch parts {
+        case []:
+            return .object(root())
+        case ["_node"]:
+            var o = metadata()
+            o["pipelines"] = .object(pipelinesInfo(nil))
+            o["os"] = .object(osInfo())
+            return .object(o)
+        case ["_node", "pipelines"]:
+            return .object(metadata(["pipelines": .object(pipelinesInfo(nil))]))
+        case ["_node", "pipelines", id]:
+            let info = pipelinesInfo(id)
+            if info.isEmpty { throw NotFound(path: rawPath) }
+            return .object(metadata(["pipelines": .object(info)]))
+        case ["_node", "stats"]:
+            var o = metadata()
+            o["process"] = .object(processStats())
+            o["events"] = .object(eventTotals())
+            o["pipelines"] = .object(pipelineStats(nil))
+            o["reloads"] = .object(reloadTotals())
+            o["os"] = .object(osInfo())
+            var q = Object()
+            q["events_count"] = .int(agent.runningPipelines.reduce(0) { $0 + $1.queue.size })
+            o["queue"] = .object(q)
+            return .object(o)
+        case ["_node", "stats", "process"]:
+            return .object(metadata(["process": .object(processStats())]))
+        case ["_node", "stats", "events"]:
+            return .object(metadata(["events": .object(eventTotals())]))
+        case ["_node", "stats", "reloads"]:
+            return .object(metadata(["reloads": .object(reloadTotals())]))
+        case ["_node", "stats", "os"]:
+            return .object(metadata(["os": .object(osInfo())]))
+        case ["_node", "stats", "pipelines"]:
+            return .object(metadata(["pipelines": .object(pipelineStats(nil))]))
+        case ["_node", "stats", "pipelines", id]:
+            let stats = pipelineStats(id)
+            if stats.isEmpty { throw NotFound(path: rawPath) }
+            return .object(metadata(["pipelines": .object(stats)]))
+        default:
+            throw NotFound(path: rawPath)
+        }
+    }
+
+    // MARK: Bodies
+
+    /// The node metadata every body starts with.
+    func metadata(_ extra: [(String, Value)] = []) -> Object {
+        var o = Object()
+        o["host"] = .string(node.host)
+        o["version"] = .string(node.version)
+        o["http_address"] = .string(httpAddress)
+        o["id"] = .string(node.id)
+        o["name"] = .string(node.name)
+        o["ephemeral_id"] = .string(node.ephemeralID)
+        o["snapshot"] = .bool(false)
+        o["status"] = .string("green")
+        o["pipeline"] = .object(pipelineSettings(workers: node.workers, batchSize: node.batchSize, delay: node.batchDelay))
+        for (k, v) in extra { o[k] = v }
+        return o
+    }
+
+    func metadata(_ extra: KeyValuePairs<String, Value>) -> Object { metadata(extra.map { ($0.key, $0.value) }) }
+
+    func root() -> Object {
+        var o = metadata()
+        var build = Object()
+        build["date"] = .string("")
+        build["sha"] = .string("")
+        build["snapshot"] = .bool(false)
+        o["build"] = .object(build)
+        return o
+    }
+
+    func pipelineSettings(workers: Int, batchSize: Int, delay: Int) -> Object {
+        var o = Object()
+        o["workers"] = .int(workers)
+        o["batch_size"] = .int(batchSize)
+        o["batch_delay"] = .int(delay)
+        return o
+    }
+
+    /// `/_node/pipelines`: each pipeline's settings (one pipeline when `only` is given).
+    func pipelinesInfo(_ only: String?) -> Object {
+        var out = Object()
+        for p in agent.runningPipelines where only == nil || p.settings.id == only {
+            var o = Object()
+            o["ephemeral_id"] = .string(p.ephemeralID)
+            o["hash"] = .string(p.configHash)
+            o["workers"] = .int(p.settings.workers)
+            o["batch_size"] = .int(p.settings.batchSize)
+            o["batch_delay"] = .int(p.settings.batchDelayMillis)
+            o["config_reload_automatic"] = .bool(node.reloadAutomatic)
+            o["config_reload_interval"] = .int(node.reloadIntervalSeconds)
+            o["dead_letter_queue_enabled"] = .bool(p.deadLetterQueue != nil)
+            if let dlq = p.deadLetterQueue { o["dead_letter_queue_path"] = .string(dlq.directory) }
+            out[p.settings.id] = .object(o)
+        }
+        return out
+    }
+
+    /// `/_node/stats/pipelines`: events, plugins, reloads, queue and DLQ per pipeline.
+    func pipelineStats(_ only: String?) -> Object {
+        var out = Object()
+        for p in agent.runningPipelines where only == nil || p.settings.id == only {
+            out[p.settings.id] = .object(stats(of: p))
+        }
+        return out
+    }
+
+    func stats(of p: Pipeline) -> Object {
+        let m = p.program.metrics
+        var o = Object()
+        o["events"] = .object(events(of: m))
+        var plugins = Object()
+        plugins["inputs"] = .array(p.program.inputs.map { plugin(p, $0, input: true) })
+        plugins["codecs"] = .array([])
+        plugins["filters"] = .array(p.program.filters.map { plugin(p, $0, input: false) })
+        plugins["outputs"] = .array(p.program.outputs.map { plugin(p, $0, input: false) })
+        o["plugins"] = .object(plugins)
+        o["reloads"] = .object(reloads(agent.reloadStats(p.settings.id)))
+        var queue = Object()
+        queue["type"] = .string("memory")
+        queue["events_count"] = .int(p.queue.size)
+        queue["queue_size_in_bytes"] = .int(0)
+        queue["max_queue_size_in_bytes"] = .int(0)
+        o["queue"] = .object(queue)
+        o["pipeline"] = .object(pipelineSettings(
+            workers: p.settings.workers, batchSize: p.settings.batchSize, delay: p.settings.batchDelayMillis))
+        if let dlq = p.deadLetterQueue, let (occupancy, alert) = p.deadLetterQueueStatus() {
+            var d = dlq.statistics.object
+            // Sluice extensions, after Logstash's keys.
+            d["entries"] = .int(occupancy.entries)
+            d["status"] = .string(alert.rawValue)
+            o["dead_letter_queue"] = .object(d)
+        }
+        o["hash"] = .string(p.configHash)
+        o["ephemeral_id"] = .string(p.ephemeralID)
+        return o
+    }
+
+    func events(of m: PipelineMetrics) -> Object {
+        var o = Object()
+        o["in"] = .int(m.eventsIn.load(ordering: .relaxed))
+        o["filtered"] = .int(m.eventsFiltered.load(ordering: .relaxed))
+        o["out"] = .int(m.eventsOut.load(ordering: .relaxed))
+        o["duration_in_millis"] = .int(m.durationNanos.load(ordering: .relaxed) / 1_000_000)
+        o["queue_push_duration_in_millis"] = .int(m.queuePushNanos.load(ordering: .relaxed) / 1_000_000)
+        return o
+    }
+
+    func plugin(_ p: Pipeline, _ built: BuiltPlugin, input: Bool) -> Value {
+        var o = Object()
+        o["id"] = .string(built.id)
+        o["name"] = .string(built.name)
+        var e = Object()
+        let m = p.program.metrics.plugins[built.id]
+        if input {
+            e["out"] = .int(m?.outCount ?? 0)
+            e["queue_push_duration_in_millis"] = .int(m?.durationMillis ?? 0)
+        } else {
+            e["in"] = .int(m?.inCount ?? 0)
+            e["out"] = .int(m?.outCount ?? 0)
+            e["duration_in_millis"] = .int(m?.durationMillis ?? 0)
+        }
+        o["events"] = .object(e)
+        return .object(o)
+    }
+
+    func reloads(_ r: PipelineReloadStats) -> Object {
+        var o = Object()
+        o["successes"] = .int(r.successes)
+        o["failures"] = .int(r.failures)
+        if let message = r.lastError {
+            var e = Object()
+            e["message"] = .string(message)
+            e["backtrace"] = .array([])
+            o["last_error"] = .object(e)
+        } else {
+            o["last_error"] = .null
+        }
+        o["last_success_timestamp"] = r.lastSuccessTimestamp.map(Value.timestamp) ?? .null
+        o["last_failure_timestamp"] = r.lastFailureTimestamp.map(Value.timestamp) ?? .null
+        return o
+    }
+
+    func eventTotals() -> Object {
+        var totals = (in: 0, filtered: 0, out: 0, duration: 0, push: 0)
+        for p in agent.runningPipelines {
+            let m = p.program.metrics
+            totals.in += m.eventsIn.load(ordering: .relaxed)
+            totals.filtered += m.eventsFiltered.load(ordering: .relaxed)
+            totals.out += m.eventsOut.load(ordering: .relaxed)
+            totals.duration += m.durationNanos.load(ordering: .relaxed)
+            totals.push += m.queuePushNanos.load(ordering: .relaxed)
+        }
+        var o = Object()
+        o["in"] = .int(totals.in)
+        o["filtered"] = .int(totals.filtered)
+        o["out"] = .int(totals.out)
+        o["duration_in_millis"] = .int(totals.duration / 1_000_000)
+        o["queue_push_duration_in_millis"] = .int(totals.push / 1_000_000)
+        return o
+    }
+
+    func reloadTotals() -> Object {
+        let all = agent.runningPipelines.map { agent.reloadStats($0.settings.id) }
+        var o = Object()
+        o["successes"] = .int(all.reduce(0) { $0 + $1.successes })
+        o["failures"] = .int(all.reduce(0) { $0 + $1.failures })
+        return o
+    }
+
+    // MARK: Process and OS (Linux /proc)
+
+    func processStats() -> Object {
+        var o = Object()
+        let fds = ProcessInfoReader.openFileDescriptors()
+        o["open_file_descriptors"] = .int(fds)
+        o["peak_open_file_descriptors"] = .int(ProcessInfoReader.peakFileDescriptors(fds))
+        o["max_file_descriptors"] = .int(ProcessInfoReader.maxFileDescriptors())
+        var mem = Object()
+        mem["total_virtual_in_bytes"] = .int(ProcessInfoReader.virtualMemoryBytes())
+        o["mem"] = .object(mem)
+        var cpu = Object()
+        cpu["total_in_millis"] = .int(ProcessInfoReader.cpuMillis())
+        cpu["percent"] = .int(0)
+        var load = Object()
+        let l = ProcessInfoReader.loadAverage()
+        load["1m"] = .double(l.0)
+        load["5m"] = .double(l.1)
+        load["15m"] = .double(l.2)
+        cpu["load_average"] = .object(load)
+        o["cpu"] = .object(cpu)
+        return o
+    }
+
+    func osInfo() -> Object {
+        var u = utsname()
+        uname(&u)
+        func field<T>(_ t: T) -> String {
+            withUnsafeBytes(of: t) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        var o = Object()
+        o["name"] = .string(field(u.sysname))
+        o["arch"] = .string(field(u.machine))
+        o["version"] = .string(field(u.release))
+        o["available_processors"] = .int(System.cpuCount)
+        return o
+    }
+}
+
+/// Reads the process's resource use from Linux's `/proc`.
+enum ProcessInfoReader {
+    private static let peak = Mutex(0)
+
+    static func openFileDescriptors() -> Int {
+        guard let dir = opendir("/proc/self/fd") else { return 0 }
+        defer { closedir(dir) }
+        var n = 0
+        while readdir(dir) != nil { n += 1 }
+        return max(0, n - 3)  // ".", ".." and the directory's own descriptor
+    }
+
+    static func peakFileDescriptors(_ current: Int) -> Int {
+        peak.withLock { p in
+            p = max(p, current)
+            return p
+        }
+    }
+
+    static func maxFileDescriptors() -> Int {
+        var r = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
+        return Int(clamping: r.rlim_cur)
+    }
+
+    static func virtualMemoryBytes() -> Int {
+        guard let text = read("/proc/self/statm"), let pages = Int(text.split(separator: " ").first ?? "") else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func cpuMillis() -> Int {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000
+    }
+
+    static func loadAverage() -> (Double, Double, Double) {
+        let parts = (read("/proc/loadavg") ?? "").split(separator: " ").compactMap { Double($0) }
+        return parts.count >= 3 ? (parts[0], parts[1], parts[2]) : (0, 0, 0)
+    }
+
+    static func read(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = fread(&buf, 1, buf.count - 1, f)
+        return String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A tiny lock-protected value (Synchronization's Mutex needs `~Copyable` care across modules; this is enough).
+final class Mutex<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = Lock()
+    init(_ value: T) { self.value = value }
+    func withLock<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
+}
+
+/// Standard base64 decoding for the `Authorization` header.
+enum Base64 {
+    static func decode(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var buffer: UInt32 = 0, bits = 0
+        for c in text.utf8 {
+            let v: UInt8
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = c - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = c - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "+"): v = 62
+            case UInt8(ascii: "/"): v = 63
+            case UInt8(ascii: "="): continue
+            default: return nil
+            }
+            buffer = buffer << 6 | UInt32(v)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+            }
+        }
+        return out
+    }
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        var out = ""
+        var i = 0
+        while i < bytes.count {
+            let chunk = bytes[i..<min(i + 3, bytes.count)]
+            var n = UInt32(0)
+            for (k, b) in chunk.enumerated() { n |= UInt32(b) << UInt32(16 - 8 * k) }
+            for k in 0..<4 {
+                out.append(k <= chunk.count ? table[Int((n >> UInt32(18 - 6 * k)) & 63)] : "=")
+            }
+            i += 3
+        }
+        return out
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

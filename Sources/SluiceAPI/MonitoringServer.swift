@@ -1,0 +1,101 @@
+import Hummingbird
+import SluiceCore
+
+/// Serves a `MonitoringAPI` over HTTP with Hummingbird on the first free port of the configured range.
+///
+/// `start()` blocks the calling (non-async) thread until the server is listening or every port failed; `stop()`
+/// shuts it down gracefully. The server runs on Hummingbird's event loops, never on pipeline threads.
+public final class MonitoringServer: @unchecked Sendable {
+    public let api: MonitoringAPI
+    let configuration: APIConfiguration
+    let logger = SluiceCore.Logger("api.service")
+    private var task: Task<Void, Never>?
+    /// The port bound, once started.
+    public private(set) var port: Int?
+
+    public init(api: MonitoringAPI, configuration: APIConfiguration) {
+        self.api = api
+        self.configuration = configuration
+    }
+
+    /// Binds and starts serving. - Throws: `SettingsError` when no port of the range is free.
+    public func start() throws(SettingsError) {
+        if configuration.basicAuth == nil && !configuration.isLoopback {
+            logger.warn("The API is bound to the non-loopback address \(configuration.host) without authentication (api.auth.type: none); anyone who can reach it can read the node's stats.")
+        }
+        for candidate in configuration.ports {
+            if let task = try? bind(candidate) {
+                self.task = task
+                port = candidate
+                api.httpAddress = "\(configuration.host):\(candidate)"
+                logger.info("Successfully started Sluice API endpoint {:port=>\(candidate), :ssl_enabled=>false}")
+                return
+            }
+        }
+        throw SettingsError("The API could not bind to \(configuration.host) on any port of \(configuration.ports.lowerBound)-\(configuration.ports.upperBound)")
+    }
+
+    /// Tries one port: returns the running server task, or throws when binding fails.
+    private func bind(_ port: Int) throws -> Task<Void, Never> {
+        let outcome = Outcome()
+        let api = self.api
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            let response = api.respond(to: APIRequest(
+                method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+                authorization: request.headers[.authorization]))
+            var headers = HTTPFields()
+            headers[.contentType] = response.contentType
+            for (name, value) in response.headers {
+                if let field = HTTPFields.Element.Name(name) { headers[field] = value }
+            }
+            let body = request.method == .head ? ByteBuffer() : ByteBuffer(string: response.body)
+            return Response(status: .init(code: response.status), headers: headers, body: .init(byteBuffer: body))
+        }
+        var app = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil, reuseAddress: true),
+            onServerRunning: { _ in outcome.finish(true) })
+        // Hummingbird's own info lines would land on stdout, which belongs to the pipelines' stdout outputs.
+        app.logger.logLevel = type(of: app.logger.logLevel).critical
+        let task = Task {
+            do { try await app.run() } catch {}
+            outcome.finish(false)
+        }
+        guard outcome.wait() else { throw SettingsError("port \(port) is in use") }
+        return task
+    }
+
+    /// Stops the server and waits until it has closed its socket.
+    public func stop() {
+        guard let task else { return }
+        self.task = nil
+        task.cancel()
+        let done = Semaphore()
+        Task {
+            await task.value
+            done.signal()
+        }
+        done.wait()
+    }
+}
+
+/// The first of "listening" or "failed" wins; `wait()` returns it.
+private final class Outcome: @unchecked Sendable {
+    private let lock = Lock()
+    private let semaphore = Semaphore()
+    private var result: Bool?
+
+    func finish(_ ok: Bool) {
+        let first = lock.withLock { () -> Bool in
+            guard result == nil else { return false }
+            result = ok
+            return true
+        }
+        if first { semaphore.signal() }
+    }
+
+    func wait() -> Bool {
+        semaphore.wait()
+        return lock.withLock { result ?? false }
+    }
+}
