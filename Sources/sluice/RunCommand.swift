@@ -125,6 +125,12 @@ struct Run: ParsableCommand {
     @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.")
     var version = false
 
+    @Flag(name: [.customShort("r"), .customLong("config.reload.automatic")], help: "Reload changed pipeline configs while running.")
+    var reloadAutomatic = false
+
+    @Option(name: .customLong("config.reload.interval"), help: "How often to check for config changes (3s).")
+    var reloadInterval: String?
+
     @Option(name: .customLong("api.enabled"), help: "Serve the monitoring API (true).")
     var apiEnabled: String?
 
@@ -141,9 +147,13 @@ struct Run: ParsableCommand {
         }
         do {
             var settings = try options.processSettings()
-            for (key, value) in [("api.enabled", apiEnabled), ("api.http.host", apiHost), ("api.http.port", apiPort)] {
+            for (key, value) in [
+                ("api.enabled", apiEnabled), ("api.http.host", apiHost), ("api.http.port", apiPort),
+                ("config.reload.automatic", reloadAutomatic ? "true" : nil), ("config.reload.interval", reloadInterval),
+            ] {
                 if let value { try settings.set(key, value, origin: "command line") }
             }
+            let reloadMillis = try reloadInterval(settings)
             let definitions = try options.definitions(settings)
             let agent = Agent(registry: builtinRegistry)
             SignalHandling.blockSignals()
@@ -153,6 +163,9 @@ struct Run: ParsableCommand {
                 return
             }
             SignalHandling.start(agent)
+            let finalSettings = settings
+            let options = self.options
+            agent.enableReload(intervalMillis: reloadMillis) { try options.definitions(finalSettings) }
             let server = try startAPI(settings, agent)
             agent.run(pipelines)
             server?.stop()
@@ -167,6 +180,19 @@ struct Run: ParsableCommand {
 }
 
 extension Run {
+    /// The reload interval in milliseconds when `config.reload.automatic` is on, nil otherwise.
+    func reloadInterval(_ settings: Settings) throws -> Int? {
+        guard try settings.bool("config.reload.automatic") else { return nil }
+        if settings["config.string"] != nil {
+            throw SettingsError("Configuration reloading can't be used with 'config.string' (-e).")
+        }
+        let text = settings["config.reload.interval"] ?? "3s"
+        guard let millis = Settings.parseDurationMillis(text), millis > 0 else {
+            throw SettingsError("Setting \"config.reload.interval\" must be a duration such as 3s, got \"\(text)\"")
+        }
+        return millis
+    }
+
     /// Starts the monitoring API once the pipelines are compiled; nil when `api.enabled` is false. A bad `api.*`
     /// setting is fatal; finding no free port only logs an error, and the pipelines run without the API.
     func startAPI(_ settings: Settings, _ agent: Agent) throws -> MonitoringServer? {
@@ -232,7 +258,10 @@ enum SignalHandling {
             while true {
                 var sig: Int32 = 0
                 sigwait(&set, &sig)
-                if sig == SIGHUP { continue }
+                if sig == SIGHUP {
+                    agent.requestReload()
+                    continue
+                }
                 received += 1
                 if received == 1 {
                     agent.stopAll()

@@ -53,8 +53,14 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     /// Shared by every pipeline of the process, for `pipeline` inputs and outputs.
     let bus = PipelineBus()
     private var pipelines: [Pipeline] = []
-    private let lock = Lock()
+    let lock = Lock()
     private var stopping = false
+    /// Live reload, when enabled.
+    var reloader: Reloader?
+    /// The config hash of each pipeline's last failed reload, so a broken config is reported once.
+    var failedHashes: [String: String] = [:]
+    /// Set while a reload swaps pipelines, so `waitAll` does not mistake the gap for the end.
+    var reloadInProgress = false
     private var reloads: [String: PipelineReloadStats] = [:]
     private var alertChecker: PeriodicThread?
 
@@ -63,7 +69,8 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     /// Parses and compiles one pipeline without starting it. `-t` passes `openDeadLetterQueue: false`, so checking a
     /// config never takes the DLQ's lock or creates files.
     public func compile(
-        _ definition: PipelineDefinition, shutdown: ShutdownFlag = ShutdownFlag(), openDeadLetterQueue: Bool = true
+        _ definition: PipelineDefinition, shutdown: ShutdownFlag = ShutdownFlag(), openDeadLetterQueue: Bool = true,
+        sharing existingDeadLetterQueue: DeadLetterQueue? = nil
     ) throws -> Pipeline {
         let s = definition.settings
         let options = ConfigParser.Options(supportEscapes: try s.bool("config.support_escapes"))
@@ -76,7 +83,9 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         }
         let ecs = ECSCompatibility(rawValue: try s.oneOf("pipeline.ecs_compatibility", ["v8", "disabled", "v1"])) ?? .v8
         let dlqSettings = try s.deadLetterQueueSettings(pipelineID: definition.id)
-        let deadLetterQueue = openDeadLetterQueue ? try dlqSettings.map(openWriter) : nil
+        // A reload hands the running pipeline's writer over instead of opening the directory a second time.
+        let reused = dlqSettings != nil ? existingDeadLetterQueue : nil
+        let deadLetterQueue = openDeadLetterQueue ? try reused ?? dlqSettings.map(openWriter) : nil
         var environment = PipelineEnvironment(
             pipelineID: definition.id, ecsCompatibility: ecs, dataPath: s["path.data"] ?? "data",
             deadLetterQueue: deadLetterQueue ?? DisabledDeadLetterQueue(), shutdown: shutdown)
@@ -86,7 +95,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)
         } catch {
-            deadLetterQueue?.close()
+            if reused == nil { deadLetterQueue?.close() }
             throw fail(error)
         }
         let renderer = DiagnosticRenderer(sources: definition.sources)
@@ -94,7 +103,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         let runtime = try runtimeSettings(definition)
         let pipeline = Pipeline(settings: runtime, program: program, shutdown: shutdown)
         pipeline.deadLetterQueue = deadLetterQueue
-        pipeline.configHash = SHA256.hex(of: definition.sources.map(\.text).joined(separator: "\n"))
+        pipeline.configHash = Agent.hash(definition)
         pipeline.deadLetterQueueThresholds = (
             try s.nonNegativeInt("dead_letter_queue.warn_entries"), try s.nonNegativeInt("dead_letter_queue.critical_entries"))
         return pipeline
@@ -136,9 +145,31 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     }
 
     /// Blocks until every started pipeline has finished.
+    /// Waits until every pipeline has finished; with automatic reload, until the agent is stopped, since
+    /// pipelines may be replaced or added meanwhile.
     public func waitAll() {
-        for p in lock.withLock({ pipelines }) { p.wait() }
+        while true {
+            for p in lock.withLock({ pipelines }) { p.wait() }
+            let done = lock.withLock {
+                !reloadInProgress && pipelines.allSatisfy(\.isFinished) && (stopping || !(reloader?.automatic ?? false))
+            }
+            if done { break }
+            usleep(100_000)
+        }
         alertChecker?.stop()
+        lock.withLock { stopping = true }
+        requestReload()
+    }
+
+    /// Whether a shutdown was requested.
+    var isStopping: Bool { lock.withLock { stopping } }
+
+    /// Replaces `old` by `new` in the running list (either may be nil: removal or addition).
+    func swap(_ old: Pipeline?, _ new: Pipeline?) {
+        lock.withLock {
+            if let old { pipelines.removeAll { $0 === old } }
+            if let new { pipelines.append(new) }
+        }
     }
 
     /// The pipelines started, in start order (the monitoring API's read-only view).
@@ -183,6 +214,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         }
         logger.info("SIGTERM/SIGINT received. Shutting down the agent.")
         for p in all { p.stop() }
+        requestReload()
     }
 }
 

@@ -201,6 +201,20 @@ public final class Semaphore: @unchecked Sendable {
     deinit { sem_destroy(&sem) }
     public func signal() { sem_post(&sem) }
     public func wait() { while sem_wait(&sem) != 0 {} }
+
+    /// Waits at most `timeoutMillis`; returns whether the semaphore was signalled.
+    @discardableResult
+    public func wait(timeoutMillis: Int) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        deadline.tv_nsec += (timeoutMillis % 1000) * 1_000_000
+        deadline.tv_sec += timeoutMillis / 1000 + deadline.tv_nsec / 1_000_000_000
+        deadline.tv_nsec %= 1_000_000_000
+        while sem_timedwait(&sem, &deadline) != 0 {
+            if errno == ETIMEDOUT { return false }
+        }
+        return true
+    }
 }
 
 /// Facts about the machine.

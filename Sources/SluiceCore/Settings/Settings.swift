@@ -131,6 +131,20 @@ public struct Settings: Sendable {
         return Int64(n * m)
     }
 
+    /// A duration setting (`config.reload.interval`): an integer with `nanos`, `micros`, `ms`, `s`, `m`, `h` or `d`
+    /// (case and spaces ignored); a bare integer means nanoseconds, as in Logstash. Returns milliseconds.
+    public static func parseDurationMillis(_ text: String) -> Int? {
+        let t = text.lowercased().filter { $0 != " " }
+        let digits = t.prefix { $0.isNumber }
+        guard let n = Int(digits) else { return nil }
+        let nanosPer: [String: Int] = [
+            "": 1, "nanos": 1, "micros": 1000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+            "h": 3_600_000_000_000, "d": 86_400_000_000_000,
+        ]
+        guard let unit = nanosPer[String(t.dropFirst(digits.count))] else { return nil }
+        return n * unit / 1_000_000
+    }
+
     /// A duration with units for `retain.age` (`d`, `h`, `m`, `s`), in seconds.
     public static func parseAge(_ text: String) -> Int64? {
         guard let unit = text.last, let n = Int64(text.dropLast()), n >= 0 else { return nil }
