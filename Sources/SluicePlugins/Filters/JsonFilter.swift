@@ -116,13 +116,7 @@ public final class JsonFilter: Filter {
         var object = object
         let parsedTimestamp = object.removeValue(forKey: "@timestamp")
         for (key, value) in object {
-            let ref: FieldReference
-            do {
-                ref = try FieldReference(parsing: key)
-            } catch {
-                throw EventOperationError(error.description)
-            }
-            try event.strictSet(ref, value)
+            try event.strictSet(referenceText: key, value)
         }
         // Ruby's `if parsed_timestamp`: null and false leave @timestamp alone.
         switch parsedTimestamp {

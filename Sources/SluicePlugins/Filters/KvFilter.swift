@@ -213,13 +213,7 @@ public final class KvFilter: Filter {
                         try event.strictSet(target, .object(object))
                     } else {
                         for (key, value) in zip(merged.keys, merged.values) {
-                            let ref: FieldReference
-                            do {
-                                ref = try FieldReference(parsing: key)
-                            } catch {
-                                throw EventOperationError(error.description)
-                            }
-                            try event.strictSet(ref, value)
+                            try event.strictSet(referenceText: key, value)
                         }
                     }
                 } catch {

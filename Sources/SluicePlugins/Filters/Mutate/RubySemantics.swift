@@ -57,6 +57,18 @@ enum ConfiguredFieldTemplate: Sendable {
 }
 
 extension Event {
+    /// `event.set(key, value)` where `key` is reference text from data (a JSON key, a kv key): an invalid
+    /// reference is an operation error, as Logstash's `event.set` raising.
+    func strictSet(referenceText key: String, _ value: Value) throws(EventOperationError) {
+        let ref: FieldReference
+        do {
+            ref = try FieldReference(parsing: key)
+        } catch {
+            throw EventOperationError(error.description)
+        }
+        try strictSet(ref, value)
+    }
+
     /// `event.set` as Logstash's Ruby event API does it: `@timestamp` only takes a timestamp, `tags` only a string or
     /// a list of strings (and nothing may be set below `tags`), and a path through a scalar fails.
     func strictSet(_ ref: FieldReference, _ value: Value) throws(EventOperationError) {
