@@ -8,7 +8,11 @@ final class GrokPattern: @unchecked Sendable {
     }
 
     /// One capture name of the pattern with every group carrying it, in Logstash's reporting order.
-    struct Capture: Sendable {
+    ///
+    /// A class, so that walking the captures per event costs one reference count per capture instead of one per
+    /// string and array inside: the workers share these tables, and contended reference counts are what limits
+    /// a second worker.
+    final class Capture: Sendable {
         /// The name as written (`NUMBER:num:int`, `foo`), compared with `overwrite`'s entries.
         let field: String
         /// The event path, nil when the name is not a valid field reference (every match then fails that field,
@@ -16,6 +20,13 @@ final class GrokPattern: @unchecked Sendable {
         let reference: FieldReference?
         let coercion: Coercion
         let groups: [Int]
+
+        init(field: String, reference: FieldReference?, coercion: Coercion, groups: [Int]) {
+            self.field = field
+            self.reference = reference
+            self.coercion = coercion
+            self.groups = groups
+        }
     }
 
     /// The pattern as configured.
