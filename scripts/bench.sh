@@ -83,6 +83,22 @@ command -v /usr/bin/time >/dev/null || { echo "installing time"; (apt-get instal
 
 echo "Sluice benchmark ($(nproc) cores)"
 for w in 1 2; do run_case "baseline (generator)" "$w" "$WORK/baseline.conf" /dev/null "$N"; done
+# The cost of metrics: the same baseline with metric.collect off (3 runs each, best kept).
+best_rate() {
+  local best=0 r
+  for _ in 1 2 3; do
+    local start end
+    start=$(date +%s.%N)
+    "$BIN" -f "$WORK/baseline.conf" -w 2 --log.level error --api.enabled false "$@" < /dev/null > /dev/null
+    end=$(date +%s.%N)
+    r=$(python3 -c "import sys; print(int(int(sys.argv[3]) / (float(sys.argv[2]) - float(sys.argv[1]))))" "$start" "$end" "$N")
+    [ "$r" -gt "$best" ] && best=$r
+  done
+  echo "$best"
+}
+WITH=$(best_rate)
+WITHOUT=$(best_rate -S metric.collect=false)
+python3 -c "import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); print('metrics overhead (baseline -w 2): %d events/s with, %d without: %.1f%%' % (a, b, 100.0 * (b - a) / b))" "$WITH" "$WITHOUT"
 for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done

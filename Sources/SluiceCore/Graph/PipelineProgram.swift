@@ -11,6 +11,8 @@ public final class PipelineProgram: @unchecked Sendable {
     public let warnings: [Diagnostic]
     /// Counters per plugin id.
     public let metrics: PipelineMetrics
+    /// `metric.collect`: false skips every counter and clock read.
+    public var collectsMetrics = true
 
     init(
         inputs: [BuiltPlugin], filters: [BuiltPlugin], outputs: [BuiltPlugin], filterSteps: [Step], outputSteps: [Step],
@@ -146,17 +148,18 @@ final class FilterStage: @unchecked Sendable {
     let plugin: BuiltPlugin
     let filter: any Filter
     let decorations: FilterDecorations
-    let metrics: PluginMetrics
+    /// Nil when metrics are off (`metric.collect: false` or `enable_metric => false`): no clock reads at all.
+    let metrics: PluginMetrics?
 
     init(_ plugin: BuiltPlugin, metrics: PluginMetrics) {
         self.plugin = plugin
         self.filter = plugin.instance as! any Filter
         self.decorations = plugin.filterDecorations ?? FilterDecorations(addField: [], removeField: [], addTag: [], removeTag: [])
-        self.metrics = metrics
+        self.metrics = plugin.collectsMetrics ? metrics : nil
     }
 
     func apply(_ events: [Event]) -> [Event] {
-        let started = Clock.nanoseconds()
+        let started = metrics == nil ? 0 : Clock.nanoseconds()
         let before = plugin.onError == .dlq ? events.map(Event.init(copying:)) : nil
         var batch = FilterBatch(events: events)
         filter.filter(&batch)
@@ -176,7 +179,7 @@ final class FilterStage: @unchecked Sendable {
                 out.append(child)
             }
         }
-        metrics.record(in: events.count, out: out.count, nanoseconds: Clock.nanoseconds() - started)
+        metrics?.record(in: events.count, out: out.count, nanoseconds: Clock.nanoseconds() - started)
         return out
     }
 
@@ -210,15 +213,19 @@ final class FilterStage: @unchecked Sendable {
 final class OutputStage: @unchecked Sendable {
     let plugin: BuiltPlugin
     let output: any Output
-    let metrics: PluginMetrics
+    let metrics: PluginMetrics?
 
     init(_ plugin: BuiltPlugin, metrics: PluginMetrics) {
         self.plugin = plugin
         self.output = plugin.instance as! any Output
-        self.metrics = metrics
+        self.metrics = plugin.collectsMetrics ? metrics : nil
     }
 
     func send(_ events: [Event]) {
+        guard let metrics else {
+            output.receive(events)
+            return
+        }
         let started = Clock.nanoseconds()
         output.receive(events)
         metrics.record(in: events.count, out: events.count, nanoseconds: Clock.nanoseconds() - started)

@@ -25,13 +25,15 @@ public struct ProgramCompiler {
             throw ConfigError(state.diagnostics)
         }
         let metrics = PipelineMetrics(plugins: state.metrics)
-        return PipelineProgram(
+        let program = PipelineProgram(
             inputs: inputs, filters: state.filters, outputs: state.outputs, filterSteps: filterSteps,
             outputSteps: outputSteps,
             conditionFailure: ConditionFailureHandler(
                 deadLetterQueue: environment.deadLetterQueue,
                 logger: Logger("pipeline", pipelineID: environment.pipelineID, pluginID: "if-statement")),
             warnings: ast.warnings, metrics: metrics)
+        program.collectsMetrics = environment.collectMetrics
+        return program
     }
 
     struct State {

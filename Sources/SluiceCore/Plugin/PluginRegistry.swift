@@ -8,6 +8,8 @@ public struct PipelineEnvironment: Sendable {
     public var substitution: Substitution
     /// The process's pipeline-to-pipeline bus.
     public var bus: PipelineBus = PipelineBus()
+    /// `metric.collect`: whether event counters and timings are kept at all.
+    public var collectMetrics = true
     /// Whether settings that need the DLQ (on_error => dlq) are checked against `deadLetterQueue.isEnabled`;
     /// off for `-t`, which does not open the DLQ.
     public var requiresEnabledDLQ = true
@@ -38,6 +40,8 @@ public struct BuiltPlugin: @unchecked Sendable {
     public let context: PluginContext
     /// A filter's `on_error`.
     public var onError: OnError = .tag
+    /// `metric.collect` and the plugin's `enable_metric`: whether its counters are kept.
+    public var collectsMetrics = true
 }
 
 /// The common filter options, compiled.
@@ -156,7 +160,9 @@ public struct PluginRegistry: Sendable {
             deadLetterQueue: env.deadLetterQueue, codec: codec, ecsCompatibility: ecs, dataPath: env.dataPath,
             shutdown: env.shutdown, bus: env.bus, inputDecoration: decoration)
         let instance = try instantiate(P.self, settings, context, decl)
-        return BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+        var built = BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+        built.collectsMetrics = env.collectMetrics && common.enableMetric
+        return built
     }
 
     func buildFilter<P: Filter>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
@@ -176,6 +182,7 @@ public struct PluginRegistry: Sendable {
         let instance = try instantiate(P.self, settings, context, decl)
         var built = BuiltPlugin(name: P.name, id: id, kind: .filter, span: decl.span, instance: instance, filterDecorations: decorations, context: context)
         built.onError = common.onError
+        built.collectsMetrics = env.collectMetrics && common.enableMetric
         return built
     }
 
@@ -191,7 +198,9 @@ public struct PluginRegistry: Sendable {
             ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
             shutdown: env.shutdown, bus: env.bus)
         let instance = try instantiate(P.self, settings, context, decl)
-        return BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+        var built = BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+        built.collectsMetrics = env.collectMetrics && common.enableMetric
+        return built
     }
 
     func buildCodec<P: Codec>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {

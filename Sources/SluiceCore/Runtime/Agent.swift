@@ -91,6 +91,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
             deadLetterQueue: deadLetterQueue ?? DisabledDeadLetterQueue(), shutdown: shutdown)
         environment.requiresEnabledDLQ = openDeadLetterQueue || dlqSettings == nil
         environment.bus = bus
+        environment.collectMetrics = try s.bool("metric.collect")
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)

@@ -73,7 +73,7 @@ public final class Pipeline: @unchecked Sendable {
         self.settings = settings
         self.program = program
         self.shutdown = shutdown
-        queue = EventQueue(capacity: settings.workers * settings.batchSize, metrics: program.metrics)
+        queue = EventQueue(capacity: settings.workers * settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil)
         logger = Logger("pipeline", pipelineID: settings.id)
     }
 
@@ -97,7 +97,7 @@ public final class Pipeline: @unchecked Sendable {
 
     private func runInput(_ input: any Input, _ built: BuiltPlugin) {
         do {
-            try input.run(InputSink(queue: queue, metrics: program.metrics.plugins[built.id]))
+            try input.run(InputSink(queue: queue, metrics: built.collectsMetrics ? program.metrics.plugins[built.id] : nil))
         } catch {
             logger.error("A plugin had an unrecoverable error: \(built.name) (\(built.id)): \(error)")
         }
@@ -134,6 +134,10 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Runs one batch through filters and outputs (also used by tests and benchmarks).
     public func process(_ batch: [Event]) {
+        guard program.collectsMetrics else {
+            program.runOutputs(program.runFilters(batch))
+            return
+        }
         let started = Clock.nanoseconds()
         let metrics = program.metrics
         metrics.eventsFiltered.add(batch.count, ordering: .relaxed)
