@@ -47,6 +47,8 @@ let package = Package(
             dependencies: [
                 "SluiceCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
         .executableTarget(

@@ -8,13 +8,23 @@ public struct APIConfiguration: Sendable {
     public var ports: ClosedRange<Int>
     /// `api.auth.type: basic` credentials; nil when auth is off.
     public var basicAuth: (username: String, password: String)?
+    /// `api.ssl.enabled`: where the server's certificate and key come from; nil for plain HTTP.
+    public var tls: TLSSource?
+
+    /// The server identity for `api.ssl.enabled`: Logstash's keystore (PKCS#12, `api.ssl.keystore.path` and
+    /// `.password`) or, as a Sluice extension, PEM files (`api.ssl.certificate` and `api.ssl.key`).
+    public enum TLSSource: Sendable, Equatable {
+        case keystore(path: String, password: String)
+        case pem(certificate: String, key: String)
+    }
 
     public init(enabled: Bool = true, host: String = "127.0.0.1", ports: ClosedRange<Int> = 9600...9700,
-                basicAuth: (username: String, password: String)? = nil) {
+                basicAuth: (username: String, password: String)? = nil, tls: TLSSource? = nil) {
         self.enabled = enabled
         self.host = host
         self.ports = ports
         self.basicAuth = basicAuth
+        self.tls = tls
     }
 
     /// Reads `api.enabled`, `api.http.host`/`http.host`, `api.http.port`/`http.port` and `api.auth.*`.
@@ -35,9 +45,26 @@ public struct APIConfiguration: Sendable {
         default:
             basicAuth = nil
         }
-        if try s.bool("api.ssl.enabled") {
-            throw SettingsError("api.ssl.enabled is not supported by Sluice yet; put a TLS proxy in front of the API")
+        tls = try Self.tlsSource(s)
+        // Logstash: with SSL and basic auth on and no host set, the API listens on every interface.
+        if tls != nil && basicAuth != nil && !s.isSet("api.http.host") && !s.isSet("http.host") {
+            host = "0.0.0.0"
         }
+    }
+
+    static func tlsSource(_ s: Settings) throws(SettingsError) -> TLSSource? {
+        guard try s.bool("api.ssl.enabled") else { return nil }
+        if let path = s["api.ssl.keystore.path"] {
+            guard let password = s["api.ssl.keystore.password"] else {
+                throw SettingsError("api.ssl.keystore.path is set: api.ssl.keystore.password is required")
+            }
+            return .keystore(path: path, password: password)
+        }
+        if let certificate = s["api.ssl.certificate"], let key = s["api.ssl.key"] {
+            return .pem(certificate: certificate, key: key)
+        }
+        throw SettingsError(
+            "api.ssl.enabled is true: set api.ssl.keystore.path and api.ssl.keystore.password (PKCS#12), or api.ssl.certificate and api.ssl.key (PEM)")
     }
 
     static func parsePorts(_ text: String) throws(SettingsError) -> ClosedRange<Int> {

@@ -1,4 +1,7 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import SluiceCore
 
 /// Serves a `MonitoringAPI` over HTTP with Hummingbird on the first free port of the configured range.
@@ -18,25 +21,48 @@ public final class MonitoringServer: @unchecked Sendable {
         self.configuration = configuration
     }
 
-    /// Binds and starts serving. - Throws: `SettingsError` when no port of the range is free.
+    /// Binds and starts serving. - Throws: `SettingsError` when no port of the range is free or the TLS
+    /// certificate cannot be read.
     public func start() throws(SettingsError) {
+        let server = try serverBuilder()
         if configuration.basicAuth == nil && !configuration.isLoopback {
             logger.warn("The API is bound to the non-loopback address \(configuration.host) without authentication (api.auth.type: none); anyone who can reach it can read the node's stats.")
         }
         for candidate in configuration.ports {
-            if let task = try? bind(candidate) {
+            if let task = try? bind(candidate, server) {
                 self.task = task
                 port = candidate
                 api.httpAddress = "\(configuration.host):\(candidate)"
-                logger.info("Successfully started Sluice API endpoint {:port=>\(candidate), :ssl_enabled=>false}")
+                logger.info("Successfully started Sluice API endpoint {:port=>\(candidate), :ssl_enabled=>\(configuration.tls != nil)}")
                 return
             }
         }
         throw SettingsError("The API could not bind to \(configuration.host) on any port of \(configuration.ports.lowerBound)-\(configuration.ports.upperBound)")
     }
 
+    /// Plain HTTP/1.1, or HTTP/1.1 over TLS with the configured certificate and key.
+    private func serverBuilder() throws(SettingsError) -> HTTPServerBuilder {
+        guard let tls = configuration.tls else { return .http1() }
+        do {
+            let tlsConfiguration: TLSConfiguration
+            switch tls {
+            case .keystore(let path, let password):
+                let bundle = try NIOSSLPKCS12Bundle(file: path, passphrase: Array(password.utf8))
+                tlsConfiguration = .makeServerConfiguration(
+                    certificateChain: bundle.certificateChain.map { .certificate($0) }, privateKey: .privateKey(bundle.privateKey))
+            case .pem(let certificate, let key):
+                tlsConfiguration = .makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            }
+            return try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+        } catch {
+            throw SettingsError("The API's TLS certificate could not be loaded: \(error)")
+        }
+    }
+
     /// Tries one port: returns the running server task, or throws when binding fails.
-    private func bind(_ port: Int) throws -> Task<Void, Never> {
+    private func bind(_ port: Int, _ server: HTTPServerBuilder) throws -> Task<Void, Never> {
         let outcome = Outcome()
         let api = self.api
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
@@ -52,7 +78,7 @@ public final class MonitoringServer: @unchecked Sendable {
             return Response(status: .init(code: response.status), headers: headers, body: .init(byteBuffer: body))
         }
         var app = Application(
-            responder: responder,
+            responder: responder, server: server,
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil, reuseAddress: true),
             onServerRunning: { _ in outcome.finish(true) })
         // Hummingbird's own info lines would land on stdout, which belongs to the pipelines' stdout outputs.
