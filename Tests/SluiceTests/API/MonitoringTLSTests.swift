@@ -6,19 +6,23 @@ import SluiceCore
 /// `api.ssl.enabled`: the API over HTTPS with a PEM pair or a PKCS#12 keystore, and the settings errors.
 @Suite(.serialized)
 struct MonitoringTLSTests {
-    /// Runs a command, returning its standard output (empty on failure).
+    /// Runs a command, returning its standard output (empty on failure). Output goes through a file, not a pipe:
+    /// a pipe's write end could be inherited by processes other tests start concurrently and never reach EOF.
     @discardableResult
     func run(_ tool: String, _ arguments: [String]) throws -> String {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outFile = dir.appendingPathComponent("out")
+        FileManager.default.createFile(atPath: outFile.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = try FileHandle(forWritingTo: outFile)
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
     }
 
     /// A self-signed certificate for 127.0.0.1, as PEM files and a PKCS#12 keystore.
@@ -33,30 +37,40 @@ struct MonitoringTLSTests {
         return (cert, key, p12)
     }
 
-    func serve(_ tls: APIConfiguration.TLSSource) throws -> (MonitoringServer, Int) {
-        let port = freePort()
-        let configuration = APIConfiguration(ports: port...port, tls: tls)
-        let api = MonitoringAPI(agent: StaticDirectory([]), node: NodeInfo(version: "0.1.0", id: "x"), configuration: configuration)
-        let server = MonitoringServer(api: api, configuration: configuration)
-        try server.start()
-        return (server, port)
-    }
-
+    /// The real binary with `api.ssl.enabled` (a server in this process would need the test runner's few
+    /// concurrency threads, which blocking tests may hold).
     @Test(arguments: ["pem", "keystore"])
     func apiAnswersOverHTTPS(kind: String) throws {
         let dir = TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let files = try makeCertificate(in: dir)
-        #expect(FileManager.default.fileExists(atPath: files.p12))
-        let source: APIConfiguration.TLSSource =
-            kind == "pem" ? .pem(certificate: files.cert, key: files.key) : .keystore(path: files.p12, password: "secret")
-        let (server, port) = try serve(source)
-        defer { server.stop() }
-        let body = try run("/usr/bin/curl", ["-sk", "--max-time", "5", "https://127.0.0.1:\(port)/_node/stats/events"])
+        let port = freePort()
+        let tls = kind == "pem"
+            ? ["-S", "api.ssl.certificate=\(files.cert)", "-S", "api.ssl.key=\(files.key)"]
+            : ["-S", "api.ssl.keystore.path=\(files.p12)", "-S", "api.ssl.keystore.password=secret"]
+        let process = Process()
+        process.executableURL = TestPaths.binary
+        process.arguments = ["-e", "input { generator { count => 0 } } output { null { } }", "-w", "1",
+                             "--path.data", dir.path, "--path.settings", dir.path, "--api.http.port", String(port),
+                             "--log.level", "error", "-S", "api.ssl.enabled=true"] + tls
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var body = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            body = try run("/usr/bin/curl", ["-sk", "--max-time", "2", "https://127.0.0.1:\(port)/_node/stats/events"])
+            if !body.isEmpty { break }
+            usleep(100_000)
+        }
         let parsed = try JSONParser.parse(body)
         #expect(parsed.objectValue?["events"] != nil)
-        let plain = try run("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"])
+        let plain = try run("/usr/bin/curl", ["-s", "--max-time", "2", "http://127.0.0.1:\(port)/"])
         #expect(!plain.contains("\"version\""))
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
     }
 
     @Test func sslWithoutACertificateIsASettingsError() throws {
