@@ -160,36 +160,13 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// Lenient ISO-8601 parse as Logstash's: date required, time and zone optional (no zone = UTC here, since Sluice
     /// runs with the system zone in UTC), `T` or space between date and time, fractions up to nanoseconds.
     public static func parseISO8601(_ text: String) -> Timestamp? {
-        var p = ISOScanner(Array(text.utf8))
+        var p = ByteScanner(Array(text.utf8))
         return p.parse()
     }
 }
 
-private struct ISOScanner {
-    let b: [UInt8]
-    var i = 0
-    init(_ b: [UInt8]) { self.b = b }
-
-    mutating func digits(_ n: Int) -> Int? {
-        guard i + n <= b.count else { return nil }
-        var v = 0
-        for k in 0..<n {
-            let c = b[i + k]
-            guard c >= 48 && c <= 57 else { return nil }
-            v = v * 10 + Int(c - 48)
-        }
-        i += n
-        return v
-    }
-
-    mutating func eat(_ c: Character) -> Bool {
-        if i < b.count && b[i] == c.asciiValue! {
-            i += 1
-            return true
-        }
-        return false
-    }
-
+extension ByteScanner {
+    /// The lenient ISO-8601 grammar of `Timestamp.parseISO8601`.
     mutating func parse() -> Timestamp? {
         while i < b.count && b[i] == 32 { i += 1 }
         guard let year = digits(4), eat("-"), let month = digits(2), (1...12).contains(month) else { return nil }

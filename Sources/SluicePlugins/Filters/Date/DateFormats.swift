@@ -129,68 +129,6 @@ enum ISO8601DateParser {
         return parseJodaISO(b, zone: zone) ?? parseSpaceSeparated(b, zone: zone)
     }
 
-    private struct Scanner {
-        let b: [UInt8]
-        var i = 0
-        mutating func digits(_ n: Int) -> Int? {
-            guard i + n <= b.count else { return nil }
-            var v = 0
-            for k in 0..<n {
-                let c = b[i + k]
-                guard c >= 48 && c <= 57 else { return nil }
-                v = v * 10 + Int(c - 48)
-            }
-            i += n
-            return v
-        }
-        mutating func eat(_ c: UInt8) -> Bool {
-            if i < b.count && b[i] == c {
-                i += 1
-                return true
-            }
-            return false
-        }
-        var atEnd: Bool { i >= b.count }
-        var peek: UInt8? { i < b.count ? b[i] : nil }
-
-        /// Fraction digits after `.` or `,`: milliseconds (first three digits).
-        mutating func fractionMillis() -> Int? {
-            var ms = 0, k = 0
-            while let c = peek, c >= 48, c <= 57 {
-                if k < 3 { ms = ms * 10 + Int(c - 48) }
-                k += 1
-                i += 1
-            }
-            guard k > 0 else { return nil }
-            while k < 3 {
-                ms *= 10
-                k += 1
-            }
-            return ms
-        }
-
-        /// `Z`, `±HH`, `±HHmm`, `±HH:mm` → seconds east; nil offset when none present, `.none` on error.
-        mutating func offset() -> Int?? {
-            guard let c = peek else { return .some(nil) }
-            if c == UInt8(ascii: "Z") {
-                i += 1
-                return .some(0)
-            }
-            guard c == UInt8(ascii: "+") || c == UInt8(ascii: "-") else { return .none }
-            i += 1
-            let sign = c == UInt8(ascii: "-") ? -1 : 1
-            guard let h = digits(2), h < 24 else { return .none }
-            var m = 0
-            if eat(UInt8(ascii: ":")) {
-                guard let v = digits(2) else { return .none }
-                m = v
-            } else if let v = digits(2) {
-                m = v
-            }
-            guard m < 60 else { return .none }
-            return .some(sign * (h * 3600 + m * 60))
-        }
-    }
 
     private static func resolve(
         year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, ms: Int, offset: Int?,
@@ -212,7 +150,7 @@ enum ISO8601DateParser {
     }
 
     private static func parseJodaISO(_ b: [UInt8], zone: TimeZoneRules) -> Timestamp? {
-        var p = Scanner(b: b)
+        var p = ByteScanner(b: b)
         var sign = 1
         if p.eat(UInt8(ascii: "-")) { sign = -1 } else { _ = p.eat(UInt8(ascii: "+")) }
         guard let y = p.digits(4) else { return nil }
@@ -270,7 +208,7 @@ enum ISO8601DateParser {
 
     /// `yyyy-MM-dd HH:mm:ss.SSS[Z]` / `yyyy-MM-dd HH:mm:ss,SSS[Z]`.
     private static func parseSpaceSeparated(_ b: [UInt8], zone: TimeZoneRules) -> Timestamp? {
-        var p = Scanner(b: b)
+        var p = ByteScanner(b: b)
         guard let year = p.digits(4), p.eat(UInt8(ascii: "-")), let month = p.digits(2), (1...12).contains(month),
             p.eat(UInt8(ascii: "-")), let day = p.digits(2), (1...31).contains(day), p.eat(UInt8(ascii: " ")),
             let hour = p.digits(2), hour < 24, p.eat(UInt8(ascii: ":")), let minute = p.digits(2), minute < 60,
@@ -281,5 +219,46 @@ enum ISO8601DateParser {
         return resolve(
             year: year, month: month, day: day, hour: hour, minute: minute, second: second, ms: ms, offset: o,
             zone: zone)
+    }
+}
+
+/// Date-format pieces of the ISO8601 format.
+extension ByteScanner {
+    /// Fraction digits after `.` or `,`: milliseconds (first three digits).
+    mutating func fractionMillis() -> Int? {
+        var ms = 0, k = 0
+        while let c = peek, c >= 48, c <= 57 {
+            if k < 3 { ms = ms * 10 + Int(c - 48) }
+            k += 1
+            i += 1
+        }
+        guard k > 0 else { return nil }
+        while k < 3 {
+            ms *= 10
+            k += 1
+        }
+        return ms
+    }
+
+    /// `Z`, `±HH`, `±HHmm`, `±HH:mm` → seconds east; nil offset when none present, `.none` on error.
+    mutating func offset() -> Int?? {
+        guard let c = peek else { return .some(nil) }
+        if c == UInt8(ascii: "Z") {
+            i += 1
+            return .some(0)
+        }
+        guard c == UInt8(ascii: "+") || c == UInt8(ascii: "-") else { return .none }
+        i += 1
+        let sign = c == UInt8(ascii: "-") ? -1 : 1
+        guard let h = digits(2), h < 24 else { return .none }
+        var m = 0
+        if eat(UInt8(ascii: ":")) {
+            guard let v = digits(2) else { return .none }
+            m = v
+        } else if let v = digits(2) {
+            m = v
+        }
+        guard m < 60 else { return .none }
+        return .some(sign * (h * 3600 + m * 60))
     }
 }
