@@ -12,11 +12,14 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
     let parts: [Part]
     /// The text the template was compiled from.
     public let source: String
+    /// For a template without references, the field reference its text names (parsed once).
+    public let constantReference: FieldReference?
 
     /// Compiles `text`.
     public init(_ text: String) {
         source = text
         parts = Template.compile(text)
+        constantReference = text.contains("%{") ? nil : FieldReference(text)
     }
 
     public var description: String { source }

@@ -77,7 +77,7 @@ public struct InputDecoration: Sendable {
         if isEmpty { return }
         if let type, event.fields["type"] == nil { event.fields["type"] = .string(type) }
         for (key, value) in addField {
-            Decorations.addField(event, FieldReference(key.render(event)), Decorations.render(value, event))
+            Decorations.addField(event, Decorations.reference(key, event), Decorations.render(value, event))
         }
         if !tags.isEmpty {
             var current: [Value]
@@ -105,6 +105,13 @@ public enum Decorations {
             return .object(out)
         default: return v
         }
+    }
+
+    /// The field an `add_field` key names: parsed once when the key has no `%{…}` (templates cache their
+    /// parsed reference), rendered and parsed per event otherwise.
+    public static func reference(_ key: Template, _ event: Event) -> FieldReference {
+        if let fixed = key.constantReference { return fixed }
+        return FieldReference(key.render(event))
     }
 
     /// `add_field`: sets the field, or turns an existing value into a list and appends.
