@@ -20,30 +20,45 @@ struct ParsedDateFields {
 
 /// English month and weekday names, the texts Joda parses case-insensitively (full or short form).
 enum DateNames {
+    /// A name's full and three-letter forms as lowercase bytes, prepared once.
+    struct Forms: Sendable {
+        let full: [UInt8]
+        let short: [UInt8]
+        init(_ name: String) {
+            full = Array(name.utf8)
+            short = Array(full.prefix(3))
+        }
+    }
+
     static let months = [
         "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
         "december",
-    ]
-    static let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    ].map(Forms.init)
+    static let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map(Forms.init)
 
     /// Matches the longest full or three-letter name at `i`; returns its 1-based index.
-    static func match(_ names: [String], _ b: [UInt8], _ i: inout Int) -> Int? {
-        var best: (index: Int, length: Int)?
-        for (k, name) in names.enumerated() {
-            for candidate in [name, String(name.prefix(3))] {
-                let c = Array(candidate.utf8)
-                guard i + c.count <= b.count, c.count > (best?.length ?? 0) else { continue }
-                var ok = true
-                for j in 0..<c.count where lower(b[i + j]) != c[j] {
-                    ok = false
-                    break
-                }
-                if ok { best = (k + 1, c.count) }
+    static func match(_ names: [Forms], _ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> Int? {
+        var best = 0, bestLength = 0
+        for k in names.indices {
+            let forms = names[k]
+            if forms.full.count > bestLength, matches(forms.full, b, at: i) {
+                best = k + 1
+                bestLength = forms.full.count
+            } else if forms.short.count > bestLength, matches(forms.short, b, at: i) {
+                best = k + 1
+                bestLength = forms.short.count
             }
         }
-        guard let best else { return nil }
-        i += best.length
-        return best.index
+        guard best > 0 else { return nil }
+        i += bestLength
+        return best
+    }
+
+    /// Whether the lowercase `name` appears at `i` in `b`, ignoring ASCII case.
+    @inline(__always) static func matches(_ name: [UInt8], _ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Bool {
+        guard i + name.count <= b.count else { return false }
+        for j in 0..<name.count where lower(b[i + j]) != name[j] { return false }
+        return true
     }
 
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
@@ -172,7 +187,12 @@ struct JodaDateParser: Sendable {
 
     /// Reads `text` into fields, or nil when it does not match the whole pattern.
     func parseFields(_ text: String) -> ParsedDateFields? {
-        let b = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parseFields(bytes: $0) }
+    }
+
+    /// `parseFields` over the text's UTF-8 bytes, without copying them.
+    private func parseFields(bytes b: UnsafeBufferPointer<UInt8>) -> ParsedDateFields? {
         var i = 0
         var f = ParsedDateFields()
         func digits(_ maxCount: Int, exact: Int?) -> (value: Int, count: Int)? {
