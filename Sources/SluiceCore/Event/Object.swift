@@ -3,36 +3,46 @@
 /// Events usually hold a handful of keys, where a linear scan over inline small strings beats hashing; a hash index
 /// is built only once an object grows past `indexThreshold` keys. Insertion order is kept so that output is stable.
 public struct Object: Sendable, Equatable, Sequence {
-    @usableFromInline var keys: [String]
-    @usableFromInline var values: [Value]
+    /// One key and its value, stored side by side so that an object is a single allocation.
+    @usableFromInline struct Entry: Sendable {
+        @usableFromInline var key: String
+        @usableFromInline var value: Value
+
+        @inlinable init(_ key: String, _ value: Value) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    @usableFromInline var entries: ContiguousArray<Entry>
     @usableFromInline var index: [String: Int]?
 
     @usableFromInline static let indexThreshold = 16
+    /// The room given to an object created on the way to a nested field (`[http][request][method]`), so that its
+    /// first few keys do not regrow it.
+    public static let nestedCapacity = 4
 
     /// An empty object.
     @inlinable public init() {
-        keys = []
-        values = []
+        entries = []
         index = nil
     }
 
     /// An empty object with room for `capacity` keys.
     @inlinable public init(minimumCapacity capacity: Int) {
-        keys = []
-        values = []
-        keys.reserveCapacity(capacity)
-        values.reserveCapacity(capacity)
+        entries = []
+        entries.reserveCapacity(capacity)
         index = nil
     }
 
-    @inlinable public var count: Int { keys.count }
-    @inlinable public var isEmpty: Bool { keys.isEmpty }
+    @inlinable public var count: Int { entries.count }
+    @inlinable public var isEmpty: Bool { entries.isEmpty }
     /// The keys in insertion order.
-    @inlinable public var orderedKeys: [String] { keys }
+    @inlinable public var orderedKeys: [String] { entries.map(\.key) }
 
     @inlinable func position(of key: String) -> Int? {
         if let index { return index[key] }
-        for i in keys.indices where keys[i] == key { return i }
+        for i in entries.indices where entries[i].key == key { return i }
         return nil
     }
 
@@ -40,12 +50,12 @@ public struct Object: Sendable, Equatable, Sequence {
     @inlinable public subscript(key: String) -> Value? {
         get {
             guard let i = position(of: key) else { return nil }
-            return values[i]
+            return entries[i].value
         }
         set {
             if let newValue {
                 if let i = position(of: key) {
-                    values[i] = newValue
+                    entries[i].value = newValue
                 } else {
                     append(key, newValue)
                 }
@@ -56,18 +66,17 @@ public struct Object: Sendable, Equatable, Sequence {
     }
 
     @inlinable mutating func append(_ key: String, _ value: Value) {
-        keys.append(key)
-        values.append(value)
+        entries.append(Entry(key, value))
         if index != nil {
-            index![key] = keys.count - 1
-        } else if keys.count > Object.indexThreshold {
+            index![key] = entries.count - 1
+        } else if entries.count > Object.indexThreshold {
             rebuildIndex()
         }
     }
 
     @usableFromInline mutating func rebuildIndex() {
-        var idx = [String: Int](minimumCapacity: keys.count)
-        for (i, k) in keys.enumerated() { idx[k] = i }
+        var idx = [String: Int](minimumCapacity: entries.count)
+        for (i, e) in entries.enumerated() { idx[e.key] = i }
         index = idx
     }
 
@@ -75,10 +84,9 @@ public struct Object: Sendable, Equatable, Sequence {
     @discardableResult
     @inlinable public mutating func removeValue(forKey key: String) -> Value? {
         guard let i = position(of: key) else { return nil }
-        keys.remove(at: i)
-        let old = values.remove(at: i)
+        let old = entries.remove(at: i).value
         if index != nil {
-            if keys.count > Object.indexThreshold { rebuildIndex() } else { index = nil }
+            if entries.count > Object.indexThreshold { rebuildIndex() } else { index = nil }
         }
         return old
     }
@@ -92,9 +100,9 @@ public struct Object: Sendable, Equatable, Sequence {
             i = p
         } else {
             append(key, defaultValue())
-            i = keys.count - 1
+            i = entries.count - 1
         }
-        return try body(&values[i])
+        return try body(&entries[i].value)
     }
 
     /// Mutates an existing value at `key` in place; returns nil when absent.
@@ -102,12 +110,22 @@ public struct Object: Sendable, Equatable, Sequence {
         -> R?
     {
         guard let i = position(of: key) else { return nil }
-        return try body(&values[i])
+        return try body(&entries[i].value)
     }
 
-    public func makeIterator() -> Zip2Sequence<[String], [Value]>.Iterator {
-        zip(keys, values).makeIterator()
+    /// Iterates `(key, value)` pairs in insertion order.
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline var base: ContiguousArray<Entry>.Iterator
+
+        @inlinable init(base: ContiguousArray<Entry>.Iterator) { self.base = base }
+
+        @inlinable public mutating func next() -> (String, Value)? {
+            guard let e = base.next() else { return nil }
+            return (e.key, e.value)
+        }
     }
+
+    @inlinable public func makeIterator() -> Iterator { Iterator(base: entries.makeIterator()) }
 
     public static func == (lhs: Object, rhs: Object) -> Bool {
         guard lhs.count == rhs.count else { return false }
