@@ -14,9 +14,13 @@ public final class Event: @unchecked Sendable {
     /// Orders events created from the same batch event (split pieces, clones) after it.
     public var subOrdinal = 0
 
+    /// Room for the top-level fields of a typical parsed event (codec fields plus a grok pattern's captures), so
+    /// that filters adding fields do not regrow the key and value arrays.
+    public static let initialCapacity = 16
+
     /// A new event with `@timestamp` = now and `@version` = "1", as Logstash's `Event.new`.
     public init() {
-        fields = Object(minimumCapacity: 8)
+        fields = Object(minimumCapacity: Event.initialCapacity)
         fields["@timestamp"] = .timestamp(Timestamp.now())
         fields["@version"] = "1"
         metadata = Object()
@@ -24,7 +28,7 @@ public final class Event: @unchecked Sendable {
 
     /// An event with `@timestamp` = `timestamp` and `@version` = "1".
     public init(timestamp: Timestamp) {
-        fields = Object(minimumCapacity: 8)
+        fields = Object(minimumCapacity: Event.initialCapacity)
         fields["@timestamp"] = .timestamp(timestamp)
         fields["@version"] = "1"
         metadata = Object()
@@ -168,7 +172,7 @@ public final class Event: @unchecked Sendable {
             obj[key] = value
             return true
         }
-        return obj.withValue(forKey: key, default: .object(Object())) { child in
+        return obj.withValue(forKey: key, default: .object(Object(minimumCapacity: Object.nestedCapacity))) { child in
             assign(&child, path, i + 1, value)
         }
     }
@@ -192,8 +196,57 @@ public final class Event: @unchecked Sendable {
             }
             return assign(&a[j], path, i + 1, value)
         case .null where i < path.count:
-            var o = Object()
+            var o = Object(minimumCapacity: Object.nestedCapacity)
             let ok = assign(&o, path, i, value)
+            v = .object(o)
+            return ok
+        default:
+            return false
+        }
+    }
+
+    /// Changes the value at `ref` in place with a single walk of its path: `body` receives the current value
+    /// (`.null` when absent) and may replace it. Missing intermediate objects are created. Returns false, changing
+    /// nothing, when the path runs through a scalar. Unlike `set`, no `@timestamp` conversion applies.
+    @discardableResult
+    public func update(_ ref: FieldReference, _ body: (inout Value) -> Void) -> Bool {
+        let path = ref.path
+        if path.isEmpty { return false }
+        if ref.isMetadata { return Event.update(&metadata, path, 0, body) }
+        return Event.update(&fields, path, 0, body)
+    }
+
+    static func update(_ obj: inout Object, _ path: [String], _ i: Int, _ body: (inout Value) -> Void) -> Bool {
+        if i == path.count - 1 {
+            obj.withValue(forKey: path[i], default: .null, body)
+            return true
+        }
+        // An existing scalar on the path makes the inner call fail without changing it.
+        return obj.withValue(forKey: path[i], default: .object(Object(minimumCapacity: Object.nestedCapacity))) { child in
+            update(&child, path, i + 1, body)
+        }
+    }
+
+    static func update(_ v: inout Value, _ path: [String], _ i: Int, _ body: (inout Value) -> Void) -> Bool {
+        switch v {
+        case .object(var o):
+            v = .null  // release the enum's reference so `o` is uniquely referenced
+            defer { v = .object(o) }
+            return update(&o, path, i, body)
+        case .array(var a):
+            guard let idx = Int(path[i]) else { return false }
+            let j = idx < 0 ? a.count + idx : idx
+            guard j >= 0 && j < a.count else { return false }
+            v = .null
+            defer { v = .array(a) }
+            if i == path.count - 1 {
+                body(&a[j])
+                return true
+            }
+            return update(&a[j], path, i + 1, body)
+        case .null:
+            var o = Object(minimumCapacity: Object.nestedCapacity)
+            let ok = update(&o, path, i, body)
             v = .object(o)
             return ok
         default:

@@ -61,38 +61,62 @@ public final class GrokFilter: Filter {
     struct FieldPatterns {
         let field: String
         let reference: FieldReference?
-        let patterns: [GrokPattern]
+        let patterns: [PreparedPattern]
+    }
+
+    /// A compiled pattern with the place of each capture in the event, resolved once for this filter.
+    final class PreparedPattern: Sendable {
+        let pattern: GrokPattern
+        let stores: [CaptureStore]
+
+        init(_ pattern: GrokPattern, stores: [CaptureStore]) {
+            self.pattern = pattern
+            self.stores = stores
+        }
+    }
+
+    /// Where one capture goes: its reference under `target`, whether `overwrite` names it, and whether the field
+    /// is one Logstash guards (`@timestamp`, `tags`), which takes the checked `event.set` path.
+    final class CaptureStore: Sendable {
+        let capture: GrokPattern.Capture
+        let reference: FieldReference?
+        let overwrite: Bool
+        let guarded: Bool
+
+        init(_ capture: GrokPattern.Capture, targetPath: [String]?, overwrite: Set<String>) {
+            self.capture = capture
+            let ref = capture.reference.map { reference in
+                targetPath.map { FieldReference(path: $0 + reference.path, isMetadata: reference.isMetadata) } ?? reference
+            }
+            reference = ref
+            self.overwrite = overwrite.contains(capture.field)
+            guarded = ref.map { !$0.isMetadata && ($0.path.first == "@timestamp" || $0.path.first == "tags") } ?? false
+        }
     }
 
     let fields: [FieldPatterns]
     let breakOnMatch: Bool
     let keepEmptyCaptures: Bool
-    let overwrite: Set<String>
-    let targetPath: [String]?
     let tagOnFailure: [String]
     let tagOnTimeout: String
     let timeout: GrokTimeout
     let eventScope: Bool
     let logger: Logger
-    let scratchPool = GrokScratchPool()
+    let recipe: TableRecipe
+    /// Per-worker scratch space and tables: workers sharing one set of objects would contend on their reference
+    /// counts on every capture.
+    let workerStates: WorkerStatePool<GrokWorkerState>
 
     public init(settings: Settings, context: PluginContext) throws {
         breakOnMatch = settings.breakOnMatch
         keepEmptyCaptures = settings.keepEmptyCaptures
-        overwrite = Set(settings.overwrite)
+        let overwrite = Set(settings.overwrite)
         tagOnFailure = settings.tagOnFailure
         tagOnTimeout = settings.tagOnTimeout
         timeout = GrokTimeout(millis: settings.timeoutMillis)
         eventScope = settings.timeoutScope == .event
         logger = context.logger
-        if let target = settings.target {
-            // grok.rb wraps a bare name in brackets; either way the captures nest under it.
-            let trimmed = String(target.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-            let ref = (try? FieldReference(parsing: trimmed)) ?? FieldReference(path: [trimmed])
-            targetPath = ref.path
-        } else {
-            targetPath = nil
-        }
+        let targetPath = settings.target.map(GrokFilter.targetPath)
 
         var library = try GrokPatternLibrary.builtin(GrokPatternLibrary.Flavour(context.ecsCompatibility))
         for file in GrokPatternLibrary.files(inPatternsDirs: settings.patternsDir, glob: settings.patternsFilesGlob) {
@@ -105,28 +129,53 @@ public final class GrokFilter: Filter {
             if p.last == "\r" { p = p.dropLast() }
             library.add(name, String(p))
         }
-        var built: [FieldPatterns] = []
-        for (field, patterns) in settings.match {
-            var compiled: [GrokPattern] = []
-            for pattern in patterns {
-                // Each pattern gets a fresh library copy: inline %{NAME=…} definitions stay local, as in jls-grok.
-                var compiler = GrokCompiler(
-                    library: library, namedCapturesOnly: settings.namedCapturesOnly, matchLimit: timeout.matchLimit)
-                compiled.append(try compiler.compile(pattern))
+        recipe = TableRecipe(
+            library: library, match: Array(settings.match), namedCapturesOnly: settings.namedCapturesOnly,
+            matchLimit: timeout.matchLimit, targetPath: targetPath, overwrite: overwrite)
+        fields = try recipe.build()
+        let (recipe, fields) = (recipe, fields)
+        workerStates = WorkerStatePool { GrokWorkerState(fields: (try? recipe.build()) ?? fields) }
+    }
+
+    /// What the compiled tables are made from, kept so that each worker can build a private copy.
+    struct TableRecipe: Sendable {
+        let library: GrokPatternLibrary
+        let match: [(String, [String])]
+        let namedCapturesOnly: Bool
+        let matchLimit: UInt32
+        let targetPath: [String]?
+        let overwrite: Set<String>
+
+        func build() throws(GrokError) -> [FieldPatterns] {
+            try match.map { (field, patterns) throws(GrokError) in
+                var compiled: [PreparedPattern] = []
+                for pattern in patterns {
+                    // Each pattern gets a fresh library copy: inline %{NAME=…} definitions stay local, as in jls-grok.
+                    var compiler = GrokCompiler(library: library, namedCapturesOnly: namedCapturesOnly, matchLimit: matchLimit)
+                    let grok = try compiler.compile(pattern)
+                    let stores = grok.captures.map { CaptureStore($0, targetPath: targetPath, overwrite: overwrite) }
+                    compiled.append(PreparedPattern(grok, stores: stores))
+                }
+                return FieldPatterns(field: field, reference: try? FieldReference(parsing: field), patterns: compiled)
             }
-            built.append(FieldPatterns(field: field, reference: try? FieldReference(parsing: field), patterns: compiled))
         }
-        fields = built
+    }
+
+    /// The path `target` names: grok.rb wraps a bare name in brackets; either way the captures nest under it.
+    static func targetPath(_ target: String) -> [String] {
+        let trimmed = String(target.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+        let ref = (try? FieldReference(parsing: trimmed)) ?? FieldReference(path: [trimmed])
+        return ref.path
     }
 
     public static let canFail = true
 
     public func filter(_ batch: inout FilterBatch) {
-        let scratch = scratchPool.take()
-        defer { scratchPool.give(scratch) }
+        let state = workerStates.take()
+        defer { workerStates.give(state) }
         for (i, event) in batch.events.enumerated() {
             var failure: String? = nil
-            if process(event, scratch, failure: &failure) {
+            if process(event, state, failure: &failure) {
                 batch.matched[i] = true
             } else if let failure {
                 batch.failed(i, reason: failure)
@@ -136,7 +185,7 @@ public final class GrokFilter: Filter {
 
     /// The patterns of every `match` entry, for failure reasons.
     var patternSummary: String {
-        fields.map { entry in "[\(entry.field)] against " + entry.patterns.map { "\"\($0.source)\"" }.joined(separator: ", ") }
+        fields.map { entry in "[\(entry.field)] against " + entry.patterns.map { "\"\($0.pattern.source)\"" }.joined(separator: ", ") }
             .joined(separator: "; ")
     }
 
@@ -148,12 +197,12 @@ public final class GrokFilter: Filter {
     }
 
     /// Applies the filter to one event; true when it matched (decorations apply). On failure `failure` says why.
-    func process(_ event: Event, _ scratch: GrokMatchScratch, failure: inout String?) -> Bool {
+    func process(_ event: Event, _ state: GrokWorkerState, failure: inout String?) -> Bool {
         var matched = false
         let deadline = eventScope ? timeout.deadline() : nil
         do throws(TimedOut) {
-            for entry in fields {
-                if try match(entry, event, scratch, deadline) {
+            for entry in state.fields {
+                if try match(entry, event, state.scratch, deadline) {
                     matched = true
                     if breakOnMatch { break }
                 }
@@ -205,21 +254,21 @@ public final class GrokFilter: Filter {
         var matched = false
         var timedOut: GrokPattern?
         let result: Result<Bool, CaptureFailed> = text.withUTF8 { buf in
-            for pattern in entry.patterns {
+            for prepared in entry.patterns {
                 if let deadline, GrokTimeout.now() > deadline {
-                    timedOut = pattern
+                    timedOut = prepared.pattern
                     return .success(false)
                 }
-                switch pattern.regex.match(buf, scratch) {
+                switch prepared.pattern.regex.match(buf, scratch) {
                 case .noMatch:
                     matched = false
                 case .limitExceeded:
-                    timedOut = pattern
+                    timedOut = prepared.pattern
                     return .success(false)
                 case .match:
                     matched = true
                     do throws(CaptureFailed) {
-                        try capture(pattern, buf, scratch, event)
+                        try capture(prepared, buf, scratch, event)
                     } catch {
                         return .failure(error)
                     }
@@ -238,37 +287,67 @@ public final class GrokFilter: Filter {
     }
 
     /// Stores the captures of a match (jls-grok's `capture` and grok.rb's `handle`).
-    func capture(_ pattern: GrokPattern, _ buf: UnsafeBufferPointer<UInt8>, _ scratch: GrokMatchScratch, _ event: Event)
+    func capture(_ prepared: PreparedPattern, _ buf: UnsafeBufferPointer<UInt8>, _ scratch: GrokMatchScratch, _ event: Event)
         throws(CaptureFailed)
     {
-        for capture in pattern.captures {
+        for store in prepared.stores {
+            let capture = store.capture
             for g in capture.groups {
                 var value: Value
                 if let r = scratch.range(g) {
-                    let s = String(decoding: UnsafeBufferPointer(rebasing: buf[r]), as: UTF8.self)
+                    let bytes = UnsafeBufferPointer(rebasing: buf[r])
                     switch capture.coercion {
                     case .none:
-                        if s.isEmpty && !keepEmptyCaptures { continue }
-                        value = .string(s)
-                    case .int: value = .int(Ruby.toI(s))
-                    case .float: value = .double(Ruby.toF(s))
+                        if bytes.isEmpty && !keepEmptyCaptures { continue }
+                        value = .string(String(decoding: bytes, as: UTF8.self))
+                    case .int: value = .int(Ruby.toI(String(decoding: bytes, as: UTF8.self)))
+                    case .float: value = .double(Ruby.toF(String(decoding: bytes, as: UTF8.self)))
                     }
                 } else {
                     if !keepEmptyCaptures { continue }
                     value = .null
                 }
-                try handle(capture, value, event)
+                try handle(store, value, event)
             }
         }
     }
 
-    func handle(_ capture: GrokPattern.Capture, _ value: Value, _ event: Event) throws(CaptureFailed) {
-        guard let reference = capture.reference else {
-            throw CaptureFailed(message: "Invalid FieldReference: `\(capture.field)`")
+    /// grok.rb's `handle`: the first value sets the field; later ones turn it into a list (strings) or join the list,
+    /// unless the field is in `overwrite`; numbers, hashes and other values are left alone.
+    func handle(_ store: CaptureStore, _ value: Value, _ event: Event) throws(CaptureFailed) {
+        guard let ref = store.reference else {
+            throw CaptureFailed(message: "Invalid FieldReference: `\(store.capture.field)`")
         }
-        let ref = targetPath.map { FieldReference(path: $0 + reference.path, isMetadata: reference.isMetadata) } ?? reference
+        if store.guarded { return try guardedHandle(store, ref, value, event) }
+        let overwrite = store.overwrite
+        let stored = event.update(ref) { existing in
+            if overwrite {
+                existing = value
+                return
+            }
+            switch existing {
+            case .null:
+                existing = value
+            case .array(var list):
+                existing = .null  // keep `list` uniquely referenced
+                list.append(value)
+                existing = .array(list)
+            case .string(let s):
+                existing = .array([.string(s), value])
+            default:
+                break
+            }
+        }
+        if !stored {
+            throw CaptureFailed(
+                message: "Could not set field '\(ref.text)': a value on its path is neither a hash nor a list index")
+        }
+    }
+
+    /// `handle` for `@timestamp` and `tags`, through `event.set`'s type checks.
+    func guardedHandle(_ store: CaptureStore, _ ref: FieldReference, _ value: Value, _ event: Event) throws(CaptureFailed) {
         do throws(EventOperationError) {
-            if overwrite.contains(capture.field) {
+            if store.overwrite {
                 try event.strictSet(ref, value)
                 return
             }
@@ -281,7 +360,6 @@ public final class GrokFilter: Filter {
             case .string(let s)?:
                 try event.strictSet(ref, .array([.string(s), value]))
             default:
-                // grok.rb leaves numbers, hashes and other values alone when not overwriting.
                 break
             }
         } catch {

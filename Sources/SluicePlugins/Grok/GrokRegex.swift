@@ -123,16 +123,10 @@ final class GrokMatchScratch {
     }
 }
 
-/// A lock-protected free list of scratch objects, shared by the workers of one filter.
-final class GrokScratchPool: @unchecked Sendable {
-    private let lock = Lock()
-    private var free: [GrokMatchScratch] = []
+/// What one worker uses to run a grok filter: PCRE2 scratch space and a private copy of the compiled tables.
+final class GrokWorkerState {
+    let scratch = GrokMatchScratch()
+    let fields: [GrokFilter.FieldPatterns]
 
-    func take() -> GrokMatchScratch {
-        lock.withLock { free.popLast() } ?? GrokMatchScratch()
-    }
-
-    func give(_ scratch: GrokMatchScratch) {
-        lock.withLock { free.append(scratch) }
-    }
+    init(fields: [GrokFilter.FieldPatterns]) { self.fields = fields }
 }
