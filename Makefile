@@ -14,6 +14,9 @@ deps:
 	@dpkg -s zlib1g-dev >/dev/null 2>&1 || { \
 		echo "installing zlib1g-dev"; \
 		(apt-get update -qq && apt-get install -y -qq zlib1g-dev) >/dev/null; }
+	@dpkg -s libjemalloc-dev >/dev/null 2>&1 || { \
+		echo "installing libjemalloc-dev"; \
+		(apt-get update -qq && apt-get install -y -qq libjemalloc-dev) >/dev/null; }
 
 # What the integration tests start: noida-db, an Elasticsearch-compatible server (idempotent, quiet when present).
 test-deps:

@@ -56,7 +56,11 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluicePlugins", "SluiceAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // jemalloc replaces glibc's malloc for the whole process (as in Vector and Fluent Bit): events are
+            // allocated by the input thread and freed by the workers, and glibc's per-arena locks make that
+            // cross-thread traffic the bottleneck of a second worker.
+            linkerSettings: [.linkedLibrary("jemalloc")]
         ),
         .testTarget(
             name: "SluiceTests",
