@@ -33,6 +33,22 @@ struct GrokPatternLibraryTests {
         #expect(legacy.subtracting(ecs).isEmpty, "missing in ecs-v1: \(legacy.subtracting(ecs).sorted())")
     }
 
+    /// Every family is matched against sample lines in each flavour it exists in: by the `samples` table below
+    /// (the families the other grok tests rely on) or by a `grok-family-<family>-<flavour>` golden fixture.
+    @Test(arguments: flavours)
+    func everyFamilyHasSampleLines(_ flavour: GrokPatternLibrary.Flavour) {
+        let coveredHere: Set = ["grok-patterns", "httpd", "java", "linux-syslog"]
+        // mcollective-patterns is the legacy duplicate of mcollective, whose fixture covers both.
+        let duplicates: Set = ["mcollective-patterns"]
+        for family in GrokPatternLibrary.families(flavour) where !coveredHere.contains(family) && !duplicates.contains(family) {
+            let fixture = TestPaths.fixtures.appendingPathComponent("grok-family-\(family)-\(flavour.rawValue)")
+            let input = (try? String(contentsOf: fixture.appendingPathComponent("input"), encoding: .utf8)) ?? ""
+            let expected = (try? String(contentsOf: fixture.appendingPathComponent("expected"), encoding: .utf8)) ?? ""
+            #expect(!input.isEmpty, "no sample lines for \(family) (\(flavour.rawValue))")
+            #expect(!expected.contains("_grokparsefailure"), "a sample line of \(family) (\(flavour.rawValue)) does not match")
+        }
+    }
+
     struct Sample: CustomTestStringConvertible, Sendable {
         let pattern: String
         let line: String
