@@ -68,15 +68,16 @@ filter {
 output { stdout { codec => dots } }
 CONF
 
-# Runs one case and prints: name workers events/s peak-RSS-MB.
+# Runs one case and prints: name, workers, events/s, peak RSS, and events per CPU-second (user + system time of
+# all threads: the rate one core would give, the unit Fluent Bit's parser figures are quoted in).
 run_case() {
   local name=$1 workers=$2 conf=$3 input=$4 events=$5
-  local start end rss
+  local start end usage
   start=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' "$BIN" -f "$conf" -w "$workers" --log.level error --path.data "$WORK/data" ${EXTRA:-} < "$input" > /dev/null; } 2>&1 | tail -n 1)
+  usage=$( { /usr/bin/time -f '%M %U %S' "$BIN" -f "$conf" -w "$workers" --log.level error --path.data "$WORK/data" ${EXTRA:-} < "$input" > /dev/null; } 2>&1 | tail -n 1)
   end=$(date +%s.%N)
-  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(sys.argv[6])/1024, int(sys.argv[5]), s))" \
-    "$start" "$end" "$name" "$workers" "$events" "$rss"
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); rss,u,k=sys.argv[6].split(); cpu=float(u)+float(k); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  %9.0f events/CPU-s  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(rss)/1024, int(sys.argv[5])/max(cpu, 0.001), int(sys.argv[5]), s))" \
+    "$start" "$end" "$name" "$workers" "$events" "$usage"
 }
 
 command -v /usr/bin/time >/dev/null || { echo "installing time"; (apt-get install -y -qq time >/dev/null 2>&1); }
