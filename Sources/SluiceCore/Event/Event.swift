@@ -150,7 +150,7 @@ public final class Event: @unchecked Sendable {
                 metadata = o
                 return true
             }
-            return Event.assign(&metadata, path, 0, value)
+            return Event.update(&metadata, path, 0) { $0 = value }
         }
         if path.isEmpty { return false }
         if path.count == 1 && path[0] == "@timestamp" {
@@ -163,46 +163,7 @@ public final class Event: @unchecked Sendable {
             default: return false
             }
         }
-        return Event.assign(&fields, path, 0, value)
-    }
-
-    static func assign(_ obj: inout Object, _ path: [String], _ i: Int, _ value: Value) -> Bool {
-        let key = path[i]
-        if i == path.count - 1 {
-            obj[key] = value
-            return true
-        }
-        return obj.withValue(forKey: key, default: .object(Object(minimumCapacity: Object.nestedCapacity))) { child in
-            assign(&child, path, i + 1, value)
-        }
-    }
-
-    static func assign(_ v: inout Value, _ path: [String], _ i: Int, _ value: Value) -> Bool {
-        switch v {
-        case .object(var o):
-            v = .null  // release the enum's reference so `o` is uniquely referenced
-            let ok = assign(&o, path, i, value)
-            v = .object(o)
-            return ok
-        case .array(var a):
-            guard let idx = Int(path[i]) else { return false }
-            let j = idx < 0 ? a.count + idx : idx
-            guard j >= 0 && j < a.count else { return false }
-            v = .null
-            defer { v = .array(a) }
-            if i == path.count - 1 {
-                a[j] = value
-                return true
-            }
-            return assign(&a[j], path, i + 1, value)
-        case .null where i < path.count:
-            var o = Object(minimumCapacity: Object.nestedCapacity)
-            let ok = assign(&o, path, i, value)
-            v = .object(o)
-            return ok
-        default:
-            return false
-        }
+        return Event.update(&fields, path, 0) { $0 = value }
     }
 
     /// Changes the value at `ref` in place with a single walk of its path: `body` receives the current value

@@ -155,10 +155,7 @@ public struct PluginRegistry: Sendable {
         let decoration = InputDecoration(
             type: common.type, addField: common.addField.map { (Template($0.key), $0.value) }, tags: common.tags)
         let id = pluginID(common.id, decl, env)
-        let context = PluginContext(
-            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .input,
-            deadLetterQueue: env.deadLetterQueue, codec: codec, ecsCompatibility: ecs, dataPath: env.dataPath,
-            shutdown: env.shutdown, bus: env.bus, inputDecoration: decoration)
+        let context = PluginContext(.input, P.name, id: id, env, codec: codec, ecs: ecs, inputDecoration: decoration)
         let instance = try instantiate(P.self, settings, context, decl)
         var built = BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
         built.collectsMetrics = env.collectMetrics && common.enableMetric
@@ -170,11 +167,7 @@ public struct PluginRegistry: Sendable {
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         try validate(common, decl)
         let id = pluginID(common.id, decl, env)
-        let context = PluginContext(
-            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .filter,
-            deadLetterQueue: env.deadLetterQueue, codec: nil,
-            ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
-            shutdown: env.shutdown)
+        let context = PluginContext(.filter, P.name, id: id, env, ecs: common.ecsCompatibility)
         let decorations = FilterDecorations(
             addField: common.addField.map { (Template($0.key), $0.value) }, removeField: common.removeField.map(Template.init),
             addTag: common.addTag.map(Template.init), removeTag: common.removeTag.map(Template.init))
@@ -192,11 +185,7 @@ public struct PluginRegistry: Sendable {
         try validate(common, decl)
         let codec = try buildCodec(common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span), env)
         let id = pluginID(common.id, decl, env)
-        let context = PluginContext(
-            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .output,
-            deadLetterQueue: env.deadLetterQueue, codec: codec,
-            ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
-            shutdown: env.shutdown, bus: env.bus)
+        let context = PluginContext(.output, P.name, id: id, env, codec: codec, ecs: common.ecsCompatibility)
         let instance = try instantiate(P.self, settings, context, decl)
         var built = BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
         built.collectsMetrics = env.collectMetrics && common.enableMetric
@@ -207,11 +196,7 @@ public struct PluginRegistry: Sendable {
         let common = CommonCodecSettings()
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         let id = common.id ?? "\(P.name)_\(SHA256.hex(of: decl.span.description + P.name).prefix(36))"
-        let context = PluginContext(
-            pipelineID: env.pipelineID, pluginID: id, pluginName: P.name, kind: .codec,
-            deadLetterQueue: env.deadLetterQueue, codec: nil,
-            ecsCompatibility: common.ecsCompatibility ?? env.ecsCompatibility, dataPath: env.dataPath,
-            shutdown: env.shutdown)
+        let context = PluginContext(.codec, P.name, id: id, env, ecs: common.ecsCompatibility)
         let instance = try instantiate(P.self, settings, context, decl)
         return BuiltPlugin(name: P.name, id: id, kind: .codec, span: decl.span, instance: instance, filterDecorations: nil, context: context)
     }
@@ -335,5 +320,19 @@ public struct PluginRegistry: Sendable {
             }
             return [(name, .array(items, group[0].value.span), group[0].span)]
         }
+    }
+}
+
+extension PluginContext {
+    /// The context of a plugin built into the pipeline `env` describes; `ecs` is the plugin's own
+    /// `ecs_compatibility`, when set, over the pipeline's.
+    convenience init(
+        _ kind: PluginKind, _ name: String, id: String, _ env: PipelineEnvironment, codec: (any Codec)? = nil,
+        ecs: ECSCompatibility?, inputDecoration: InputDecoration? = nil
+    ) {
+        self.init(
+            pipelineID: env.pipelineID, pluginID: id, pluginName: name, kind: kind, deadLetterQueue: env.deadLetterQueue,
+            codec: codec, ecsCompatibility: ecs ?? env.ecsCompatibility, dataPath: env.dataPath, shutdown: env.shutdown,
+            bus: env.bus, inputDecoration: inputDecoration)
     }
 }
