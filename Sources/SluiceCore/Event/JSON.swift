@@ -151,7 +151,8 @@ public struct JSONParser {
 
     mutating func parseObject(depth: Int) throws(JSONError) -> Object {
         i += 1
-        var o = Object()
+        // A top-level object usually becomes an event, which gains fields in the pipeline.
+        var o = Object(minimumCapacity: depth == 0 ? Event.initialCapacity : Object.nestedCapacity)
         skipWhitespace()
         if i < b.count && b[i] == UInt8(ascii: "}") {
             i += 1

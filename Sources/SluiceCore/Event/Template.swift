@@ -92,8 +92,62 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether rendering left an unresolved `%{…}` reference (used by outputs that reject such names).
     public static func hasUnresolvedReference(_ rendered: String) -> Bool {
-        guard let r = rendered.firstRange(of: "%{") else { return false }
-        return rendered[r.upperBound...].contains("}")
+        var opened = false
+        var previous: UInt8 = 0
+        for byte in rendered.utf8 {
+            if opened {
+                if byte == UInt8(ascii: "}") { return true }
+            } else if previous == UInt8(ascii: "%") && byte == UInt8(ascii: "{") {
+                opened = true
+            }
+            previous = byte
+        }
+        return false
+    }
+}
+
+/// A configured value whose strings may hold sprintf references (an `add_field` value, which can be a string, a
+/// list or a hash), compiled once and rendered per event.
+public indirect enum ValueTemplate: Sendable {
+    /// A value without references, used as it is.
+    case constant(Value)
+    case string(Template)
+    case array([ValueTemplate])
+    case object([(key: String, value: ValueTemplate)])
+
+    public init(_ value: Value) {
+        guard ValueTemplate.hasReference(value) else {
+            self = .constant(value)
+            return
+        }
+        switch value {
+        case .string(let s): self = .string(Template(s))
+        case .array(let a): self = .array(a.map(ValueTemplate.init))
+        case .object(let o): self = .object(o.map { (key: $0.0, value: ValueTemplate($0.1)) })
+        default: self = .constant(value)
+        }
+    }
+
+    static func hasReference(_ value: Value) -> Bool {
+        switch value {
+        case .string(let s): return s.contains("%{")
+        case .array(let a): return a.contains(where: hasReference)
+        case .object(let o): return o.contains { hasReference($0.1) }
+        default: return false
+        }
+    }
+
+    /// The value with every template rendered against `event`.
+    public func render(_ event: Event) -> Value {
+        switch self {
+        case .constant(let v): return v
+        case .string(let t): return .string(t.render(event))
+        case .array(let a): return .array(a.map { $0.render(event) })
+        case .object(let entries):
+            var out = Object(minimumCapacity: entries.count)
+            for (key, value) in entries { out[key] = value.render(event) }
+            return .object(out)
+        }
     }
 }
 

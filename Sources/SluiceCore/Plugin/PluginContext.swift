@@ -68,7 +68,7 @@ public final class ShutdownFlag: @unchecked Sendable {
 /// The common input options applied to every event an input produces.
 public struct InputDecoration: Sendable {
     let type: String?
-    let addField: [(key: Template, value: Value)]
+    let addField: [(key: Template, value: ValueTemplate)]
     let tags: [String]
 
     var isEmpty: Bool { type == nil && addField.isEmpty && tags.isEmpty }
@@ -77,7 +77,7 @@ public struct InputDecoration: Sendable {
         if isEmpty { return }
         if let type, event.fields["type"] == nil { event.fields["type"] = .string(type) }
         for (key, value) in addField {
-            Decorations.addField(event, Decorations.reference(key, event), Decorations.render(value, event))
+            Decorations.addField(event, Decorations.reference(key, event), value.render(event))
         }
         if !tags.isEmpty {
             var current: [Value]
@@ -94,19 +94,6 @@ public struct InputDecoration: Sendable {
 
 /// The shared semantics of `add_field`, `add_tag`, `remove_field` and `remove_tag` (Logstash's decorators).
 public enum Decorations {
-    /// Renders sprintf templates in a value (strings, and strings inside arrays and hashes).
-    public static func render(_ v: Value, _ event: Event) -> Value {
-        switch v {
-        case .string(let s): return s.contains("%{") ? .string(Template(s).render(event)) : v
-        case .array(let a): return .array(a.map { render($0, event) })
-        case .object(let o):
-            var out = Object()
-            for (k, x) in o { out[k] = render(x, event) }
-            return .object(out)
-        default: return v
-        }
-    }
-
     /// The field an `add_field` key names: parsed once when the key has no `%{…}` (templates cache their
     /// parsed reference), rendered and parsed per event otherwise.
     public static func reference(_ key: Template, _ event: Event) -> FieldReference {

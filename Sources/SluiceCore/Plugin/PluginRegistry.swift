@@ -46,7 +46,7 @@ public struct BuiltPlugin: @unchecked Sendable {
 
 /// The common filter options, compiled.
 public struct FilterDecorations: Sendable {
-    public let addField: [(key: Template, value: Value)]
+    public let addField: [(key: Template, value: ValueTemplate)]
     public let removeField: [Template]
     public let addTag: [Template]
     public let removeTag: [Template]
@@ -56,7 +56,7 @@ public struct FilterDecorations: Sendable {
     /// Applies the decorations in Logstash's order: add_field, remove_field, add_tag, remove_tag.
     public func apply(to event: Event) {
         for (key, value) in addField {
-            Decorations.addField(event, Decorations.reference(key, event), Decorations.render(value, event))
+            Decorations.addField(event, Decorations.reference(key, event), value.render(event))
         }
         for field in removeField {
             if let ref = try? FieldReference(parsing: field.render(event)) { event.remove(ref) }
@@ -153,7 +153,7 @@ public struct PluginRegistry: Sendable {
         let codec = try buildCodec(common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span), env)
         let ecs = common.ecsCompatibility ?? env.ecsCompatibility
         let decoration = InputDecoration(
-            type: common.type, addField: common.addField.map { (Template($0.key), $0.value) }, tags: common.tags)
+            type: common.type, addField: common.addField.map { (Template($0.key), ValueTemplate($0.value)) }, tags: common.tags)
         let id = pluginID(common.id, decl, env)
         let context = PluginContext(.input, P.name, id: id, env, codec: codec, ecs: ecs, inputDecoration: decoration)
         let instance = try instantiate(P.self, settings, context, decl)
@@ -169,7 +169,7 @@ public struct PluginRegistry: Sendable {
         let id = pluginID(common.id, decl, env)
         let context = PluginContext(.filter, P.name, id: id, env, ecs: common.ecsCompatibility)
         let decorations = FilterDecorations(
-            addField: common.addField.map { (Template($0.key), $0.value) }, removeField: common.removeField.map(Template.init),
+            addField: common.addField.map { (Template($0.key), ValueTemplate($0.value)) }, removeField: common.removeField.map(Template.init),
             addTag: common.addTag.map(Template.init), removeTag: common.removeTag.map(Template.init))
         try checkOnError(common.onError, canFail: P.canFail, decl, env)
         let instance = try instantiate(P.self, settings, context, decl)
