@@ -152,6 +152,8 @@ public struct ConfigParser {
             let start = i
             guard let kind = pluginType() else {
                 i = start
+                // One entry for the three section names, not the three words again.
+                if furthest == start { expected.removeAll { ["'input'", "'filter'", "'output'"].contains($0) } }
                 expect("'input', 'filter' or 'output'")
                 throw sectionError()
             }
