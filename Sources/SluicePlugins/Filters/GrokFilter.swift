@@ -102,7 +102,6 @@ public final class GrokFilter: Filter {
     let timeout: GrokTimeout
     let eventScope: Bool
     let logger: Logger
-    let recipe: TableRecipe
     /// Per-worker scratch space and tables: workers sharing one set of objects would contend on their reference
     /// counts on every capture.
     let workerStates: WorkerStatePool<GrokWorkerState>
@@ -129,12 +128,14 @@ public final class GrokFilter: Filter {
             if p.last == "\r" { p = p.dropLast() }
             library.add(name, String(p))
         }
-        recipe = TableRecipe(
+        let recipe = TableRecipe(
             library: library, match: Array(settings.match), namedCapturesOnly: settings.namedCapturesOnly,
             matchLimit: timeout.matchLimit, targetPath: targetPath, overwrite: overwrite)
-        fields = try recipe.build()
-        let (recipe, fields) = (recipe, fields)
-        workerStates = WorkerStatePool { GrokWorkerState(fields: (try? recipe.build()) ?? fields) }
+        let built = try recipe.build()
+        fields = built
+        // The first worker uses the tables just built; each further one compiles its own.
+        workerStates = WorkerStatePool { GrokWorkerState(fields: (try? recipe.build()) ?? built) }
+        workerStates.give(GrokWorkerState(fields: built))
     }
 
     /// What the compiled tables are made from, kept so that each worker can build a private copy.
