@@ -6,7 +6,7 @@ NOIDA_DB_VERSION := 0.2.3
 
 .PHONY: deps test-deps build run test bench clean
 
-# System packages the build needs (idempotent, quiet when present).
+# System packages the build and the useragent filter need (idempotent, quiet when present).
 deps:
 	@dpkg -s libpcre2-dev >/dev/null 2>&1 || { \
 		echo "installing libpcre2-dev"; \
@@ -14,6 +14,9 @@ deps:
 	@dpkg -s zlib1g-dev >/dev/null 2>&1 || { \
 		echo "installing zlib1g-dev"; \
 		(apt-get update -qq && apt-get install -y -qq zlib1g-dev) >/dev/null; }
+	@dpkg -s uap-core >/dev/null 2>&1 || { \
+		echo "installing uap-core (the useragent filter's regexes.yaml)"; \
+		(apt-get update -qq && apt-get install -y -qq uap-core) >/dev/null; }
 
 # What the integration tests start: noida-db, an Elasticsearch-compatible server (idempotent, quiet when present).
 test-deps:

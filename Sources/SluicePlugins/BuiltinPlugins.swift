@@ -25,6 +25,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(TranslateFilter.self),
     .filter(TruncateFilter.self),
     .filter(UrldecodeFilter.self),
+    .filter(UseragentFilter.self),
     .filter(UuidFilter.self),
     // Outputs
     .output(ElasticsearchOutput.self),
