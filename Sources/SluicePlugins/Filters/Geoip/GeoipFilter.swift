@@ -50,8 +50,11 @@ public final class GeoipFilter: Filter {
     let database: MaxMindDB
     let kind: GeoipDatabaseKind
     let fields: Set<GeoipField>
-    /// Each written field's path under `target`, in Logstash's order (ECS-incompatible fields dropped).
-    let paths: [GeoipField: [String]]
+    /// Each written field's reference (`target` + its legacy or ECS path), resolved once; ECS-incompatible fields
+    /// have none and are skipped.
+    let references: [GeoipField: FieldReference]
+    /// The same fields' paths under `target`.
+    let relativePaths: [GeoipField: [String]]
     let tagOnFailure: [String]
     let cache: RecordCache
     let logger: Logger
@@ -119,15 +122,15 @@ public final class GeoipFilter: Filter {
         } else {
             fields = kind.defaultFields(ecs: ecs)
         }
-        var paths: [GeoipField: [String]] = [:]
+        var references: [GeoipField: FieldReference] = [:]
+        var relativePaths: [GeoipField: [String]] = [:]
         for field in fields {
-            if ecs {
-                if let path = field.ecsPath { paths[field] = path }
-            } else {
-                paths[field] = field.legacyPath
-            }
+            guard let path = ecs ? field.ecsPath : field.legacyPath else { continue }
+            references[field] = FieldReference(path: target.path + path, isMetadata: target.isMetadata)
+            relativePaths[field] = path
         }
-        self.paths = paths
+        self.references = references
+        self.relativePaths = relativePaths
         tagOnFailure = settings.tagOnFailure
         cache = RecordCache(capacity: settings.cacheSize)
         logger.info("Using geoip database {:path=>\(Ruby.inspect(string: path)), :database_type=>\(Ruby.inspect(string: database.metadata.databaseType))}")
@@ -164,10 +167,19 @@ public final class GeoipFilter: Filter {
         for (i, event) in batch.events.enumerated() {
             switch lookup(event) {
             case .found(let data):
-                if event.get(target) == nil { event.set(target, .object(Object())) }
-                for (field, value) in data {
-                    guard let path = paths[field] else { continue }
-                    event.set(FieldReference(path: target.path + path, isMetadata: target.isMetadata), value)
+                if event.get(target) == nil {
+                    // The usual case: build the whole target and set it once (the same result as field by field).
+                    var object = Object()
+                    for (field, value) in data {
+                        guard let path = relativePaths[field] else { continue }
+                        GeoipFilter.insert(&object, path[...], value)
+                    }
+                    event.set(target, .object(object))
+                } else {
+                    for (field, value) in data {
+                        guard let reference = references[field] else { continue }
+                        event.set(reference, value)
+                    }
                 }
                 batch.matched[i] = true
             case .noSource(let reason):
@@ -176,6 +188,23 @@ public final class GeoipFilter: Filter {
                 if event.get(target) == nil { event.set(target, .object(Object())) }
                 fail(event, i, reason, &batch)
             }
+        }
+    }
+
+    /// Sets `value` at `path` inside `object`, creating (or replacing non-object values with) objects on the way,
+    /// as `Event.set` does.
+    static func insert(_ object: inout Object, _ path: ArraySlice<String>, _ value: Value) {
+        guard let key = path.first else { return }
+        if path.count == 1 {
+            object[key] = value
+            return
+        }
+        object.withValue(forKey: key, default: .object(Object())) { slot in
+            var inner: Object
+            if case .object(let existing) = slot { inner = existing } else { inner = Object() }
+            slot = .null  // drop the slot's reference, so `inner` is mutated in place
+            insert(&inner, path.dropFirst(), value)
+            slot = .object(inner)
         }
     }
 
