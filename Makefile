@@ -6,17 +6,16 @@ NOIDA_DB_VERSION := 0.2.3
 
 .PHONY: deps test-deps build run test bench clean
 
-# System packages the build needs (idempotent, quiet when present).
+# System packages the build needs: PCRE2 (grok), zlib (gzip), jemalloc (the process allocator) and uap-core (the
+# useragent filter's regexes.yaml). Installed when missing; quiet when present.
+SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core
+
 deps:
-	@dpkg -s libpcre2-dev >/dev/null 2>&1 || { \
-		echo "installing libpcre2-dev"; \
-		(apt-get update -qq && apt-get install -y -qq libpcre2-dev) >/dev/null; }
-	@dpkg -s zlib1g-dev >/dev/null 2>&1 || { \
-		echo "installing zlib1g-dev"; \
-		(apt-get update -qq && apt-get install -y -qq zlib1g-dev) >/dev/null; }
-	@dpkg -s libjemalloc-dev >/dev/null 2>&1 || { \
-		echo "installing libjemalloc-dev"; \
-		(apt-get update -qq && apt-get install -y -qq libjemalloc-dev) >/dev/null; }
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		(apt-get update -qq && apt-get install -y -qq $$missing) >/dev/null; \
+	fi
 
 # What the integration tests start: noida-db, an Elasticsearch-compatible server (idempotent, quiet when present).
 test-deps:

@@ -64,7 +64,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceTests",
-            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "sluice"]
+            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "sluice", .product(name: "Yams", package: "Yams")]
         ),
     ],
     swiftLanguageModes: [.v6]

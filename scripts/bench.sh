@@ -104,6 +104,51 @@ for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.tx
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done
 
+# useragent: 1,000 user agents from uap-core's tests, 500,000 events (LRU hits after each agent's first parse), and
+# every distinct agent of those tests once (all misses: the full pattern walk). geoip: addresses of the small test
+# City database (Tests/Support/mmdb), found and not found.
+UA_N=${BENCH_UA_EVENTS:-500000}
+python3 - "$WORK" "$UA_N" <<'PY'
+import sys, json, random
+work, n = sys.argv[1], int(sys.argv[2])
+agents = []
+for f in ("test_ua.yaml", "test_os.yaml", "test_device.yaml"):
+    for line in open("/usr/share/uap-core/tests/" + f, encoding="utf-8"):
+        line = line.strip()
+        if line.startswith("- user_agent_string:"):
+            v = line.split(":", 1)[1].strip()
+            if len(v) > 1 and v[0] == v[-1] and v[0] in "'\"":
+                v = v[1:-1].replace("''", "'") if v[0] == "'" else v[1:-1]
+            agents.append(v)
+unique = list(dict.fromkeys(agents))
+random.seed(5)
+pool = unique[:1000]
+with open(work + "/agents.jsonl", "w") as f:
+    for _ in range(n): f.write(json.dumps({"agent": random.choice(pool)}) + "\n")
+with open(work + "/agents-unique.jsonl", "w") as f:
+    for a in unique: f.write(json.dumps({"agent": a}) + "\n")
+with open(work + "/agents-unique.count", "w") as f: f.write(str(len(unique)))
+ips = ["8.8.8.8", "81.2.69.142", "1.130.0.1", "2001:db8:1::5", "10.0.0.1"]
+with open(work + "/ips.jsonl", "w") as f:
+    for _ in range(n * 2): f.write(json.dumps({"ip": random.choice(ips)}) + "\n")
+PY
+MMDB="$(cd "$(dirname "$0")/.." && pwd)/Tests/Support/mmdb/GeoLite2-City-Test.mmdb"
+cat > "$WORK/useragent.conf" <<'CONF'
+input { stdin { codec => json_lines } }
+filter { useragent { source => "agent" target => "ua" } }
+output { null { } }
+CONF
+cat > "$WORK/geoip.conf" <<CONF
+input { stdin { codec => json_lines } }
+filter { geoip { source => "ip" target => "geo" database => "$MMDB" } }
+output { null { } }
+CONF
+if [ -f /usr/share/uap-core/regexes.yaml ]; then
+  for w in 1 2; do run_case "useragent (LRU hits)" "$w" "$WORK/useragent.conf" "$WORK/agents.jsonl" "$UA_N"; done
+  run_case "useragent (all misses)" 2 "$WORK/useragent.conf" "$WORK/agents-unique.jsonl" "$(cat "$WORK/agents-unique.count")"
+fi
+for w in 1 2; do run_case "geoip (City)" "$w" "$WORK/geoip.conf" "$WORK/ips.jsonl" "$((UA_N * 2))"; done
+
 # Dead letter queue: 1 KB events whose condition cannot be evaluated go to the DLQ (write), then are read back
 # by the dead_letter_queue input (read); and the cost of routing 1% of a stream to the DLQ.
 DLQ_N=${BENCH_DLQ_EVENTS:-200000}
@@ -158,6 +203,21 @@ for _ in range(5):
     best = dt if best is None else min(best, dt)
 print("start-up to first event: %.1f ms (best of 5)" % best)
 PY
+# The same with a useragent filter: the ~1,200 uap-core patterns are read and compiled before the first event.
+if [ -f /usr/share/uap-core/regexes.yaml ]; then
+python3 - "$BIN" <<'PY'
+import subprocess, sys, time
+best = None
+for _ in range(5):
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.argv[1], "-e", "input { generator { count => 1 } } filter { useragent { source => \"message\" } } output { stdout { codec => dots } }", "--log.level", "error"], stdout=subprocess.PIPE)
+    p.stdout.read(1)
+    dt = (time.perf_counter() - t0) * 1000
+    p.wait()
+    best = dt if best is None else min(best, dt)
+print("start-up to first event with useragent: %.1f ms (best of 5)" % best)
+PY
+fi
 
 # generator -> elasticsearch (noida-db on a free loopback port): events/s, bulk size and request latency, and the
 # ratio to the same run with the null output. Skipped when noida-db is not installed (`make test-deps`).

@@ -16,6 +16,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(DissectFilter.self),
     .filter(DropFilter.self),
     .filter(FingerprintFilter.self),
+    .filter(GeoipFilter.self),
     .filter(GrokFilter.self),
     .filter(JsonFilter.self),
     .filter(KvFilter.self),
@@ -25,6 +26,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(TranslateFilter.self),
     .filter(TruncateFilter.self),
     .filter(UrldecodeFilter.self),
+    .filter(UseragentFilter.self),
     .filter(UuidFilter.self),
     // Outputs
     .output(ElasticsearchOutput.self),

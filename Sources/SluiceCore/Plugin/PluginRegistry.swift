@@ -236,6 +236,11 @@ public struct PluginRegistry: Sendable {
             throw e
         } catch let d as Diagnostic {
             throw ConfigError(d)
+        } catch let e as SettingsValidationError {
+            // A setting that start-up checks rejected (a missing file, a bad pattern): point at that setting.
+            let span = e.setting.flatMap { name in decl.attributes.first { $0.name == name }?.span } ?? decl.span
+            let named = e.message.lowercased().hasPrefix(decl.name.lowercased()) ? e.message : "\(decl.name): \(e.message)"
+            throw ConfigError(Diagnostic(code: "invalid_settings", span: span, named))
         } catch {
             throw ConfigError(
                 Diagnostic(code: "plugin_error", span: decl.span, "\(context.kind.rawValue) '\(decl.name)' could not be created: \(error)"))

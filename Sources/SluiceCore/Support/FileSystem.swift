@@ -33,6 +33,13 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// The file's size and modification time as one string (changes when the file is rewritten), or nil.
+    public static func modificationStamp(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
     /// Names in a directory (no `.`/`..`), sorted byte-wise.
     public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
