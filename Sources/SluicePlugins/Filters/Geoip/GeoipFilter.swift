@@ -136,22 +136,17 @@ public final class GeoipFilter: Filter {
         logger.info("Using geoip database {:path=>\(Ruby.inspect(string: path)), :database_type=>\(Ruby.inspect(string: database.metadata.databaseType))}")
     }
 
-    /// Opened databases by path, size and modification time: several geoip filters (or a reload) naming the same
-    /// file share one mapping; a replaced file is opened afresh.
-    nonisolated(unsafe) static var databases: [String: MaxMindDB] = [:]
-    static let databasesLock = Lock()
+    /// Opened databases: several geoip filters (or a reload) naming the same file share one mapping.
+    static let databases = SharedFileResource<MaxMindDB>()
 
     static func open(_ path: String) throws -> MaxMindDB {
-        let key = "\(path)\u{0}\(FileSystem.modificationStamp(path) ?? "")"
-        if let shared = databasesLock.withLock({ databases[key] }) { return shared }
-        let db: MaxMindDB
-        do {
-            db = try MaxMindDB(path: path)
-        } catch {
-            throw SettingsValidationError("geoip: cannot use the database: \(error.description)", setting: "database")
+        try databases.resource(at: path) { path throws(SettingsValidationError) in
+            do {
+                return try MaxMindDB(path: path)
+            } catch {
+                throw SettingsValidationError("geoip: cannot use the database: \(error)", setting: "database")
+            }
         }
-        databasesLock.withLock { databases[key] = db }
-        return db
     }
 
     /// The outcome of one event's lookup.

@@ -136,22 +136,18 @@ public final class UseragentFilter: Filter {
         cache = LRUCache(capacity: settings.lruCacheSize)
     }
 
-    /// Parsed pattern sets by path, shared by every useragent filter of the process (several filters or a reload
-    /// compile the ~1,200 patterns once). Keyed by path, size and modification time, so an edited file is re-read.
-    nonisolated(unsafe) static var parsers: [String: UserAgentParser] = [:]
-    static let parsersLock = Lock()
+    /// Parsed pattern sets, shared by every useragent filter of the process (several filters or a reload compile
+    /// the ~1,200 patterns once).
+    static let parsers = SharedFileResource<UserAgentParser>()
 
     static func loadParser(_ path: String) throws -> UserAgentParser {
-        let key = "\(path)\u{0}\(FileSystem.modificationStamp(path) ?? "")"
-        if let shared = parsersLock.withLock({ parsers[key] }) { return shared }
-        let parser: UserAgentParser
-        do {
-            parser = try UserAgentParser(path: path)
-        } catch {
-            throw SettingsValidationError("useragent: \(error.description)", setting: "regexes")
+        try parsers.resource(at: path) { path throws(SettingsValidationError) in
+            do {
+                return try UserAgentParser(path: path)
+            } catch {
+                throw SettingsValidationError("useragent: \(error)", setting: "regexes")
+            }
         }
-        parsersLock.withLock { parsers[key] = parser }
-        return parser
     }
 
     public func filter(_ batch: inout FilterBatch) {
