@@ -42,7 +42,9 @@ public struct Object: Sendable, Equatable, Sequence {
 
     @inlinable func position(of key: String) -> Int? {
         if let index { return index[key] }
-        for i in entries.indices where entries[i].key == key { return i }
+        // Comparing lengths first skips the out-of-line string comparison for most keys that differ.
+        let length = key.utf8.count
+        for i in entries.indices where entries[i].key.utf8.count == length && entries[i].key == key { return i }
         return nil
     }
 

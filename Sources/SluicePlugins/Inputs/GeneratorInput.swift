@@ -23,7 +23,7 @@ public final class GeneratorInput: Input, @unchecked Sendable {
     let context: PluginContext
     let lines: [String]
     let count: Int
-    let hostField: FieldReference
+    let hostField: HostField
     let sequenceField: FieldReference
 
     public init(settings: Settings, context: PluginContext) throws {
@@ -37,7 +37,7 @@ public final class GeneratorInput: Input, @unchecked Sendable {
         }
         count = settings.count
         let ecs = context.ecsCompatibility.isEnabled
-        hostField = ecs ? FieldReference("[host][name]") : FieldReference("host")
+        hostField = HostField(ecs: ecs, ecsKey: "name")
         sequenceField = ecs ? FieldReference("[event][sequence]") : FieldReference("sequence")
     }
 
@@ -57,7 +57,7 @@ public final class GeneratorInput: Input, @unchecked Sendable {
             if sequence & 0xFF == 0 && context.shutdown.isRequested { break }
             for line in lines {
                 codec.decode(line) { event in
-                    event.set(hostField, .string(System.hostname))
+                    hostField.set(on: event)
                     event.set(sequenceField, .int(sequence))
                     context.decorate(event)
                     batch.append(event)

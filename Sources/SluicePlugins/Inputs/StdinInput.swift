@@ -16,7 +16,7 @@ public final class StdinInput: Input, @unchecked Sendable {
 
     let context: PluginContext
     let codec: any Codec
-    let hostField: FieldReference
+    let hostField: HostField
     let setOriginal: Bool
     let fd: Int32
 
@@ -24,7 +24,7 @@ public final class StdinInput: Input, @unchecked Sendable {
         self.context = context
         codec = try StdinInput.lineOriented(context.codec!, context)
         let ecs = context.ecsCompatibility.isEnabled
-        hostField = ecs ? FieldReference("[host][hostname]") : FieldReference("host")
+        hostField = HostField(ecs: ecs, ecsKey: "hostname")
         setOriginal = ecs
         fd = 0
     }
@@ -75,7 +75,7 @@ public final class StdinInput: Input, @unchecked Sendable {
     }
 
     private func decorate(_ event: Event, _ chunk: inout RawChunk) {
-        if event.get(hostField) == nil { event.set(hostField, .string(System.hostname)) }
+        hostField.addIfAbsent(to: event)
         if setOriginal, event.get(.eventOriginal) == nil, let text = chunk.text {
             event.set(.eventOriginal, .string(text))
         }
