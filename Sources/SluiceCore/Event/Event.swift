@@ -189,30 +189,31 @@ public final class Event: @unchecked Sendable {
     }
 
     static func update(_ v: inout Value, _ path: [String], _ i: Int, _ body: (inout Value) -> Void) -> Bool {
-        switch v {
-        case .object(var o):
-            v = .null  // release the enum's reference so `o` is uniquely referenced
-            defer { v = .object(o) }
-            return update(&o, path, i, body)
-        case .array(var a):
+        // Containers are moved out of `v` before they change, so that they are uniquely referenced and change in
+        // place (a `switch` binding would hold a second reference and make every nested write copy the object).
+        if case .object = v {
+            var o = v.takeObject()
+            let ok = update(&o, path, i, body)
+            v = .object(o)
+            return ok
+        }
+        if case .array = v {
             guard let idx = Int(path[i]) else { return false }
+            var a = v.takeArray()
+            defer { v = .array(a) }
             let j = idx < 0 ? a.count + idx : idx
             guard j >= 0 && j < a.count else { return false }
-            v = .null
-            defer { v = .array(a) }
             if i == path.count - 1 {
                 body(&a[j])
                 return true
             }
             return update(&a[j], path, i + 1, body)
-        case .null:
-            var o = Object(minimumCapacity: Object.nestedCapacity)
-            let ok = update(&o, path, i, body)
-            v = .object(o)
-            return ok
-        default:
-            return false
         }
+        guard case .null = v else { return false }
+        var o = Object(minimumCapacity: Object.nestedCapacity)
+        let ok = update(&o, path, i, body)
+        v = .object(o)
+        return ok
     }
 
     /// Removes the value at `ref`, returning it.
@@ -234,28 +235,21 @@ public final class Event: @unchecked Sendable {
     static func remove(_ obj: inout Object, _ path: [String], _ i: Int) -> Value? {
         if i == path.count - 1 { return obj.removeValue(forKey: path[i]) }
         let removed: Value?? = obj.withExistingValue(forKey: path[i]) { child -> Value? in
-            switch child {
-            case .object(var o):
-                child = .null
+            if case .object = child {
+                var o = child.takeObject()
                 defer { child = .object(o) }
                 return remove(&o, path, i + 1)
-            case .array(var a):
-                guard let idx = Int(path[i + 1]) else { return nil }
-                let j = idx < 0 ? a.count + idx : idx
-                guard j >= 0 && j < a.count else { return nil }
-                child = .null
-                defer { child = .array(a) }
-                if i + 1 == path.count - 1 { return a.remove(at: j) }
-                var element = a[j]
-                a[j] = .null
-                defer { a[j] = element }
-                guard case .object(var inner) = element, i + 2 < path.count else { return nil }
-                element = .null
-                defer { element = .object(inner) }
-                return remove(&inner, path, i + 2)
-            default:
-                return nil
             }
+            guard case .array = child, let idx = Int(path[i + 1]) else { return nil }
+            var a = child.takeArray()
+            defer { child = .array(a) }
+            let j = idx < 0 ? a.count + idx : idx
+            guard j >= 0 && j < a.count else { return nil }
+            if i + 1 == path.count - 1 { return a.remove(at: j) }
+            guard case .object = a[j], i + 2 < path.count else { return nil }
+            var inner = a[j].takeObject()
+            defer { a[j] = .object(inner) }
+            return remove(&inner, path, i + 2)
         }
         return removed ?? nil
     }
@@ -272,8 +266,8 @@ public final class Event: @unchecked Sendable {
         case .array(let a)?:
             if !a.contains(.string(tag)) {
                 fields.withExistingValue(forKey: "tags") { v in
-                    guard case .array(var arr) = v else { return }
-                    v = .null
+                    guard case .array = v else { return }
+                    var arr = v.takeArray()
                     arr.append(.string(tag))
                     v = .array(arr)
                 }

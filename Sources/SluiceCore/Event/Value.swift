@@ -27,6 +27,22 @@ public enum Value: Sendable, Equatable {
         return nil
     }
 
+    /// The object inside, moved out so that it is uniquely referenced; `self` becomes null. Only for an object.
+    @inlinable public mutating func takeObject() -> Object {
+        let taken = self
+        self = .null
+        guard case .object(let o) = consume taken else { preconditionFailure("takeObject on a non-object") }
+        return o
+    }
+
+    /// The elements inside, moved out so that they are uniquely referenced; `self` becomes null. Only for an array.
+    @inlinable public mutating func takeArray() -> [Value] {
+        let taken = self
+        self = .null
+        guard case .array(let a) = consume taken else { preconditionFailure("takeArray on a non-array") }
+        return a
+    }
+
     /// True for `null`.
     @inlinable public var isNull: Bool {
         if case .null = self { return true }

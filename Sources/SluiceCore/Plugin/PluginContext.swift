@@ -120,10 +120,12 @@ public enum Decorations {
     /// `add_tag`: appends, even duplicates; a string `tags` becomes a list.
     public static func addTag(_ event: Event, _ tag: String) {
         switch event.fields["tags"] {
-        case .array(var a)?:
-            event.fields["tags"] = .null
-            a.append(.string(tag))
-            event.fields["tags"] = .array(a)
+        case .array?:
+            event.fields.withExistingValue(forKey: "tags") { v in
+                var a = v.takeArray()
+                a.append(.string(tag))
+                v = .array(a)
+            }
         case .string(let s)?:
             event.fields["tags"] = .array([.string(s), .string(tag)])
         default:

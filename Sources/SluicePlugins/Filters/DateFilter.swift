@@ -120,22 +120,29 @@ public final class DateFilter: Filter {
             rules = r
         }
         // A list is tried element by element; the first element a format parses wins.
-        let candidates: [Value]
-        if case .array(let elements) = value { candidates = elements.filter { !$0.isNull } } else { candidates = [value] }
-        for candidate in candidates {
-            for format in formats {
-                if let ts = format.parse(candidate, zone: rules, now: clock) {
-                    if target == .timestamp {
-                        event.fields["@timestamp"] = .timestamp(ts)
-                    } else {
-                        event.set(target, .timestamp(ts))
-                    }
-                    return true
-                }
+        if case .array(let elements) = value {
+            for candidate in elements where !candidate.isNull {
+                if store(candidate, rules, event) { return true }
             }
+        } else if store(value, rules, event) {
+            return true
         }
         tagFailure(event, value)
         failure = "date: field [\(source.text)] value \(Ruby.inspect(value)) matches none of the formats \(formatNames)"
+        return false
+    }
+
+    /// Parses `candidate` with the first format that reads it and stores the instant in `target`.
+    private func store(_ candidate: Value, _ rules: TimeZoneRules, _ event: Event) -> Bool {
+        for format in formats {
+            guard let ts = format.parse(candidate, zone: rules, now: clock) else { continue }
+            if target == .timestamp {
+                event.fields["@timestamp"] = .timestamp(ts)
+            } else {
+                event.set(target, .timestamp(ts))
+            }
+            return true
+        }
         return false
     }
 

@@ -65,30 +65,51 @@ public final class GrokFilter: Filter {
     }
 
     /// A compiled pattern with the place of each capture in the event, resolved once for this filter.
-    final class PreparedPattern: Sendable {
+    ///
+    /// The per-event loop reads plain `Slot`s (one per regex group, in Logstash's reporting order) and reaches the
+    /// stores through a pointer, so storing a capture touches no reference count of the tables.
+    final class PreparedPattern: @unchecked Sendable {
         let pattern: GrokPattern
-        let stores: [CaptureStore]
+        let slots: ContiguousArray<Slot>
+        let stores: ContiguousArray<CaptureStore>
 
-        init(_ pattern: GrokPattern, stores: [CaptureStore]) {
+        init(_ pattern: GrokPattern, targetPath: [String]?, overwrite: Set<String>) {
             self.pattern = pattern
-            self.stores = stores
+            stores = ContiguousArray(pattern.captures.map { CaptureStore($0, targetPath: targetPath, overwrite: overwrite) })
+            var slots = ContiguousArray<Slot>()
+            for (k, capture) in pattern.captures.enumerated() {
+                for g in capture.groups { slots.append(Slot(group: g, coercion: capture.coercion, store: k)) }
+            }
+            self.slots = slots
         }
+    }
+
+    /// One regex group of a pattern: how its text is converted and which store it goes to.
+    struct Slot {
+        let group: Int
+        let coercion: GrokPattern.Coercion
+        let store: Int
     }
 
     /// Where one capture goes: its reference under `target`, whether `overwrite` names it, and whether the field
     /// is one Logstash guards (`@timestamp`, `tags`), which takes the checked `event.set` path.
-    final class CaptureStore: Sendable {
-        let capture: GrokPattern.Capture
-        let reference: FieldReference?
+    struct CaptureStore {
+        /// The name as written, for messages.
+        let field: String
+        /// The event path; meaningless when `valid` is false (the name is not a field reference, so every match
+        /// fails that field, as Logstash's `event.set` raising inside grok does).
+        let reference: FieldReference
+        let valid: Bool
         let overwrite: Bool
         let guarded: Bool
 
         init(_ capture: GrokPattern.Capture, targetPath: [String]?, overwrite: Set<String>) {
-            self.capture = capture
+            field = capture.field
             let ref = capture.reference.map { reference in
                 targetPath.map { FieldReference(path: $0 + reference.path, isMetadata: reference.isMetadata) } ?? reference
             }
-            reference = ref
+            reference = ref ?? FieldReference(path: [])
+            valid = ref != nil
             self.overwrite = overwrite.contains(capture.field)
             guarded = ref.map { !$0.isMetadata && ($0.path.first == "@timestamp" || $0.path.first == "tags") } ?? false
         }
@@ -154,8 +175,7 @@ public final class GrokFilter: Filter {
                     // Each pattern gets a fresh library copy: inline %{NAME=…} definitions stay local, as in jls-grok.
                     var compiler = GrokCompiler(library: library, namedCapturesOnly: namedCapturesOnly, matchLimit: matchLimit)
                     let grok = try compiler.compile(pattern)
-                    let stores = grok.captures.map { CaptureStore($0, targetPath: targetPath, overwrite: overwrite) }
-                    compiled.append(PreparedPattern(grok, stores: stores))
+                    compiled.append(PreparedPattern(grok, targetPath: targetPath, overwrite: overwrite))
                 }
                 return FieldPatterns(field: field, reference: try? FieldReference(parsing: field), patterns: compiled)
             }
@@ -291,13 +311,12 @@ public final class GrokFilter: Filter {
     func capture(_ prepared: PreparedPattern, _ buf: UnsafeBufferPointer<UInt8>, _ scratch: GrokMatchScratch, _ event: Event)
         throws(CaptureFailed)
     {
-        for store in prepared.stores {
-            let capture = store.capture
-            for g in capture.groups {
+        try prepared.stores.withUnsafeBufferPointer { stores throws(CaptureFailed) in
+            for slot in prepared.slots {
                 var value: Value
-                if let r = scratch.range(g) {
+                if let r = scratch.range(slot.group) {
                     let bytes = UnsafeBufferPointer(rebasing: buf[r])
-                    switch capture.coercion {
+                    switch slot.coercion {
                     case .none:
                         if bytes.isEmpty && !keepEmptyCaptures { continue }
                         value = .string(String(decoding: bytes, as: UTF8.self))
@@ -308,20 +327,20 @@ public final class GrokFilter: Filter {
                     if !keepEmptyCaptures { continue }
                     value = .null
                 }
-                try handle(store, value, event)
+                try handle(stores.baseAddress! + slot.store, value, event)
             }
         }
     }
 
     /// grok.rb's `handle`: the first value sets the field; later ones turn it into a list (strings) or join the list,
     /// unless the field is in `overwrite`; numbers, hashes and other values are left alone.
-    func handle(_ store: CaptureStore, _ value: Value, _ event: Event) throws(CaptureFailed) {
-        guard let ref = store.reference else {
-            throw CaptureFailed(message: "Invalid FieldReference: `\(store.capture.field)`")
+    func handle(_ store: UnsafePointer<CaptureStore>, _ value: Value, _ event: Event) throws(CaptureFailed) {
+        guard store.pointee.valid else {
+            throw CaptureFailed(message: "Invalid FieldReference: `\(store.pointee.field)`")
         }
-        if store.guarded { return try guardedHandle(store, ref, value, event) }
-        let overwrite = store.overwrite
-        let stored = event.update(ref) { existing in
+        if store.pointee.guarded { return try guardedHandle(store.pointee, value, event) }
+        let overwrite = store.pointee.overwrite
+        let stored = event.update(store.pointee.reference) { existing in
             if overwrite {
                 existing = value
                 return
@@ -329,8 +348,8 @@ public final class GrokFilter: Filter {
             switch existing {
             case .null:
                 existing = value
-            case .array(var list):
-                existing = .null  // keep `list` uniquely referenced
+            case .array:
+                var list = existing.takeArray()
                 list.append(value)
                 existing = .array(list)
             case .string(let s):
@@ -341,12 +360,13 @@ public final class GrokFilter: Filter {
         }
         if !stored {
             throw CaptureFailed(
-                message: "Could not set field '\(ref.text)': a value on its path is neither a hash nor a list index")
+                message: "Could not set field '\(store.pointee.reference.text)': a value on its path is neither a hash nor a list index")
         }
     }
 
     /// `handle` for `@timestamp` and `tags`, through `event.set`'s type checks.
-    func guardedHandle(_ store: CaptureStore, _ ref: FieldReference, _ value: Value, _ event: Event) throws(CaptureFailed) {
+    func guardedHandle(_ store: CaptureStore, _ value: Value, _ event: Event) throws(CaptureFailed) {
+        let ref = store.reference
         do throws(EventOperationError) {
             if store.overwrite {
                 try event.strictSet(ref, value)

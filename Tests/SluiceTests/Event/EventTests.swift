@@ -20,6 +20,26 @@ struct FieldReferenceTests {
 }
 
 struct EventAccessTests {
+    /// Nested writes change intermediate objects in place: an object copied on the way down would come back with
+    /// exactly its element count as capacity (and the copy would cost an allocation per write).
+    @Test func nestedWritesDoNotCopyIntermediateObjects() {
+        let e = Event()
+        for r in ["[http][request][method]", "[http][version]", "[http][response][status_code]", "[http][response][body][bytes]", "[http][request][referrer]"] {
+            e.update(FieldReference(r)) { $0 = "v" }
+        }
+        e.set(FieldReference("[http][response][body][content]"), "c")
+        e.tag("a")
+        e.tag("b")
+        guard case .object(let http)? = e.fields["http"], case .object(let response)? = http["response"] else {
+            Issue.record("no [http][response]")
+            return
+        }
+        #expect(http.count == 3 && http.entries.capacity >= Object.nestedCapacity)
+        #expect(response.count == 2 && response.entries.capacity >= Object.nestedCapacity)
+        #expect(e.get(FieldReference("[http][response][body][bytes]")) == "v")
+        #expect(e.fields["tags"] == .array(["a", "b"]))
+    }
+
     @Test func setCreatesIntermediateObjectsAndGetReadsThem() {
         let e = Event()
         #expect(e.set(FieldReference("[a][b][c]"), 1))

@@ -196,8 +196,7 @@ public final class GeoipFilter: Filter {
         }
         object.withValue(forKey: key, default: .object(Object())) { slot in
             var inner: Object
-            if case .object(let existing) = slot { inner = existing } else { inner = Object() }
-            slot = .null  // drop the slot's reference, so `inner` is mutated in place
+            if case .object = slot { inner = slot.takeObject() } else { inner = Object() }
             insert(&inner, path.dropFirst(), value)
             slot = .object(inner)
         }
