@@ -16,7 +16,7 @@ public final class DateFilter: Filter {
         var match: [String] = []
         @Setting("timezone", doc: "The time zone for dates without an offset: an IANA id (America/New_York), a fixed offset (+01:00) or a %{field} reference.")
         var timezone: String? = nil
-        @Setting("locale", doc: "The locale for month and weekday names (BCP 47). Sluice parses English names only.")
+        @Setting("locale", doc: "The locale (BCP 47, e.g. `fr`, `de-CH`) of month, weekday and AM/PM names; English by default.")
         var locale: String? = nil
         @Setting("target", doc: "The field receiving the parsed timestamp.")
         var target = "@timestamp"
@@ -61,16 +61,10 @@ public final class DateFilter: Filter {
         formatNames = Array(settings.match.dropFirst())
         target = try FieldReference(parsing: settings.target)
         tagOnFailure = settings.tagOnFailure
-        if let locale = settings.locale {
-            let language = locale.split(whereSeparator: { $0 == "-" || $0 == "_" }).first.map { $0.lowercased() } ?? ""
-            if locale.contains("_") {
-                logger.warn("Date filter now use BCP47 format for locale, replacing underscore with dash")
-            }
-            if language != "en" && language != "" && language != "und" {
-                logger.warn(
-                    "Sluice's date filter parses English month and weekday names only; locale '\(locale)' is treated as en-US")
-            }
+        if let locale = settings.locale, locale.contains("_") {
+            logger.warn("Date filter now use BCP47 format for locale, replacing underscore with dash")
         }
+        let names = settings.locale.map(DateNames.forLocale) ?? .english
         if let tz = settings.timezone, tz.contains("%{") {
             zone = .perEvent(Template(tz))
         } else if let tz = settings.timezone {
@@ -84,7 +78,7 @@ public final class DateFilter: Filter {
         var compiled: [DateFormat] = []
         for format in settings.match.dropFirst() {
             do {
-                compiled.append(try DateFormat(format))
+                compiled.append(try DateFormat(format, names: names))
             } catch {
                 throw DateFilterError.invalidPattern(format, error.description)
             }

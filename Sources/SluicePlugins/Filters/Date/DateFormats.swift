@@ -8,13 +8,13 @@ enum DateFormat: Sendable {
     case tai64n
     case joda(JodaDateParser)
 
-    init(_ format: String) throws(JodaDateParser.PatternError) {
+    init(_ format: String, names: DateNames = .english) throws(JodaDateParser.PatternError) {
         switch format {
         case "ISO8601": self = .iso8601
         case "UNIX": self = .unix
         case "UNIX_MS": self = .unixMillis
         case "TAI64N": self = .tai64n
-        default: self = .joda(try JodaDateParser(format))
+        default: self = .joda(try JodaDateParser(format, names: names))
         }
     }
 

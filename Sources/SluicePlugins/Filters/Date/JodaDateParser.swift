@@ -18,52 +18,6 @@ struct ParsedDateFields {
     var zone: TimeZoneRules?
 }
 
-/// English month and weekday names, the texts Joda parses case-insensitively (full or short form).
-enum DateNames {
-    /// A name's full and three-letter forms as lowercase bytes, prepared once.
-    struct Forms: Sendable {
-        let full: [UInt8]
-        let short: [UInt8]
-        init(_ name: String) {
-            full = Array(name.utf8)
-            short = Array(full.prefix(3))
-        }
-    }
-
-    static let months = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
-        "december",
-    ].map(Forms.init)
-    static let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map(Forms.init)
-
-    /// Matches the longest full or three-letter name at `i`; returns its 1-based index.
-    static func match(_ names: [Forms], _ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> Int? {
-        var best = 0, bestLength = 0
-        for k in names.indices {
-            let forms = names[k]
-            if forms.full.count > bestLength, matches(forms.full, b, at: i) {
-                best = k + 1
-                bestLength = forms.full.count
-            } else if forms.short.count > bestLength, matches(forms.short, b, at: i) {
-                best = k + 1
-                bestLength = forms.short.count
-            }
-        }
-        guard best > 0 else { return nil }
-        i += bestLength
-        return best
-    }
-
-    /// Whether the lowercase `name` appears at `i` in `b`, ignoring ASCII case.
-    @inline(__always) static func matches(_ name: [UInt8], _ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Bool {
-        guard i + name.count <= b.count else { return false }
-        for j in 0..<name.count where lower(b[i + j]) != name[j] { return false }
-        return true
-    }
-
-    @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
-}
-
 /// A Joda-Time `DateTimeFormat.forPattern` pattern compiled once into a parser (parsing only).
 ///
 /// Supported letters: `y`/`Y`/`x` (year), `M` (number, `MMM`+ text), `d`, `D`, `H`, `k`, `h`, `K`, `m`, `s`, `S`
@@ -99,8 +53,12 @@ struct JodaDateParser: Sendable {
     /// Logstash's test: the pattern text contains `Z`.
     let hasZone: Bool
 
-    init(_ pattern: String) throws(PatternError) {
+    /// The month, weekday and AM/PM texts of the filter's `locale`.
+    let names: DateNames
+
+    init(_ pattern: String, names: DateNames = .english) throws(PatternError) {
         self.pattern = pattern
+        self.names = names
         hasYear = pattern.contains("y") || pattern.contains("Y")
         hasZone = pattern.contains("Z")
         // Tokenise: runs of one letter, quoted literals, other characters.
@@ -228,7 +186,7 @@ struct JodaDateParser: Sendable {
                 guard let (v, _) = digits(2, exact: fixed ? width : nil), (1...12).contains(v) else { return nil }
                 f.month = v
             case .monthText:
-                guard let m = DateNames.match(DateNames.months, b, &i) else { return nil }
+                guard let m = DateNames.match(names.months, numerals: 12, b, &i) else { return nil }
                 f.month = m
             case .number(let field, let width, let maxDigits, let fixed):
                 guard let (v, _) = digits(maxDigits, exact: fixed ? width : nil) else { return nil }
@@ -269,13 +227,10 @@ struct JodaDateParser: Sendable {
                 for k in 0..<3 { ms = ms * 10 + (start + k < i ? Int(b[start + k] - 48) : 0) }
                 f.millisecond = ms
             case .halfDay:
-                guard i + 2 <= b.count else { return nil }
-                let a = DateNames.lower(b[i]), m = DateNames.lower(b[i + 1])
-                guard m == UInt8(ascii: "m"), a == UInt8(ascii: "a") || a == UInt8(ascii: "p") else { return nil }
-                f.pm = a == UInt8(ascii: "p")
-                i += 2
+                guard let half = DateNames.match(names.halfDays, numerals: 0, b, &i) else { return nil }
+                f.pm = half == 2
             case .weekdayText:
-                guard let d = DateNames.match(DateNames.weekdays, b, &i) else { return nil }
+                guard let d = DateNames.match(names.weekdays, numerals: 7, b, &i) else { return nil }
                 f.weekday = d
             case .offset:
                 guard i < b.count else { return nil }
