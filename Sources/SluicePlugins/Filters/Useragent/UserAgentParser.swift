@@ -49,7 +49,8 @@ struct UserAgentParser: Sendable {
     init(yaml: String, source: String = "regexes.yaml") throws(LoadError) {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            // Every value is a string here: the basic resolver skips the per-scalar regular expressions of YAML 1.1 typing.
+            root = try Yams.compose(yaml: yaml, .basic)
         } catch {
             throw LoadError(description: "\(source) is not valid YAML: \(error)")
         }
