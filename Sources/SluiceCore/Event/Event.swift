@@ -167,8 +167,9 @@ public final class Event: @unchecked Sendable {
     }
 
     /// Changes the value at `ref` in place with a single walk of its path: `body` receives the current value
-    /// (`.null` when absent) and may replace it. Missing intermediate objects are created. Returns false, changing
-    /// nothing, when the path runs through a scalar. Unlike `set`, no `@timestamp` conversion applies.
+    /// (`.null` when absent) and may replace it; an absent field is created with what `body` leaves there. Missing
+    /// intermediate objects are created. Returns false, changing nothing, when the path runs through a scalar.
+    /// Unlike `set`, no `@timestamp` conversion applies.
     @discardableResult
     public func update(_ ref: FieldReference, _ body: (inout Value) -> Void) -> Bool {
         let path = ref.path
