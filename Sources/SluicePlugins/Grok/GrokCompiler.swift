@@ -7,11 +7,8 @@ final class GrokPattern: @unchecked Sendable {
         case none, int, float
     }
 
-    /// One capture name of the pattern with every group carrying it, in Logstash's reporting order.
-    ///
-    /// A class, so that walking the captures per event costs one reference count per capture instead of one per
-    /// string and array inside: the workers share these tables, and contended reference counts are what limits
-    /// a second worker.
+    /// One capture name of the pattern with every group carrying it, in Logstash's reporting order. The grok
+    /// filter turns these into flat per-worker tables at start-up (`GrokFilter.PreparedPattern`).
     final class Capture: Sendable {
         /// The name as written (`NUMBER:num:int`, `foo`), compared with `overwrite`'s entries.
         let field: String
