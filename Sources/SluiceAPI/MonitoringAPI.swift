@@ -119,6 +119,7 @@ public final class MonitoringAPI: Sendable {
             var o = metadata()
             o["process"] = .object(processStats())
             o["events"] = .object(eventTotals())
+            if let flow = nodeFlow() { o["flow"] = .object(flow) }
             o["pipelines"] = .object(pipelineStats(nil))
             o["reloads"] = .object(reloadTotals())
             o["os"] = .object(osInfo())
@@ -130,6 +131,8 @@ public final class MonitoringAPI: Sendable {
             return .object(metadata(["process": .object(processStats())]))
         case ["_node", "stats", "events"]:
             return .object(metadata(["events": .object(eventTotals())]))
+        case ["_node", "stats", "flow"]:
+            return .object(metadata(["flow": .object(nodeFlow() ?? Object())]))
         case ["_node", "stats", "reloads"]:
             return .object(metadata(["reloads": .object(reloadTotals())]))
         case ["_node", "stats", "os"]:
@@ -215,6 +218,7 @@ public final class MonitoringAPI: Sendable {
         let m = p.program.metrics
         var o = Object()
         o["events"] = .object(events(of: m))
+        if p.program.collectsMetrics { o["flow"] = .object(p.flow.pipeline.object(at: Clock.nanoseconds())) }
         var plugins = Object()
         plugins["inputs"] = .array(p.program.inputs.map { plugin(p, $0, input: true) })
         plugins["codecs"] = .array([])
@@ -267,6 +271,9 @@ public final class MonitoringAPI: Sendable {
             e["duration_in_millis"] = .int(m?.durationMillis ?? 0)
         }
         o["events"] = .object(e)
+        if built.collectsMetrics, let flow = p.flow.plugins[built.id] {
+            o["flow"] = .object(flow.object(at: Clock.nanoseconds()))
+        }
         return .object(o)
     }
 
@@ -288,23 +295,18 @@ public final class MonitoringAPI: Sendable {
     }
 
     func eventTotals() -> Object {
-        var totals = (in: 0, filtered: 0, out: 0, duration: 0, push: 0)
-        for p in agent.runningPipelines {
-            let m = p.program.metrics
-            totals.in += m.eventsIn.load(ordering: .relaxed)
-            totals.filtered += m.eventsFiltered.load(ordering: .relaxed)
-            totals.out += m.eventsOut.load(ordering: .relaxed)
-            totals.duration += m.durationNanos.load(ordering: .relaxed)
-            totals.push += m.queuePushNanos.load(ordering: .relaxed)
-        }
+        let totals = EventCounts(summing: agent.runningPipelines)
         var o = Object()
         o["in"] = .int(totals.in)
         o["filtered"] = .int(totals.filtered)
         o["out"] = .int(totals.out)
-        o["duration_in_millis"] = .int(totals.duration / 1_000_000)
-        o["queue_push_duration_in_millis"] = .int(totals.push / 1_000_000)
+        o["duration_in_millis"] = .int(totals.durationNanos / 1_000_000)
+        o["queue_push_duration_in_millis"] = .int(totals.queuePushNanos / 1_000_000)
         return o
     }
+
+    /// The node-level `flow`, when the directory keeps one.
+    func nodeFlow() -> Object? { agent.flow?.metrics.object(at: Clock.nanoseconds()) }
 
     func reloadTotals() -> Object {
         let all = agent.runningPipelines.map { agent.reloadStats($0.settings.id) }

@@ -45,6 +45,8 @@ public final class PluginMetrics: Sendable {
     public var inCount: Int { eventsIn.load(ordering: .relaxed) }
     public var outCount: Int { eventsOut.load(ordering: .relaxed) }
     public var durationMillis: Int { durationNanos.load(ordering: .relaxed) / 1_000_000 }
+    /// Time spent, in nanoseconds: working for filters and outputs, blocked on the queue for inputs.
+    public var durationNanoseconds: Int { durationNanos.load(ordering: .relaxed) }
 }
 
 /// Counters of one pipeline: events in (pushed by inputs), filtered, out, and per plugin.

@@ -43,6 +43,12 @@ public protocol PipelineDirectory: AnyObject, Sendable {
     var runningPipelines: [Pipeline] { get }
     /// The reload counters of pipeline `id`.
     func reloadStats(_ id: String) -> PipelineReloadStats
+    /// The node-level flow metrics, when the directory keeps them.
+    var flow: NodeFlow? { get }
+}
+
+extension PipelineDirectory {
+    public var flow: NodeFlow? { nil }
 }
 
 /// Runs a process's pipelines: compiles them, starts them, stops them on a signal, and waits until all are done
@@ -63,8 +69,17 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     var reloadInProgress = false
     private var reloads: [String: PipelineReloadStats] = [:]
     private var alertChecker: PeriodicThread?
+    private var flowTicker: PeriodicThread?
+    /// Rates over every running pipeline's events (`GET /_node/stats/flow`), from the agent's start.
+    let nodeFlow: NodeFlow
+    public var flow: NodeFlow? { nodeFlow }
 
-    public init(registry: PluginRegistry) { self.registry = registry }
+    public init(registry: PluginRegistry) {
+        self.registry = registry
+        let owner = WeakAgent()
+        nodeFlow = NodeFlow(startNanos: Clock.nanoseconds()) { EventCounts(summing: owner.agent?.runningPipelines ?? []) }
+        owner.agent = self
+    }
 
     /// Parses and compiles one pipeline without starting it. `-t` passes `openDeadLetterQueue: false`, so checking a
     /// config never takes the DLQ's lock or creates files.
@@ -143,6 +158,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         lock.withLock { pipelines = toRun }
         for p in toRun { p.start() }
         startAlertChecker()
+        startFlowTicker()
     }
 
     /// Blocks until every started pipeline has finished.
@@ -158,6 +174,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
             usleep(100_000)
         }
         alertChecker?.stop()
+        flowTicker?.stop()
         lock.withLock { stopping = true }
         requestReload()
     }
@@ -207,6 +224,18 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         if checker.start() { alertChecker = checker }
     }
 
+    /// Captures the node's and every running pipeline's flow metrics every 5 s (Logstash's flow poller period).
+    private func startFlowTicker() {
+        nodeFlow.capture(at: Clock.nanoseconds())
+        let ticker = PeriodicThread(intervalMilliseconds: 5000) { [weak self] in
+            guard let self else { return }
+            let now = Clock.nanoseconds()
+            self.nodeFlow.capture(at: now)
+            for p in self.runningPipelines where !p.isFinished { p.flow.capture(at: now) }
+        }
+        if ticker.start() { flowTicker = ticker }
+    }
+
     /// Graceful stop: inputs stop, in-flight events drain through filters and outputs.
     public func stopAll() {
         let all = lock.withLock { () -> [Pipeline] in
@@ -217,6 +246,11 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         for p in all { p.stop() }
         requestReload()
     }
+}
+
+/// Lets the node flow read the agent's pipelines without keeping the agent alive.
+private final class WeakAgent: @unchecked Sendable {
+    weak var agent: Agent?
 }
 
 extension String {

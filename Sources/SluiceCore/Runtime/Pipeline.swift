@@ -42,6 +42,8 @@ public final class Pipeline: @unchecked Sendable {
     public let ephemeralID = randomUUID()
     /// `dead_letter_queue.warn_entries` / `critical_entries`: entry counts that raise the DLQ alert level.
     public var deadLetterQueueThresholds: (warn: Int?, critical: Int?) = (nil, nil)
+    /// Rates over the pipeline's counters (the API's `flow`); the agent captures them every 5 s.
+    public let flow: PipelineFlow
     private var alertLevel = DeadLetterQueueAlert.green
     private var finished = false
 
@@ -75,6 +77,7 @@ public final class Pipeline: @unchecked Sendable {
         self.shutdown = shutdown
         queue = EventQueue(capacity: settings.workers * settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil)
         logger = Logger("pipeline", pipelineID: settings.id)
+        flow = PipelineFlow(metrics: program.metrics, workers: settings.workers, startNanos: Clock.nanoseconds())
     }
 
     /// Starts inputs and workers.
@@ -82,6 +85,7 @@ public final class Pipeline: @unchecked Sendable {
         logger.info(
             "Starting pipeline {\"pipeline.workers\"=>\(settings.workers), \"pipeline.batch.size\"=>\(settings.batchSize), \"pipeline.batch.delay\"=>\(settings.batchDelayMillis)}"
         )
+        flow.capture(at: Clock.nanoseconds())  // the lifetime baseline
         runningWorkers = settings.workers
         for w in 0..<settings.workers {
             threads.append(Thread(name: "[\(settings.id)]>worker\(w)") { [self] in self.workerLoop() })

@@ -11,6 +11,7 @@ import Glibc
 final class StaticDirectory: PipelineDirectory, @unchecked Sendable {
     var runningPipelines: [Pipeline]
     var reloads: [String: PipelineReloadStats] = [:]
+    var flow: NodeFlow?
     init(_ pipelines: [Pipeline]) { runningPipelines = pipelines }
     func reloadStats(_ id: String) -> PipelineReloadStats { reloads[id] ?? PipelineReloadStats() }
 }

@@ -43,6 +43,43 @@ struct MonitoringAPITests {
         #expect(o["pipeline"]?["batch_delay"] == .int(50))
     }
 
+    @Test func flowAppearsInPipelinePluginAndNodeStats() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let pipeline = try compileDLQPipeline(data: work)
+        defer { pipeline.deadLetterQueue?.close() }
+        let directory = StaticDirectory([pipeline])
+        let started = Clock.nanoseconds() - 61 * 1_000_000_000  // as if both had started 61 s ago
+        directory.flow = NodeFlow(startNanos: started) { EventCounts(summing: [pipeline]) }
+        directory.flow?.capture(at: started)
+        pipeline.flow.capture(at: started)
+        pipeline.process(numericEvents(4))
+        let api = MonitoringAPI(agent: directory, node: NodeInfo(version: "0.1.0", id: "node-id"), configuration: APIConfiguration())
+
+        let o = try json(api.respond(to: APIRequest(path: "/_node/stats/pipelines/main")))
+        let main = try #require(o["pipelines"]?["main"])
+        guard case .object(let flow) = try #require(main["flow"]) else { throw APITestError("flow is not an object") }
+        #expect(flow.map(\.0) == ["input_throughput", "filter_throughput", "output_throughput", "queue_backpressure",
+                                  "worker_concurrency", "worker_utilization"])
+        // One capture 61 s old: a baseline for current and one minute, not yet for five.
+        guard case .object(let filtered) = try #require(flow["filter_throughput"]) else { throw APITestError("not an object") }
+        #expect(filtered.map(\.0) == ["current", "last_1_minute", "lifetime"])
+        let lifetime = try #require(filtered["lifetime"]?.numberValue)
+        #expect(lifetime > 0.06 && lifetime < 0.066)  // 4 events over a little more than 61 s
+        let plugins = try #require(main["plugins"])
+        #expect(plugins["inputs"]?.arrayValue?.first?["flow"]?["throughput"]?["lifetime"]?.numberValue == 0)
+        #expect(plugins["filters"]?.arrayValue?.first?["flow"]?["worker_utilization"] != nil)
+        #expect(plugins["outputs"]?.arrayValue?.first?["flow"]?["worker_millis_per_event"]?["lifetime"] != nil)
+
+        for path in ["/_node/stats", "/_node/stats/flow"] {
+            let node = try json(api.respond(to: APIRequest(path: path)))
+            guard case .object(let nodeFlow) = try #require(node["flow"]) else { throw APITestError("no node flow") }
+            #expect(nodeFlow.map(\.0) == ["input_throughput", "filter_throughput", "output_throughput",
+                                          "queue_backpressure", "worker_concurrency"])
+            let rate = try #require(nodeFlow["output_throughput"]?["last_1_minute"]?.numberValue)
+            #expect(rate > 0.06 && rate < 0.066)
+        }
+    }
+
     @Test func pipelineStatsHaveLogstashsShape() throws {
         defer { try? FileManager.default.removeItem(at: work) }
         let pipeline = try compileDLQPipeline(data: work)
