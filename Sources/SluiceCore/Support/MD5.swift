@@ -55,13 +55,6 @@ public enum MD5 {
         return out
     }
 
-    public static func hexDigest(_ message: [UInt8]) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in digest(message) {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// The lowercase hex digest of `message`.
+    public static func hexDigest(_ message: [UInt8]) -> String { Hex.lowercase(digest(message)) }
 }

@@ -54,10 +54,7 @@ public enum SHA256 {
     }
 
     /// The lowercase hex digest of a string's UTF-8 bytes.
-    public static func hex(of text: String) -> String {
-        let hexDigits = Array("0123456789abcdef")
-        return String(digest(Array(text.utf8)).flatMap { [hexDigits[Int($0 >> 4)], hexDigits[Int($0 & 15)]] })
-    }
+    public static func hex(of text: String) -> String { Hex.lowercase(digest(Array(text.utf8))) }
 
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 }

@@ -36,7 +36,7 @@ enum RubyInspect {
                 out += "{}"
                 return
             }
-            let keys = o.orderedKeys.map(quote)
+            let keys = o.orderedKeys.map { Ruby.inspect(string: $0) }
             let width = keys.map(\.count).max()! + 4 * level
             out += "{\n"
             var first = true
@@ -61,7 +61,7 @@ enum RubyInspect {
                 write(element, level: level + 1, into: &out)
             }
             out += "\n" + String(repeating: " ", count: 4 * (level - 1)) + "]"
-        case .string(let s): out += quote(s)
+        case .string(let s): out += Ruby.inspect(string: s)
         case .int(let i): out += String(i)
         case .double(let d): out += RubyFloat.format(d)
         case .bool(let b): out += b ? "true" : "false"
@@ -69,39 +69,4 @@ enum RubyInspect {
         case .timestamp(let t): out += t.iso8601
         }
     }
-
-    /// Ruby's `String#inspect`.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        var previous: Character = " "
-        for c in s {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{1B}": out += "\\e"
-            case "\u{07}": out += "\\a"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\u{0B}": out += "\\v"
-            case "{" where previous == "#", "$" where previous == "#", "@" where previous == "#":
-                out.removeLast()
-                out += "\\#" + String(c)
-            default:
-                if let a = c.asciiValue, a < 0x20 || a == 0x7F {
-                    out += a == 0x7F ? "\\x7F" : "\\u" + String(a, radix: 16, uppercase: true).leftPadded(4)
-                } else {
-                    out.append(c)
-                }
-            }
-            previous = c
-        }
-        return out + "\""
-    }
-}
-
-extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

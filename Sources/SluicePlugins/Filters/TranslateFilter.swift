@@ -155,15 +155,9 @@ public final class TranslateFilter: Filter {
                 guard let value = event.get(source) else { continue }
                 let text: String
                 if case .array(let a) = value { text = a.first.map(Ruby.toS) ?? "" } else { text = Ruby.toS(value) }
-                var matched = false
-                if let translation = lookup(text, dictionary) {
-                    event.set(target, translation)
-                    matched = true
-                } else if let fallback {
-                    event.set(target, .string(fallback.render(event)))
-                    matched = true
-                }
-                if matched || inPlace { batch.matched[i] = true }
+                let translation = translateOrFallback(text, dictionary, event)
+                if let translation { event.set(target, translation) }
+                if translation != nil || inPlace { batch.matched[i] = true }
             case .values(let list, let target):
                 guard let value = event.get(list) else { continue }
                 let items = Ruby.array(value)
@@ -178,17 +172,20 @@ public final class TranslateFilter: Filter {
                     let base = list.path + [String(index)]
                     let inner = event.get(FieldReference(path: base + source.path, isMetadata: list.isMetadata))
                     let destination = FieldReference(path: base + target.path, isMetadata: list.isMetadata)
-                    if let inner, let translation = lookup(Ruby.toS(inner), dictionary) {
+                    if let translation = translateOrFallback(inner.map(Ruby.toS), dictionary, event) {
                         event.set(destination, translation)
-                        any = true
-                    } else if let fallback {
-                        event.set(destination, .string(fallback.render(event)))
                         any = true
                     }
                 }
                 if any || inPlace { batch.matched[i] = true }
             }
         }
+    }
+
+    /// The translation of `text` (nil: no value), else the rendered `fallback`, else nil.
+    func translateOrFallback(_ text: String?, _ dictionary: TranslationDictionary, _ event: Event) -> Value? {
+        if let text, let translation = lookup(text, dictionary) { return translation }
+        return fallback.map { .string($0.render(event)) }
     }
 
     /// The translation of `text`, or nil when nothing matches.

@@ -201,28 +201,6 @@ struct PosixTimeZone: Sendable {
             while let c = b.first, (c >= 65 && c <= 90) || (c >= 97 && c <= 122) { b = b.dropFirst() }
             return b.startIndex > start
         }
-        func time() -> Int? {
-            var sign = 1
-            if b.first == UInt8(ascii: "+") { b = b.dropFirst() } else if b.first == UInt8(ascii: "-") {
-                sign = -1
-                b = b.dropFirst()
-            }
-            var parts: [Int] = []
-            repeat {
-                if !parts.isEmpty { b = b.dropFirst() }
-                var v = 0
-                var any = false
-                while let c = b.first, c >= 48, c <= 57 {
-                    v = v * 10 + Int(c - 48)
-                    any = true
-                    b = b.dropFirst()
-                }
-                guard any else { return nil }
-                parts.append(v)
-            } while b.first == UInt8(ascii: ":") && parts.count < 3
-            let secs = parts[0] * 3600 + (parts.count > 1 ? parts[1] * 60 : 0) + (parts.count > 2 ? parts[2] : 0)
-            return sign * secs
-        }
         func number() -> Int? {
             var v = 0
             var any = false
@@ -232,6 +210,21 @@ struct PosixTimeZone: Sendable {
                 b = b.dropFirst()
             }
             return any ? v : nil
+        }
+        func time() -> Int? {
+            var sign = 1
+            if b.first == UInt8(ascii: "+") { b = b.dropFirst() } else if b.first == UInt8(ascii: "-") {
+                sign = -1
+                b = b.dropFirst()
+            }
+            var parts: [Int] = []
+            repeat {
+                if !parts.isEmpty { b = b.dropFirst() }
+                guard let v = number() else { return nil }
+                parts.append(v)
+            } while b.first == UInt8(ascii: ":") && parts.count < 3
+            let secs = parts[0] * 3600 + (parts.count > 1 ? parts[1] * 60 : 0) + (parts.count > 2 ? parts[2] : 0)
+            return sign * secs
         }
         func rule() -> Rule? {
             let kind: Rule.Kind

@@ -146,7 +146,7 @@ public final class FingerprintFilter: Filter {
             let (h1, h2) = MurmurHash3.x64_128(input, seed: 2)
             let bytes = MurmurHash3.littleEndian(Int(Int64(bitPattern: h1)), bytes: 8)
                 + MurmurHash3.littleEndian(Int(Int64(bitPattern: h2)), bytes: 8)
-            return .string(base64 ? DigestEncoding.base64(bytes) : DigestEncoding.hex(bytes))
+            return .string(base64 ? Base64.encode(bytes) : Hex.lowercase(bytes))
         case .ipv4Network:
             let text = Ruby.toS(value)
             guard let network = IPNetwork(text) else {
@@ -159,7 +159,7 @@ public final class FingerprintFilter: Filter {
             guard let digest = method.digest else { return nil }
             let data = Array(Ruby.toS(value).utf8)
             let bytes = key.map { digest.hmac(key: $0, data) } ?? digest.hash(data)
-            return .string(base64 ? DigestEncoding.base64(bytes) : DigestEncoding.hex(bytes))
+            return .string(base64 ? Base64.encode(bytes) : Hex.lowercase(bytes))
         }
     }
 
