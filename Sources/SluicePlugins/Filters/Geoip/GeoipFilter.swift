@@ -24,7 +24,7 @@ public final class GeoipFilter: Filter {
 
     public struct Settings: PluginSettings {
         @Setting("source", doc: "The field holding the IP address or hostname (the first element when it is a list).", required: true)
-        var source = ""
+        var source = FieldReference("message")
         @Setting("target", doc: "The field that receives the data; `geoip` with ECS disabled, else the parent of a `[…][ip]` source (required otherwise).")
         var target: String? = nil
         @Setting("database", doc: "The MaxMind DB (.mmdb) file: GeoLite2/GeoIP2 City, Country, ASN, ISP, Domain, Enterprise, Anonymous-IP, or DB-IP lite. Sluice ships none, so this is required.")
@@ -76,14 +76,15 @@ public final class GeoipFilter: Filter {
                 throw SettingsValidationError("geoip: \(setting): \(error.description)", setting: setting)
             }
         }
-        source = try reference(settings.source, "source")
+        source = settings.source
         let targetText: String
         if let configured = settings.target {
             targetText = configured
         } else if !ecs {
             targetText = "geoip"
-        } else if settings.source.hasSuffix("[ip]") && settings.source.count > 4 {
-            targetText = String(settings.source.dropLast(4))
+        } else if source.path.count > 1 && source.path.last == "ip" {
+            // Logstash: a source ending in `[ip]` puts the data beside it.
+            targetText = FieldReference(path: Array(source.path.dropLast()), isMetadata: source.isMetadata).text
         } else {
             throw SettingsValidationError(
                 "GeoIP Filter in ECS-Compatiblity mode requires a `target` when `source` is not an `ip` sub-field, eg. [client][ip]",
