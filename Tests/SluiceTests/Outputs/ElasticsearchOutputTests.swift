@@ -171,9 +171,12 @@ import Testing
         defer { message.close() }
         #expect(String(decoding: message.body(for: event), as: UTF8.self) == "id=7")
         #expect(message.contentType == "text/plain")
-        let json = try build(#"http_method => "post" mapping => {"nested" => {"v" => "%{n}"} "list" => ["%{id}"]}"#)
+        let json = try build(#"http_method => "post" mapping => {"nested" => {"v" => "%{n}"} "list" => ["%{id}"] "fixed" => 3 "text" => "plain"}"#)
         defer { json.close() }
-        #expect(String(decoding: json.body(for: event), as: UTF8.self) == #"{"nested":{"v":"1.5"},"list":["7"]}"#)
+        // Logstash sprintf's every leaf: a number in the mapping is sent as its text.
+        #expect(String(decoding: json.body(for: event), as: UTF8.self) == #"{"nested":{"v":"1.5"},"list":["7"],"fixed":"3","text":"plain"}"#)
+        let second = OutputHarness.event(#"{"id":"8","n":2}"#)
+        #expect(String(decoding: json.body(for: second), as: UTF8.self) == #"{"nested":{"v":"2"},"list":["8"],"fixed":"3","text":"plain"}"#)
     }
 
     @Test func messageFormatNeedsAMessage() {

@@ -53,7 +53,8 @@ public final class FingerprintFilter: Filter {
     }
 
     let sources: [String]
-    let sortedSources: [String]
+    /// `source` in Ruby's sort order, each name with its reference (nil for a name that is not a valid one).
+    let sortedSources: [(name: String, ref: FieldReference?)]
     let sourceRefs: [(name: String, ref: FieldReference)]
     let target: FieldReference
     let key: [UInt8]?
@@ -66,7 +67,7 @@ public final class FingerprintFilter: Filter {
 
     public init(settings: Settings, context: PluginContext) throws {
         sources = settings.source
-        sortedSources = settings.source.sorted(by: FingerprintFilter.rubyLess)
+        sortedSources = settings.source.sorted(by: FingerprintFilter.rubyLess).map { ($0, try? FieldReference(parsing: $0)) }
         sourceRefs = settings.source.compactMap { name in (try? FieldReference(parsing: name)).map { (name, $0) } }
         target = settings.target ?? FieldReference(context.ecsCompatibility.isEnabled ? "[event][hash]" : "fingerprint")
         key = settings.key.map { Array($0.utf8) }
@@ -91,8 +92,8 @@ public final class FingerprintFilter: Filter {
             var generator = SystemRandomNumberGenerator()
             event.set(target, .string(UuidFilter.randomUUID(using: &generator)))
         case .punctuation:
-            for name in sortedSources {
-                guard let ref = try? FieldReference(parsing: name), let value = event.get(ref) else { continue }
+            for (name, ref) in sortedSources {
+                guard let ref, let value = event.get(ref) else { continue }
                 guard case .string(let s) = value else {
                     logger.rateLimited(.warn, key: "punctuation", "fingerprint: PUNCTUATION needs a string, field [\(name)] holds a \(Ruby.className(value))")
                     continue
@@ -108,8 +109,8 @@ public final class FingerprintFilter: Filter {
                         text += "|\(key)|\(Ruby.toS(FingerprintFilter.sortedHashes(fields[key]!)))"
                     }
                 } else {
-                    for name in sortedSources {
-                        let value = (try? FieldReference(parsing: name)).flatMap { event.get($0) } ?? .null
+                    for (name, ref) in sortedSources {
+                        let value = ref.flatMap { event.get($0) } ?? .null
                         text += "|\(name)|\(Ruby.toS(FingerprintFilter.sortedHashes(value)))"
                     }
                 }

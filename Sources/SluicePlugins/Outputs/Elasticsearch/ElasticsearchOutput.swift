@@ -44,7 +44,7 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
         @Setting("doc_as_upsert", doc: "With `action => update`, create the document from the event when it does not exist.")
         var docAsUpsert = false
         @Setting("upsert", doc: "With `action => update`, the JSON document (sprintf) to create when the document does not exist.")
-        var upsert = ""
+        var upsert = Template("")
         @Setting("retry_on_conflict", doc: "With `action => update`, how often Elasticsearch retries a conflicting update.")
         var retryOnConflict = 1
         @Setting("version", doc: "The document version (sprintf).")
@@ -429,8 +429,8 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
         }
         var upsert: Value?
         if action == "update" {
-            if !settings.upsert.isEmpty {
-                upsert = try? JSONParser.parse(Template(settings.upsert).render(event))
+            if !settings.upsert.source.isEmpty {
+                upsert = try? JSONParser.parse(settings.upsert.render(event))
             }
             params.append(("retry_on_conflict", .int(settings.retryOnConflict)))
         }

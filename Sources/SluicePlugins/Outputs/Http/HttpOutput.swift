@@ -78,7 +78,7 @@ public final class HttpOutput: Output, @unchecked Sendable {
     let method: HTTPMethod
     let contentType: String
     let headers: [(key: String, value: Template)]
-    let mapping: Value?
+    let mapping: ValueTemplate?
     let message: Template?
     let retryable: Set<Int>
     let ignorable: Set<Int>
@@ -100,7 +100,7 @@ public final class HttpOutput: Output, @unchecked Sendable {
         if settings.format == .message && settings.mapping != nil {
             context.logger.warn("mapping is not supported and will be ignored if message format is used")
         }
-        mapping = settings.mapping
+        mapping = settings.mapping.map(HttpOutput.mappingTemplate)
         message = settings.message.map(Template.init)
         retryable = Set(settings.retryableCodes)
         ignorable = Set(settings.ignorableCodes)
@@ -261,19 +261,24 @@ public final class HttpOutput: Output, @unchecked Sendable {
     /// The event as sent: `mapping` with its strings sprintf'd, or the whole event (no `@metadata`).
     func mapEvent(_ event: Event) -> Value {
         guard let mapping else { return .object(event.fields) }
-        return Self.render(mapping, event)
+        return mapping.render(event)
     }
 
-    static func render(_ value: Value, _ event: Event) -> Value {
-        switch value {
-        case .object(let o):
-            var out = Object()
-            for (k, v) in o { out[k] = render(v, event) }
-            return .object(out)
-        case .array(let a): return .array(a.map { render($0, event) })
-        case .string(let s): return .string(Template(s).render(event))
-        default: return .string(Template(Ruby.toS(value)).render(event))
+    /// `mapping` as the template it is rendered from: Logstash sprintf's every leaf, so non-string scalars become
+    /// their `to_s` text.
+    static func mappingTemplate(_ value: Value) -> ValueTemplate {
+        func leavesAsText(_ v: Value) -> Value {
+            switch v {
+            case .object(let o):
+                var out = Object(minimumCapacity: o.count)
+                for (k, x) in o { out[k] = leavesAsText(x) }
+                return .object(out)
+            case .array(let a): return .array(a.map(leavesAsText))
+            case .string: return v
+            default: return .string(Ruby.toS(v))
+            }
         }
+        return ValueTemplate(leavesAsText(value))
     }
 
     /// Ruby's `CGI.escape`: unreserved characters stay, a space becomes `+`, the rest is %-encoded.
