@@ -82,6 +82,8 @@ run_case() {
 
 command -v /usr/bin/time >/dev/null || { echo "installing time"; (apt-get install -y -qq time >/dev/null 2>&1); }
 
+# The generated inputs are written out before timing starts, so that their writeback does not compete.
+sync
 echo "Sluice benchmark ($(nproc) cores)"
 for w in 1 2; do run_case "baseline (generator)" "$w" "$WORK/baseline.conf" /dev/null "$N"; done
 # The cost of metrics: the same baseline with metric.collect off (3 runs each, best kept).
@@ -184,6 +186,8 @@ dlq_case() {
   bytes=$(du -sb "$WORK/dlqdata/dead_letter_queue/main" | cut -f1)
   python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[4]); b=int(sys.argv[5]); print('%-22s -w 2  %10.0f entries/s  %6.1f MB/s  (%d entries, %.1f MB, %.2f s)' % (sys.argv[3], n/s, b/s/1e6, n, b/1e6, s))" "$start" "$end" "$name" "$events" "$bytes"
 }
+# The DLQ syncs its segments: write the generated input files out first, so that their writeback does not compete.
+sync
 dlq_case "DLQ write (1 KB)" "$WORK/dlq-write.conf" "$DLQ_N"
 dlq_case "DLQ read (1 KB)" "$WORK/dlq-read.conf" "$DLQ_N"
 rm -rf "$WORK/dlqdata"

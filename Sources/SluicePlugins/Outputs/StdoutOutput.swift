@@ -21,7 +21,7 @@ public final class StdoutOutput: Output {
         var out: [UInt8] = []
         out.reserveCapacity(events.count * 64)
         for e in events { codec.encode(e, into: &out) }
-        lock.withLock { FileDescriptorWriter.writeAll(1, out) }
+        _ = lock.withLock { FileDescriptorWriter.writeAll(1, out) }
     }
 }
 
