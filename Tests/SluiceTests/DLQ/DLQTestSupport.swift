@@ -6,11 +6,11 @@ import Testing
 
 /// Helpers shared by the DLQ tests: temporary directories, fixtures, hex.
 enum DLQTestSupport {
-    /// `/work/shared/fixtures`, found from this file's path (`<package>/Tests/SluiceTests/DLQ/…` → `<package>/../shared`).
+    /// `Tests/Support/logstash`: bytes written by real Logstash releases, found from this file's path.
     static var fixturesDirectory: String {
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(4)  // file, DLQ, SluiceTests, Tests
-        return parts.joined(separator: "/") + "/../shared/fixtures"
+        parts.removeLast(3)  // file, DLQ, SluiceTests
+        return parts.joined(separator: "/") + "/Support/logstash"
     }
 
     static func fixture(_ relativePath: String) throws -> [UInt8] {

@@ -6,7 +6,6 @@ enum TestPaths {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
-    static let shared = packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
 
     /// The `sluice` executable built next to the test bundle.
     static let binary: URL = {
