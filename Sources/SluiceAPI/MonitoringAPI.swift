@@ -124,7 +124,7 @@ public final class MonitoringAPI: Sendable {
             o["reloads"] = .object(reloadTotals())
             o["os"] = .object(osInfo())
             var q = Object()
-            q["events_count"] = .int(agent.runningPipelines.reduce(0) { $0 + $1.queue.size })
+            q["events_count"] = .int(agent.runningPipelines.reduce(0) { $0 + $1.queue.snapshot.unread })
             o["queue"] = .object(q)
             return .object(o)
         case ["_node", "stats", "process"]:
@@ -226,12 +226,9 @@ public final class MonitoringAPI: Sendable {
         plugins["outputs"] = .array(p.program.outputs.map { plugin(p, $0, input: false) })
         o["plugins"] = .object(plugins)
         o["reloads"] = .object(reloads(agent.reloadStats(p.settings.id)))
-        var queue = Object()
-        queue["type"] = .string("memory")
-        queue["events_count"] = .int(p.queue.size)
-        queue["queue_size_in_bytes"] = .int(0)
-        queue["max_queue_size_in_bytes"] = .int(0)
-        o["queue"] = .object(queue)
+        let snapshot = p.queue.snapshot
+        o["queue"] = .object(queueStats(snapshot))
+        o["ledger"] = .object(ledger(p.ledger.snapshot(queued: snapshot.unread)))
         o["pipeline"] = .object(pipelineSettings(
             workers: p.settings.workers, batchSize: p.settings.batchSize, delay: p.settings.batchDelayMillis))
         if let dlq = p.deadLetterQueue, let (occupancy, alert) = p.deadLetterQueueStatus() {
@@ -243,6 +240,53 @@ public final class MonitoringAPI: Sendable {
         }
         o["hash"] = .string(p.configHash)
         o["ephemeral_id"] = .string(p.ephemeralID)
+        return o
+    }
+
+    /// Logstash's `queue` object: the memory queue's four keys, or the persisted queue's full shape.
+    func queueStats(_ q: QueueSnapshot) -> Object {
+        var o = Object()
+        o["type"] = .string(q.type)
+        guard q.type == "persisted" else {
+            o["events_count"] = .int(q.unread)
+            o["queue_size_in_bytes"] = .int(0)
+            o["max_queue_size_in_bytes"] = .int(0)
+            return o
+        }
+        o["events"] = .int(q.unread)
+        var capacity = Object()
+        capacity["max_queue_size_in_bytes"] = .int(Int(q.maxBytes))
+        capacity["max_unread_events"] = .int(q.maxUnread)
+        capacity["queue_size_in_bytes"] = .int(Int(q.persistedBytes))
+        capacity["page_capacity_in_bytes"] = .int(q.pageCapacity)
+        o["capacity"] = .object(capacity)
+        var data = Object()
+        let path = q.path ?? ""
+        data["free_space_in_bytes"] = .int(Int(FileSystem.freeBytes(path) ?? 0))
+        data["path"] = .string(FileSystem.absolute(path))
+        data["storage_type"] = .string(FileSystem.storageType(path) ?? "unknown")
+        o["data"] = .object(data)
+        o["events_count"] = .int(q.unread)
+        o["queue_size_in_bytes"] = .int(Int(q.persistedBytes))
+        o["max_queue_size_in_bytes"] = .int(Int(q.maxBytes))
+        // Sluice extensions.
+        o["unacked_events"] = .int(q.unacknowledged)
+        if let error = q.lastError { o["last_error"] = .string(error) }
+        return o
+    }
+
+    /// Where every event went; `unaccounted` is 0 unless an event went missing (a Sluice extension).
+    func ledger(_ l: PipelineLedgerSnapshot) -> Object {
+        var o = Object()
+        o["accepted"] = .int(l.accepted)
+        o["recovered"] = .int(l.recovered)
+        o["created"] = .int(l.created)
+        o["delivered"] = .int(l.delivered)
+        o["dead_lettered"] = .int(l.deadLettered)
+        o["dropped"] = .int(l.dropped)
+        o["undelivered"] = .int(l.undelivered)
+        o["in_flight"] = .int(l.inFlight)
+        o["unaccounted"] = .int(l.unaccounted)
         return o
     }
 

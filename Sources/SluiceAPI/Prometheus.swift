@@ -18,8 +18,17 @@ extension MonitoringAPI {
         for p in pipelines { out.sample([("pipeline", p.settings.id)], seconds(p.program.metrics.durationNanos.load(ordering: .relaxed))) }
         out.family("sluice_pipeline_queue_push_duration_seconds_total", "counter", "Time inputs spent blocked pushing into the queue.")
         for p in pipelines { out.sample([("pipeline", p.settings.id)], seconds(p.program.metrics.queuePushNanos.load(ordering: .relaxed))) }
-        out.family("sluice_pipeline_queue_events", "gauge", "Events waiting in the in-memory queue.")
-        for p in pipelines { out.sample([("pipeline", p.settings.id)], p.queue.size) }
+        let queues = pipelines.map { ($0, $0.queue.snapshot) }
+        out.family("sluice_pipeline_queue_events", "gauge", "Events waiting in the queue, not yet taken by a worker.")
+        for (p, q) in queues { out.sample([("pipeline", p.settings.id), ("type", q.type)], q.unread) }
+        out.family("sluice_pipeline_queue_unacked_events", "gauge", "Events in the queue not yet acknowledged by every output.")
+        for (p, q) in queues { out.sample([("pipeline", p.settings.id), ("type", q.type)], q.unacknowledged) }
+        out.family("sluice_pipeline_queue_size_bytes", "gauge", "Bytes written to the persisted queue's live pages.")
+        for (p, q) in queues where q.type == "persisted" { out.sample([("pipeline", p.settings.id)], Int(q.persistedBytes)) }
+        out.family("sluice_pipeline_queue_max_size_bytes", "gauge", "queue.max_bytes of the persisted queue.")
+        for (p, q) in queues where q.type == "persisted" { out.sample([("pipeline", p.settings.id)], Int(q.maxBytes)) }
+        out.family("sluice_pipeline_events_unaccounted", "gauge", "Events in minus delivered, dead-lettered, dropped, undelivered and in flight: 0 unless an event went missing.")
+        for (p, q) in queues { out.sample([("pipeline", p.settings.id)], p.ledger.snapshot(queued: q.unread).unaccounted) }
         out.family("sluice_pipeline_reloads_successes_total", "counter", "Successful reloads.")
         for p in pipelines { out.sample([("pipeline", p.settings.id)], agent.reloadStats(p.settings.id).successes) }
         out.family("sluice_pipeline_reloads_failures_total", "counter", "Failed reloads.")

@@ -279,10 +279,16 @@ public final class DeadLetterQueueReader {
     /// Deletes every sealed segment older than `position`'s (after restoring a sincedb with `clean_consumed`).
     @discardableResult
     public func deleteSegmentsBeforePosition() throws(DeadLetterQueueError) -> (segments: Int, events: Int) {
+        try deleteSegments(before: position.segmentID)
+    }
+
+    /// With `clean_consumed`, deletes every sealed segment older than segment `id`: all their entries are safe
+    /// (the input's acknowledged position is in segment `id` or later).
+    @discardableResult
+    public func deleteSegments(before id: Int) throws(DeadLetterQueueError) -> (segments: Int, events: Int) {
         guard cleanConsumed else { return (0, 0) }
-        guard let previous = Self.sealedSegmentIDs(in: directory).last(where: { $0 < position.segmentID }) else {
-            return (0, 0)
-        }
+        guard let previous = Self.sealedSegmentIDs(in: directory).last(where: { $0 < id }) else { return (0, 0) }
+        consumed.removeAll { $0 <= previous }
         return try deleteSegments(olderThanOrEqualTo: previous)
     }
 

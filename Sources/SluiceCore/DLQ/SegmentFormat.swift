@@ -67,37 +67,6 @@ enum RecordFraming {
     }
 }
 
-/// Big-endian integer helpers for segments, entries and the sincedb.
-enum BigEndian {
-    static func append(_ v: UInt32, to out: inout [UInt8]) {
-        out.append(UInt8(v >> 24))
-        out.append(UInt8((v >> 16) & 0xFF))
-        out.append(UInt8((v >> 8) & 0xFF))
-        out.append(UInt8(v & 0xFF))
-    }
-
-    static func append(_ v: UInt64, to out: inout [UInt8]) {
-        append(UInt32(v >> 32), to: &out)
-        append(UInt32(v & 0xFFFF_FFFF), to: &out)
-    }
-
-    static func uint32(_ b: [UInt8], at i: Int) -> UInt32 {
-        UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
-    }
-
-    static func int32(_ b: [UInt8], at i: Int) -> Int { Int(Int32(bitPattern: uint32(b, at: i))) }
-
-    static func uint64(_ b: [UInt8], at i: Int) -> UInt64 { UInt64(uint32(b, at: i)) << 32 | UInt64(uint32(b, at: i + 4)) }
-
-    /// Overwrites 4 bytes at `i`.
-    static func store(_ v: UInt32, in b: inout [UInt8], at i: Int) {
-        b[i] = UInt8(v >> 24)
-        b[i + 1] = UInt8((v >> 16) & 0xFF)
-        b[i + 2] = UInt8((v >> 8) & 0xFF)
-        b[i + 3] = UInt8(v & 0xFF)
-    }
-}
-
 // MARK: - Reading
 
 /// Something wrong found while scanning a segment; the scanner has already moved past it.

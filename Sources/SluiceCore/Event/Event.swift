@@ -13,6 +13,11 @@ public final class Event: @unchecked Sendable {
     public var ordinal = 0
     /// Orders events created from the same batch event (split pieces, clones) after it.
     public var subOrdinal = 0
+    /// What the outputs made of the event in the batch being processed; the worker accounts for it and decides
+    /// whether the batch can be acknowledged. Set by the runtime only.
+    public internal(set) var fate = EventFate.delivered
+    /// The input push this event belongs to, when its input waits to acknowledge its source (memory queue only).
+    var acknowledgement: InputAcknowledgement?
 
     /// Room for the top-level fields of a typical parsed event (codec fields plus a grok pattern's captures), so
     /// that filters adding fields do not regrow the key and value arrays.

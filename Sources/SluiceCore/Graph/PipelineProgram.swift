@@ -33,17 +33,43 @@ public final class PipelineProgram: @unchecked Sendable {
 
     /// Runs a batch through the filters, returning the events that go on to the outputs (cancelled ones removed).
     public func runFilters(_ batch: [Event]) -> [Event] {
+        var ledger = BatchLedger()
+        return runFilters(batch, &ledger)
+    }
+
+    func runFilters(_ batch: [Event], _ ledger: inout BatchLedger) -> [Event] {
         for (i, e) in batch.enumerated() {
             e.ordinal = i
             e.subOrdinal = 0
+            e.fate = .delivered
         }
-        return Step.run(filterSteps, batch, self)
+        return Step.run(filterSteps, batch, self, &ledger)
     }
 
     /// Hands the events to the outputs their conditions select.
     public func runOutputs(_ events: [Event]) {
-        guard !events.isEmpty else { return }
-        Step.deliver(outputSteps, events, self)
+        var ledger = BatchLedger()
+        runOutputs(events, &ledger)
+    }
+
+    /// Hands the events to their outputs and counts what became of each: every event's strongest fate over the
+    /// outputs it reached. Returns whether every event is done (none kept for a later run).
+    @discardableResult
+    func runOutputs(_ events: [Event], _ ledger: inout BatchLedger) -> Bool {
+        guard !events.isEmpty else { return true }
+        Step.deliver(outputSteps, events, self, &ledger)
+        var done = true
+        for e in events where !e.cancelled {
+            switch e.fate {
+            case .delivered: ledger.delivered += 1
+            case .dropped: ledger.dropped += 1
+            case .deadLettered: ledger.deadLettered += 1
+            case .retryLater:
+                ledger.undelivered += 1
+                done = false
+            }
+        }
+        return done
     }
 
     /// Closes every plugin (filters' flush first, then outputs, codecs are closed by their owners).
@@ -59,17 +85,25 @@ struct ConditionFailureHandler: Sendable {
     let deadLetterQueue: DeadLetterQueueWriter
     let logger: Logger
 
-    func handle(_ event: Event, _ error: ConditionEvaluationError) {
+    /// Takes the event out of the pipeline; counts it as dead-lettered when the DLQ stored it, dropped otherwise.
+    func handle(_ event: Event, _ error: ConditionEvaluationError, _ ledger: inout BatchLedger) {
         event.cancelled = true
         if deadLetterQueue.isEnabled && !event.isFromDeadLetterQueue {
-            deadLetterQueue.write(
+            if deadLetterQueue.write(
                 event, pluginType: "if-statement", pluginID: "if-statement",
                 reason: "condition evaluation error, \(error.cause)")
-            logger.rateLimited(.warn, key: error.cause, "\(error.cause). Failing event was sent to dead letter queue")
+            {
+                ledger.deadLettered += 1
+                logger.rateLimited(.warn, key: error.cause, "\(error.cause). Failing event was sent to dead letter queue")
+                return
+            }
+            logger.rateLimited(.error, key: "refused:" + error.cause,
+                "\(error.cause). The dead letter queue refused the event (full or failing); it was dropped")
         } else {
             logger.rateLimited(.warn, key: error.cause, "\(error.cause). Event was dropped, enable debug logging to see the event's payload")
-            logger.debug("dropped event: \(JSONWriter.string(.object(event.fields)))")
         }
+        logger.debug("dropped event: \(JSONWriter.string(.object(event.fields)))")
+        ledger.dropped += 1
     }
 }
 
@@ -80,21 +114,21 @@ indirect enum Step: @unchecked Sendable {
     case branch([(CompiledCondition, [Step])], otherwise: [Step])
 
     /// Runs filter steps over `events`, keeping input order across branches.
-    static func run(_ steps: [Step], _ events: [Event], _ program: PipelineProgram) -> [Event] {
+    static func run(_ steps: [Step], _ events: [Event], _ program: PipelineProgram, _ ledger: inout BatchLedger) -> [Event] {
         var current = events
         for step in steps {
             if current.isEmpty { break }
             switch step {
-            case .filter(let stage): current = stage.apply(current)
+            case .filter(let stage): current = stage.apply(current, &ledger)
             case .branch(let clauses, let otherwise):
-                let buckets = partition(current, clauses, program)
+                let buckets = partition(current, clauses, program, &ledger)
                 var merged: [Event] = []
                 merged.reserveCapacity(current.count)
                 var nonEmpty = 0
                 for (k, bucket) in buckets.enumerated() where !bucket.isEmpty {
                     nonEmpty += 1
                     let body = k < clauses.count ? clauses[k].1 : otherwise
-                    merged += run(body, bucket, program)
+                    merged += run(body, bucket, program, &ledger)
                 }
                 if nonEmpty > 1 {
                     merged.sort { $0.ordinal != $1.ordinal ? $0.ordinal < $1.ordinal : $0.subOrdinal < $1.subOrdinal }
@@ -106,16 +140,21 @@ indirect enum Step: @unchecked Sendable {
         return current
     }
 
-    /// Sends events to the outputs of `steps`, following conditions.
-    static func deliver(_ steps: [Step], _ events: [Event], _ program: PipelineProgram) {
+    /// Sends events to the outputs of `steps`, following conditions. An event whose condition fails to evaluate
+    /// leaves the pipeline there: no later output sees it, exactly as in the filter section.
+    static func deliver(_ steps: [Step], _ events: [Event], _ program: PipelineProgram, _ ledger: inout BatchLedger) {
+        var events = events
         for step in steps {
+            if events.isEmpty { return }
             switch step {
             case .output(let stage): stage.send(events)
             case .branch(let clauses, let otherwise):
-                let buckets = partition(events, clauses, program)
+                let failedBefore = ledger.deadLettered + ledger.dropped
+                let buckets = partition(events, clauses, program, &ledger)
                 for (k, bucket) in buckets.enumerated() where !bucket.isEmpty {
-                    deliver(k < clauses.count ? clauses[k].1 : otherwise, bucket, program)
+                    deliver(k < clauses.count ? clauses[k].1 : otherwise, bucket, program, &ledger)
                 }
+                if ledger.deadLettered + ledger.dropped != failedBefore { events.removeAll { $0.cancelled } }
             case .filter: break
             }
         }
@@ -123,7 +162,9 @@ indirect enum Step: @unchecked Sendable {
 
     /// Puts each event in the bucket of the first clause whose condition holds (last bucket: else). Events whose
     /// condition fails to evaluate leave the pipeline.
-    static func partition(_ events: [Event], _ clauses: [(CompiledCondition, [Step])], _ program: PipelineProgram) -> [[Event]] {
+    static func partition(
+        _ events: [Event], _ clauses: [(CompiledCondition, [Step])], _ program: PipelineProgram, _ ledger: inout BatchLedger
+    ) -> [[Event]] {
         var buckets = [[Event]](repeating: [], count: clauses.count + 1)
         eventLoop: for e in events {
             for (k, clause) in clauses.enumerated() {
@@ -133,7 +174,7 @@ indirect enum Step: @unchecked Sendable {
                         continue eventLoop
                     }
                 } catch {
-                    program.conditionFailure.handle(e, error)
+                    program.conditionFailure.handle(e, error, &ledger)
                     continue eventLoop
                 }
             }
@@ -158,12 +199,14 @@ final class FilterStage: @unchecked Sendable {
         self.metrics = plugin.collectsMetrics ? metrics : nil
     }
 
-    func apply(_ events: [Event]) -> [Event] {
+    /// Runs the filter over `events` and returns the survivors with the events it made, counting the events it
+    /// made, dead-lettered (`on_error => dlq`) and dropped.
+    func apply(_ events: [Event], _ ledger: inout BatchLedger) -> [Event] {
         let started = metrics == nil ? 0 : Clock.nanoseconds()
         let before = plugin.onError == .dlq ? events.map(Event.init(copying:)) : nil
         var batch = FilterBatch(events: events)
         filter.filter(&batch)
-        if let before { routeFailures(batch, before) }
+        let deadLettered = before.map { routeFailures(batch, $0) } ?? 0
         var out: [Event] = []
         out.reserveCapacity(events.count + batch.created.count)
         let decorate = !decorations.isEmpty
@@ -179,6 +222,9 @@ final class FilterStage: @unchecked Sendable {
                 out.append(child)
             }
         }
+        ledger.created += batch.created.count
+        ledger.deadLettered += deadLettered
+        ledger.dropped += events.count + batch.created.count - out.count - deadLettered
         metrics?.record(in: events.count, out: out.count, nanoseconds: Clock.nanoseconds() - started)
         return out
     }
@@ -198,14 +244,21 @@ final class FilterStage: @unchecked Sendable {
     }
 
     /// `on_error => "dlq"`: each failed event leaves the pipeline and its pre-filter copy goes to the DLQ.
-    /// An event that came from a DLQ is never written back; it keeps the failure tag instead.
-    private func routeFailures(_ batch: FilterBatch, _ before: [Event]) {
+    /// An event that came from a DLQ is never written back; it keeps the failure tag instead, and so does an
+    /// event the DLQ refused (full or failing), with an error in the log. Returns how many were dead-lettered.
+    private func routeFailures(_ batch: FilterBatch, _ before: [Event]) -> Int {
         let dlq = plugin.context.deadLetterQueue
-        for (index, reason) in batch.failures where !before[index].isFromDeadLetterQueue {
+        var written = 0
+        for (index, reason) in batch.failures where !before[index].isFromDeadLetterQueue && !batch.events[index].cancelled {
             if dlq.write(before[index], pluginType: plugin.name, pluginID: plugin.id, reason: reason) {
                 batch.events[index].cancelled = true
+                written += 1
+            } else {
+                plugin.context.logger.rateLimited(.error, key: "dlq_refused",
+                    "The dead letter queue refused a failed event (full or failing); it goes on with its failure tag: \(reason)")
             }
         }
+        return written
     }
 }
 
@@ -221,13 +274,11 @@ final class OutputStage: @unchecked Sendable {
         self.metrics = plugin.collectsMetrics ? metrics : nil
     }
 
+    /// Hands `events` to the output and keeps, on each event, the strongest fate any output reported for it.
     func send(_ events: [Event]) {
-        guard let metrics else {
-            output.receive(events)
-            return
-        }
-        let started = Clock.nanoseconds()
-        output.receive(events)
-        metrics.record(in: events.count, out: events.count, nanoseconds: Clock.nanoseconds() - started)
+        let started = metrics == nil ? 0 : Clock.nanoseconds()
+        let outcome = output.receive(events)
+        for (event, fate) in outcome.exceptions where fate > event.fate { event.fate = fate }
+        metrics?.record(in: events.count, out: events.count, nanoseconds: Clock.nanoseconds() - started)
     }
 }

@@ -12,6 +12,16 @@ public enum Clock {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
     }
+
+    /// The `CLOCK_MONOTONIC` time `millis` from now, for `pthread_cond_timedwait` on a monotonic condition.
+    public static func deadline(afterMillis millis: Int) -> timespec {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        deadline.tv_nsec += millis * 1_000_000
+        deadline.tv_sec += deadline.tv_nsec / 1_000_000_000
+        deadline.tv_nsec %= 1_000_000_000
+        return deadline
+    }
 }
 
 /// Event counters of one plugin (Logstash's `events.in/out/duration_in_millis`), updated lock-free by workers.

@@ -21,6 +21,10 @@ public protocol EventSink: AnyObject, Sendable {
     func push(_ event: Event)
     /// Pushes several events at once (cheaper than one at a time); blocks while the queue is full.
     func push(contentsOf events: [Event])
+    /// Pushes events and completes `acknowledgement` once they are safe: written to the persisted queue, or
+    /// delivered by every output with the memory queue. For inputs that acknowledge their source (a DLQ read
+    /// offset, a file position, a beats ACK).
+    func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement)
 }
 
 /// Produces events. Runs on its own thread.
@@ -97,9 +101,11 @@ extension Filter {
 public protocol Output: Plugin {
     /// The codec used when the config names none.
     static var defaultCodec: String { get }
-    /// Handles one batch of events (never empty). Failures are retried, written to the DLQ or logged here:
-    /// nothing is thrown back to the worker.
-    func receive(_ events: [Event])
+    /// Handles one batch of events (never empty) and reports what became of them: retries happen here, where
+    /// they are cheapest; the engine does the accounting and acknowledges the batch once no event is left
+    /// `retryLater`. Nothing is thrown back to the worker.
+    @discardableResult
+    func receive(_ events: [Event]) -> OutputOutcome
 }
 
 extension Output {

@@ -18,6 +18,9 @@ public final class PluginContext: @unchecked Sendable {
     public let shutdown: ShutdownFlag
     /// The process's pipeline-to-pipeline bus (for the `pipeline` input and output).
     public let bus: PipelineBus
+    /// Whether the pipeline's queue is persisted: an output that cannot deliver before shutdown reports the
+    /// events `retryLater` so they stay queued for the next start, instead of writing them to the DLQ.
+    public internal(set) var persistedQueue = false
     /// Input decorations (type, tags, add_field); nil for other kinds.
     let inputDecoration: InputDecoration?
 

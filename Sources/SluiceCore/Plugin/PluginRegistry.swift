@@ -13,6 +13,8 @@ public struct PipelineEnvironment: Sendable {
     /// Whether settings that need the DLQ (on_error => dlq) are checked against `deadLetterQueue.isEnabled`;
     /// off for `-t`, which does not open the DLQ.
     public var requiresEnabledDLQ = true
+    /// `queue.type: persisted`: outputs keep what they cannot deliver at shutdown for the next run.
+    public var persistedQueue = false
 
     public init(
         pipelineID: String = "main", ecsCompatibility: ECSCompatibility = .v8, dataPath: String = "data",
@@ -339,5 +341,6 @@ extension PluginContext {
             pipelineID: env.pipelineID, pluginID: id, pluginName: name, kind: kind, deadLetterQueue: env.deadLetterQueue,
             codec: codec, ecsCompatibility: ecs ?? env.ecsCompatibility, dataPath: env.dataPath, shutdown: env.shutdown,
             bus: env.bus, inputDecoration: inputDecoration)
+        persistedQueue = env.persistedQueue
     }
 }

@@ -60,7 +60,7 @@ extension Agent {
         }
         let new: Pipeline
         do {
-            new = try compile(d, sharing: old.deadLetterQueue)
+            new = try compile(d, openQueue: false, sharing: old.deadLetterQueue)
         } catch let e as PipelineCompileError {
             fail(d.id, e.rendered.trimmingTrailingNewline(), hash: Agent.hash(d))
             return
@@ -72,6 +72,13 @@ extension Agent {
         old.deadLetterQueue = nil
         old.stop()
         old.wait()
+        do {
+            try new.openQueue()
+        } catch {
+            swap(old, nil)
+            fail(d.id, "Cannot open the persisted queue of pipeline '\(d.id)': \(error.message)", hash: Agent.hash(d))
+            return
+        }
         swap(old, new)
         new.start()
         recordReload(d.id, error: nil)

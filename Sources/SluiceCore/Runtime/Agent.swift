@@ -82,10 +82,11 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     }
 
     /// Parses and compiles one pipeline without starting it. `-t` passes `openDeadLetterQueue: false`, so checking a
-    /// config never takes the DLQ's lock or creates files.
+    /// config never takes the DLQ's or the persisted queue's lock or creates files. A reload passes
+    /// `openQueue: false` and opens the queue once the pipeline it replaces has released it.
     public func compile(
         _ definition: PipelineDefinition, shutdown: ShutdownFlag = ShutdownFlag(), openDeadLetterQueue: Bool = true,
-        sharing existingDeadLetterQueue: DeadLetterQueue? = nil
+        openQueue: Bool = true, sharing existingDeadLetterQueue: DeadLetterQueue? = nil
     ) throws -> Pipeline {
         let s = definition.settings
         let options = ConfigParser.Options(supportEscapes: try s.bool("config.support_escapes"))
@@ -98,6 +99,8 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         }
         let ecs = ECSCompatibility(rawValue: try s.oneOf("pipeline.ecs_compatibility", ["v8", "disabled", "v1"])) ?? .v8
         let dlqSettings = try s.deadLetterQueueSettings(pipelineID: definition.id)
+        let queueSettings = try s.persistedQueueSettings(pipelineID: definition.id)
+        for warning in s.deprecatedQueueSettingWarnings { logger.warn(warning) }
         // A reload hands the running pipeline's writer over instead of opening the directory a second time.
         let reused = dlqSettings != nil ? existingDeadLetterQueue : nil
         let deadLetterQueue = openDeadLetterQueue ? try reused ?? dlqSettings.map(openWriter) : nil
@@ -107,6 +110,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         environment.requiresEnabledDLQ = openDeadLetterQueue || dlqSettings == nil
         environment.bus = bus
         environment.collectMetrics = try s.bool("metric.collect")
+        environment.persistedQueue = queueSettings != nil
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)
@@ -117,8 +121,17 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         let renderer = DiagnosticRenderer(sources: definition.sources)
         for w in program.warnings { logger.warn(renderer.render(w).trimmingTrailingNewline()) }
         let runtime = try runtimeSettings(definition)
-        let pipeline = Pipeline(settings: runtime, program: program, shutdown: shutdown)
+        let pipeline = Pipeline(settings: runtime, program: program, shutdown: shutdown, persistedQueue: queueSettings)
         pipeline.deadLetterQueue = deadLetterQueue
+        if openDeadLetterQueue && openQueue {
+            do {
+                try pipeline.openQueue()
+            } catch {
+                program.close()
+                if reused == nil { deadLetterQueue?.close() }
+                throw SettingsError("Cannot open the persisted queue of pipeline '\(definition.id)': \(error.message)")
+            }
+        }
         pipeline.configHash = Agent.hash(definition)
         pipeline.deadLetterQueueThresholds = (
             try s.nonNegativeInt("dead_letter_queue.warn_entries"), try s.nonNegativeInt("dead_letter_queue.critical_entries"))

@@ -25,7 +25,12 @@ public struct PipelineRuntimeSettings: Sendable {
 public final class Pipeline: @unchecked Sendable {
     public let settings: PipelineRuntimeSettings
     public let program: PipelineProgram
-    public let queue: EventQueue
+    /// The memory queue, or the persisted queue once `openQueue()` opened it.
+    public private(set) var queue: any PipelineQueue
+    /// `queue.type: persisted`: the queue `openQueue()` opens (nil: memory).
+    public let persistedQueueSettings: PersistedQueueSettings?
+    /// Where every event went (in = out + in flight), always counted.
+    public let ledger = PipelineLedger()
     let shutdown: ShutdownFlag
     let logger: Logger
     private var threads: [Thread] = []
@@ -71,13 +76,31 @@ public final class Pipeline: @unchecked Sendable {
         return (occupancy, level)
     }
 
-    public init(settings: PipelineRuntimeSettings, program: PipelineProgram, shutdown: ShutdownFlag) {
+    public init(
+        settings: PipelineRuntimeSettings, program: PipelineProgram, shutdown: ShutdownFlag,
+        persistedQueue: PersistedQueueSettings? = nil
+    ) {
         self.settings = settings
         self.program = program
         self.shutdown = shutdown
-        queue = EventQueue(capacity: settings.workers * settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil)
+        persistedQueueSettings = persistedQueue
+        queue = MemoryQueue(
+            capacity: settings.workers * settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil, ledger: ledger)
         logger = Logger("pipeline", pipelineID: settings.id)
         flow = PipelineFlow(metrics: program.metrics, workers: settings.workers, startNanos: Clock.nanoseconds())
+    }
+
+    /// Opens the persisted queue (`queue.type: persisted`), recovering what a previous run left; a no-op for the
+    /// memory queue. Called before `start`, once any earlier pipeline on the same queue has stopped.
+    public func openQueue() throws(PersistedQueueError) {
+        guard let persistedQueueSettings, queue is MemoryQueue else { return }
+        queue = try PersistedQueue(
+            settings: persistedQueueSettings, cacheLimit: 2 * settings.workers * settings.batchSize, ledger: ledger,
+            metrics: program.collectsMetrics ? program.metrics : nil, logger: Logger("queue", pipelineID: settings.id))
+        let snapshot = queue.snapshot
+        if snapshot.unacknowledged > 0 {
+            logger.info("The persisted queue at \(persistedQueueSettings.directory) holds \(snapshot.unacknowledged) unacknowledged events from an earlier run; they are delivered first")
+        }
     }
 
     /// Starts inputs and workers.
@@ -113,9 +136,7 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        while true {
-            let batch = queue.take(max: settings.batchSize, delayMillis: settings.batchDelayMillis)
-            if batch.isEmpty { break }
+        while let batch = queue.take(max: settings.batchSize, delayMillis: settings.batchDelayMillis) {
             process(batch)
         }
         let last = lock.withLock { () -> Bool in
@@ -129,26 +150,60 @@ public final class Pipeline: @unchecked Sendable {
     /// are closed now — a `pipeline` output closing here is what lets downstream pipelines end.
     private func finish() {
         program.close()
+        queue.shutdown()
         for p in program.inputs { p.instance.close() }
         deadLetterQueue?.close()
+        reportUndelivered()
         lock.withLock { finished = true }
         logger.info("Pipeline terminated")
         onFinished?()
     }
 
-    /// Runs one batch through filters and outputs (also used by tests and benchmarks).
+    /// Undelivered events at the end: kept in the persisted queue for the next start, or lost with the memory
+    /// queue. Either way the log says how many.
+    private func reportUndelivered() {
+        let undelivered = ledger.undelivered.load(ordering: .relaxed)
+        guard undelivered > 0 else { return }
+        if persistedQueueSettings != nil {
+            logger.warn("\(undelivered) events could not be delivered before shutdown; they stay in the persisted queue for the next start")
+        } else {
+            logger.error("\(undelivered) events could not be delivered before shutdown and are lost (memory queue; queue.type: persisted keeps them)")
+        }
+    }
+
+    /// Runs one batch through filters and outputs without a queue (tests and benchmarks).
     public func process(_ batch: [Event]) {
+        ledger.processing.add(batch.count, ordering: .relaxed)
+        _ = run(QueueBatch(events: batch))
+    }
+
+    /// Runs one batch taken from the queue and acknowledges it unless an output kept some of its events.
+    private func process(_ batch: QueueBatch) {
+        if run(batch) { queue.acknowledge(batch) }
+    }
+
+    /// Filters and outputs for one batch, with the ledger's accounting; returns whether every event is done.
+    private func run(_ batch: QueueBatch) -> Bool {
+        var counts = BatchLedger()
         guard program.collectsMetrics else {
-            program.runOutputs(program.runFilters(batch))
-            return
+            let done = program.runOutputs(program.runFilters(batch.events, &counts), &counts)
+            ledger.record(counts, taken: batch.events.count)
+            return done
         }
         let started = Clock.nanoseconds()
         let metrics = program.metrics
-        metrics.eventsFiltered.add(batch.count, ordering: .relaxed)
-        let survivors = program.runFilters(batch)
-        program.runOutputs(survivors)
+        metrics.eventsFiltered.add(batch.events.count, ordering: .relaxed)
+        let survivors = program.runFilters(batch.events, &counts)
+        let done = program.runOutputs(survivors, &counts)
         metrics.eventsOut.add(survivors.count, ordering: .relaxed)
         metrics.durationNanos.add(Clock.nanoseconds() - started, ordering: .relaxed)
+        ledger.record(counts, taken: batch.events.count)
+        return done
+    }
+
+    /// Whether the run ended with events lost (memory queue, undelivered): the process then exits non-zero.
+    public var lostEvents: Int {
+        persistedQueueSettings == nil ? ledger.undelivered.load(ordering: .relaxed) : 0
     }
 
     /// Asks the inputs to stop; the workers then drain the queue.

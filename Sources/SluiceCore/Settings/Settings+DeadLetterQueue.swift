@@ -26,3 +26,39 @@ extension Settings {
             flushInterval: .milliseconds(flushMillis), retainAge: retain)
     }
 }
+
+/// The `queue.*` settings of one pipeline, checked as Logstash checks them at start-up.
+extension Settings {
+    /// `path.queue`, or `<path.data>/queue`.
+    public var queuePath: String { self["path.queue"] ?? ((self["path.data"] ?? "data") + "/queue") }
+
+    /// The persisted queue's settings for `pipelineID`, or nil with `queue.type: memory`.
+    public func persistedQueueSettings(pipelineID: String) throws(SettingsError) -> PersistedQueueSettings? {
+        guard try oneOf("queue.type", ["memory", "persisted"]) == "persisted" else { return nil }
+        var q = PersistedQueueSettings(directory: queuePath + "/" + pipelineID)
+        let capacity = try byteSize("queue.page_capacity")
+        guard capacity >= Int64(QueuePageFile.minimumSize), capacity < Int64(Int32.max) else {
+            throw SettingsError("Setting \"queue.page_capacity\" must be at least 18 bytes and less than 2gb, got \"\(self["queue.page_capacity"] ?? "")\"")
+        }
+        q.pageCapacity = Int(capacity)
+        q.maxBytes = try byteSize("queue.max_bytes")
+        if q.maxBytes > 0 && capacity > q.maxBytes {
+            throw SettingsError("Pipeline '\(pipelineID)': 'queue.page_capacity' must be less than or equal to 'queue.max_bytes'")
+        }
+        q.maxEvents = try nonNegativeInt("queue.max_events") ?? 0
+        q.checkpointAcks = try nonNegativeInt("queue.checkpoint.acks") ?? 1024
+        q.checkpointWrites = try nonNegativeInt("queue.checkpoint.writes") ?? 1024
+        q.checkpointRetry = try bool("queue.checkpoint.retry")
+        q.drain = try bool("queue.drain")
+        if let compression = self["queue.compression"], compression != "none" {
+            throw SettingsError("Setting \"queue.compression\" => \"\(compression)\" is not supported by Sluice (no ZSTD); use none")
+        }
+        return q
+    }
+
+    /// Settings Logstash still accepts but ignores, with the warning it logs.
+    public var deprecatedQueueSettingWarnings: [String] {
+        isSet("queue.checkpoint.interval")
+            ? ["The setting `queue.checkpoint.interval` is deprecated and has no effect (as in Logstash 9.1+)"] : []
+    }
+}

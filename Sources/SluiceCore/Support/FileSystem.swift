@@ -33,6 +33,34 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// The file's length in bytes, nil when it does not exist.
+    public static func size(_ path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+
+    /// The type of the file system holding `path` (`ext4`, `tmpfs`, …), from `/proc/self/mounts`.
+    public static func storageType(_ path: String) -> String? {
+        guard let mounts = readText("/proc/self/mounts") else { return nil }
+        let target = absolute(path)
+        var best: (length: Int, type: String)?
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            let mount = String(fields[1])
+            let inside = target == mount || target.hasPrefix(mount == "/" ? "/" : mount + "/")
+            if inside && mount.count > (best?.length ?? -1) { best = (mount.count, String(fields[2])) }
+        }
+        return best?.type
+    }
+
+    /// Bytes free on the file system holding `path` (Java's `getUnallocatedSpace`), nil when unknown.
+    public static func freeBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bfree) * Int64(info.f_frsize)
+    }
+
     /// The file's size and modification time as one string (changes when the file is rewritten), or nil.
     public static func modificationStamp(_ path: String) -> String? {
         var st = stat()

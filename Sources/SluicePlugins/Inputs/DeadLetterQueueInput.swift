@@ -6,6 +6,10 @@ import SluiceCore
 /// Reads the events another pipeline wrote to its dead letter queue, for repair pipelines
 /// (Logstash's `dead_letter_queue` input). Each event carries `[@metadata][dead_letter_queue]` with `entry_time`,
 /// `plugin_id`, `plugin_type` and `reason`, and is never written to a DLQ again.
+///
+/// The read position is committed (and, with `clean_consumed`, segments deleted) only up to events that are
+/// safe: written to the persisted queue, or delivered by every output with the memory queue. A crash replays
+/// what was not yet safe; it never skips it. Runs on its own thread; the last commit happens in `close`.
 public final class DeadLetterQueueInput: Input, @unchecked Sendable {
     public static let name = "dead_letter_queue"
     public static let summary = "Reads a pipeline's dead letter queue, resuming where it stopped."
@@ -44,6 +48,11 @@ public final class DeadLetterQueueInput: Input, @unchecked Sendable {
     let sincedbPath: String?
     let stopRequested = ShutdownFlag()
     static let batchSize = 125
+    /// Read positions pushed and not yet safe, in order.
+    let acknowledgements = AcknowledgementTracker<DeadLetterQueuePosition>()
+    private let commitLock = Lock()
+    private var reader: DeadLetterQueueReader?
+    private var committed: DeadLetterQueuePosition?
 
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
@@ -65,7 +74,7 @@ public final class DeadLetterQueueInput: Input, @unchecked Sendable {
         let reader = try DeadLetterQueueReader(
             path: settings.path, pipelineID: settings.pipelineID, cleanConsumed: settings.cleanConsumed,
             warningHandler: { logger.warn("\($0)") })
-        defer { reader.close() }
+        commitLock.withLock { self.reader = reader }
         position(reader)
         var batch: [Event] = []
         batch.reserveCapacity(Self.batchSize)
@@ -80,11 +89,26 @@ public final class DeadLetterQueueInput: Input, @unchecked Sendable {
                 usleep(200_000)
                 continue
             }
-            sink.push(contentsOf: batch)
+            sink.push(contentsOf: batch, acknowledgement: acknowledgements.register(reader.position, events: batch.count))
             batch.removeAll(keepingCapacity: true)
-            commit(reader)
+            commitSafePosition()
         }
-        commit(reader)
+        waitForAcknowledgements()
+        commitSafePosition()
+    }
+
+    /// With `exit_at_end`, the input ends only once what it pushed is safe (or shutdown was asked), so that its
+    /// last position is committed; `close` commits whatever arrives later.
+    private func waitForAcknowledgements() {
+        while acknowledgements.outstanding > 0 && !context.shutdown.isRequested { usleep(20_000) }
+    }
+
+    public func close() {
+        commitSafePosition()
+        commitLock.withLock {
+            reader?.close()
+            reader = nil
+        }
     }
 
     /// Resumes from the sincedb when there is one, otherwise seeks to `start_timestamp`.
@@ -98,17 +122,20 @@ public final class DeadLetterQueueInput: Input, @unchecked Sendable {
         }
     }
 
-    /// Persists the read position and, with `clean_consumed`, deletes fully read segments.
-    private func commit(_ reader: DeadLetterQueueReader) {
-        guard let sincedbPath else { return }
-        let position = reader.position
-        let record = DeadLetterQueueSinceDB(segmentPath: reader.segmentPath(position.segmentID), offset: Int64(position.offset))
-        do {
-            if let slash = sincedbPath.lastIndex(of: "/") { FileSystem.makeDirectories(String(sincedbPath[..<slash])) }
-            try record.write(to: sincedbPath)
-            if settings.cleanConsumed { _ = try reader.deleteConsumedSegments(sinceDBPath: sincedbPath) }
-        } catch {
-            context.logger.rateLimited(.error, key: "commit", "Cannot commit the DLQ read position to \(sincedbPath): \(error)")
+    /// Persists the furthest safe read position and, with `clean_consumed`, deletes the segments before it.
+    private func commitSafePosition() {
+        guard let sincedbPath, let position = acknowledgements.safe else { return }
+        commitLock.withLock {
+            guard let reader, position != committed else { return }
+            let record = DeadLetterQueueSinceDB(segmentPath: reader.segmentPath(position.segmentID), offset: Int64(position.offset))
+            do {
+                if let slash = sincedbPath.lastIndex(of: "/") { FileSystem.makeDirectories(String(sincedbPath[..<slash])) }
+                try record.write(to: sincedbPath)
+                committed = position
+                if settings.cleanConsumed { _ = try reader.deleteSegments(before: position.segmentID) }
+            } catch {
+                context.logger.rateLimited(.error, key: "commit", "Cannot commit the DLQ read position to \(sincedbPath): \(error)")
+            }
         }
     }
 }

@@ -58,4 +58,9 @@ final class DecoratingSink: EventSink, @unchecked Sendable {
         for e in events { context.decorate(e) }
         sink.push(contentsOf: events)
     }
+
+    func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement) {
+        for e in events { context.decorate(e) }
+        sink.push(contentsOf: events, acknowledgement: acknowledgement)
+    }
 }

@@ -16,87 +16,229 @@ public final class FileOutput: Output, @unchecked Sendable {
         var path = Template("")
         @Setting("write_behavior", doc: "`append` to existing files or `overwrite` them on each batch.")
         var writeBehavior = WriteBehavior.append
-        @Setting("create_if_deleted", doc: "Re-create a file that was deleted while open.")
+        @Setting("create_if_deleted", doc: "Re-create a file that was deleted while open; when false, such events go to `filename_failure`.")
         var createIfDeleted = true
         @Setting("dir_mode", doc: "Mode of created directories (-1: the system default).")
         var dirMode = -1
         @Setting("file_mode", doc: "Mode of created files (-1: the system default).")
         var fileMode = -1
-        @Setting("filename_failure", doc: "File name used when the path does not resolve under its fixed prefix.")
+        @Setting("filename_failure", doc: "File under the path's fixed directory that takes events whose generated path leaves that directory or is invalid.")
         var filenameFailure = "_filepath_failures"
-        @Setting("flush_interval", doc: "Seconds between flushes; Sluice writes each batch at once.")
+        @Setting("flush_interval", doc: "Seconds between flushes (0: every event). Sluice writes each batch before acknowledging it, within any interval.")
         var flushInterval = 2
+        @Setting("stale_cleanup_interval", doc: "Seconds after which files that received no event are closed.")
+        var staleCleanupInterval = 10
         @Setting("gzip", doc: "Gzip the output (not supported by Sluice).")
         var gzip = false
         public init() {}
 
         public func validate() throws(SettingsValidationError) {
             if gzip { throw SettingsValidationError("gzip => true is not supported by Sluice's file output", setting: "gzip") }
+            if flushInterval < 0 { throw SettingsValidationError("flush_interval must be 0 or more seconds", setting: "flush_interval") }
+            if staleCleanupInterval < 0 {
+                throw SettingsValidationError("stale_cleanup_interval must be 0 or more seconds", setting: "stale_cleanup_interval")
+            }
+            if let first = path.source.split(separator: "/").first, first.contains("%{") {
+                throw SettingsValidationError("The starting part of the path should not be dynamic.", setting: "path")
+            }
+            if filenameFailure.contains("/") || filenameFailure.isEmpty || filenameFailure == ".." {
+                throw SettingsValidationError("filename_failure must be a plain file name", setting: "filename_failure")
+            }
         }
+    }
+
+    /// An open file and whether it was written since the last stale-file sweep.
+    struct OpenFile {
+        let fd: Int32
+        var active: Bool
     }
 
     let path: Template
+    let paths: FileOutputPaths
     let overwrite: Bool
+    let createIfDeleted: Bool
     let dirMode: mode_t
     let fileMode: mode_t
+    let staleCleanupNanos: Int
     let codec: any Codec
+    let context: PluginContext
     let logger: Logger
     let lock = Lock()
-    var handles: [String: Int32] = [:]
+    var files: [String: OpenFile] = [:]
+    var lastSweep = Clock.nanoseconds()
 
     public init(settings: Settings, context: PluginContext) throws {
         path = settings.path
+        paths = FileOutputPaths(pattern: settings.path.source, filenameFailure: settings.filenameFailure)
         overwrite = settings.writeBehavior == .overwrite
+        createIfDeleted = settings.createIfDeleted
         dirMode = settings.dirMode < 0 ? 0o755 : mode_t(settings.dirMode)
         fileMode = settings.fileMode < 0 ? 0o644 : mode_t(settings.fileMode)
+        staleCleanupNanos = settings.staleCleanupInterval * 1_000_000_000
         codec = context.codec!
+        self.context = context
         logger = context.logger
     }
 
-    public func receive(_ events: [Event]) {
-        var byPath: [String: [UInt8]] = [:]
+    /// Encodes the batch per target file and writes each file's bytes at once. A write that fails is retried
+    /// with back-off until it succeeds or the pipeline stops; then its events are `retryLater` (persisted queue)
+    /// or dead-lettered, never counted as written.
+    public func receive(_ events: [Event]) -> OutputOutcome {
+        var groups: [String: (bytes: [UInt8], events: [Event])] = [:]
         var order: [String] = []
         for e in events {
-            let p = path.render(e)
-            if byPath[p] == nil { order.append(p) }
-            codec.encode(e, into: &byPath[p, default: []])
+            let p = target(for: e)
+            if groups[p] == nil { order.append(p) }
+            codec.encode(e, into: &groups[p, default: ([], [])].bytes)
+            groups[p]!.events.append(e)
         }
-        lock.withLock {
-            for p in order { write(byPath[p]!, to: p) }
+        var outcome = OutputOutcome()
+        for p in order {
+            let group = groups[p]!
+            if !writeRetrying(group.bytes, to: p) { giveUp(group.events, path: p, &outcome) }
+        }
+        lock.withLock { closeStaleFiles() }
+        return outcome
+    }
+
+    /// The file an event goes to: its rendered path, or the failure file when that path leaves the fixed
+    /// directory, holds a control character, or names a deleted file and `create_if_deleted` is false.
+    func target(for event: Event) -> String {
+        let rendered = path.render(event)
+        guard paths.isDynamic else { return paths.normalize(rendered) }
+        guard let inside = paths.resolveInsideRoot(rendered) else {
+            logger.rateLimited(.warn, key: "outside_root",
+                "File: the event tried to write outside the files root, writing the event to the failure file {:event_path=>\(Ruby.inspect(string: rendered)), :filename=>\"\(paths.failurePath)\"}")
+            return paths.failurePath
+        }
+        if !createIfDeleted && !SystemCalls.exists(inside) && lock.withLock({ files[inside] != nil }) {
+            return paths.failurePath
+        }
+        return inside
+    }
+
+    private func writeRetrying(_ bytes: [UInt8], to p: String) -> Bool {
+        var interval = 0.1
+        while true {
+            if lock.withLock({ write(bytes, to: p) }) { return true }
+            if !RetryPolicy.sleep(interval, shouldStop: { context.shutdown.isRequested }) { return false }
+            interval = min(interval * 2, 10)
         }
     }
 
-    private func write(_ bytes: [UInt8], to p: String) {
-        guard let fd = handle(for: p) else { return }
-        if !FileDescriptorWriter.writeAll(fd, bytes) {
-            logger.error("Failed to write to \(p): \(SystemCalls.lastError)")
+    /// Shutdown ended the retries: the events stay in the persisted queue, go to the DLQ, or are reported lost.
+    private func giveUp(_ events: [Event], path p: String, _ outcome: inout OutputOutcome) {
+        if context.persistedQueue {
+            logger.warn("Could not write \(events.count) events to \(p) before shutdown; they stay in the persisted queue for the next start")
+            for e in events { outcome.record(e, .retryLater) }
+            return
         }
-        if overwrite {
-            SystemCalls.close(fd)
-            handles[p] = nil
+        var lost = 0
+        for e in events {
+            let stored = context.deadLetterQueue.isEnabled && context.deadLetterQueue.write(
+                e, pluginType: Self.name, pluginID: context.pluginID, reason: "Could not write to \(p) before shutdown")
+            outcome.record(e, stored ? .deadLettered : .retryLater)
+            if !stored { lost += 1 }
         }
+        if lost > 0 { logger.error("\(lost) events could not be written to \(p) before shutdown and were lost") }
+    }
+
+    /// One attempt; a failed append is cut back so a retry does not leave half a line.
+    private func write(_ bytes: [UInt8], to p: String) -> Bool {
+        guard let fd = handle(for: p) else { return false }
+        let before = overwrite ? -1 : lseek(fd, 0, SEEK_END)
+        guard FileDescriptorWriter.writeAll(fd, bytes) else {
+            logger.rateLimited(.error, key: "write:" + p, "Failed to write to \(p): \(SystemCalls.lastError); will retry")
+            if before >= 0 { _ = ftruncate(fd, before) }
+            closeFile(p)
+            return false
+        }
+        if overwrite { closeFile(p) } else { files[p]?.active = true }
+        return true
     }
 
     private func handle(for p: String) -> Int32? {
-        if let fd = handles[p], SystemCalls.exists(p) { return fd }
-        if let stale = handles.removeValue(forKey: p) { SystemCalls.close(stale) }
+        if let open = files[p], SystemCalls.exists(p) { return open.fd }
+        closeFile(p)
         if let slash = p.lastIndex(of: "/"), slash != p.startIndex {
             _ = SystemCalls.makeDirectories(String(p[..<slash]), mode: dirMode)
         }
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_APPEND)
         let fd = SystemCalls.open(p, flags: flags, mode: fileMode)
         guard fd >= 0 else {
-            logger.rateLimited(.error, key: p, "Failed to open \(p) for writing: \(SystemCalls.lastError)")
+            logger.rateLimited(.error, key: "open:" + p, "Failed to open \(p) for writing: \(SystemCalls.lastError); will retry")
             return nil
         }
-        handles[p] = fd
+        files[p] = OpenFile(fd: fd, active: true)
         return fd
+    }
+
+    private func closeFile(_ p: String) {
+        if let open = files.removeValue(forKey: p) { SystemCalls.close(open.fd) }
+    }
+
+    /// Logstash's `close_stale_files`: every `stale_cleanup_interval`, files not written since the last sweep are
+    /// closed and the others marked for the next one.
+    private func closeStaleFiles() {
+        let now = Clock.nanoseconds()
+        guard now - lastSweep >= staleCleanupNanos else { return }
+        lastSweep = now
+        for (p, open) in files {
+            if open.active { files[p]!.active = false } else { closeFile(p) }
+        }
     }
 
     public func close() {
         lock.withLock {
-            for fd in handles.values { SystemCalls.close(fd) }
-            handles.removeAll()
+            for open in files.values { SystemCalls.close(open.fd) }
+            files.removeAll()
         }
+    }
+}
+
+/// The file output's path rules (Logstash's `file_root`, `inside_file_root?`, `failure_path`): a path with field
+/// references may only resolve inside its fixed leading directories.
+struct FileOutputPaths: Sendable {
+    /// The leading directories before the first part with a `%{…}` reference, normalised.
+    let root: String
+    let failurePath: String
+    let isDynamic: Bool
+
+    init(pattern: String, filenameFailure: String) {
+        let absolute = FileOutputPaths.normalizeAbsolute(pattern)
+        let parts = absolute.split(separator: "/", omittingEmptySubsequences: false)
+        let fixed = parts.prefix { !$0.contains("%{") }
+        root = fixed.joined(separator: "/")
+        failurePath = root + "/" + filenameFailure
+        isDynamic = pattern.contains("%{")
+    }
+
+    /// The rendered path made absolute and normalised, or nil when it leaves `root` or holds a control character.
+    func resolveInsideRoot(_ rendered: String) -> String? {
+        if rendered.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return nil }
+        let target = normalize(rendered)
+        return target.hasPrefix(root + "/") ? target : nil
+    }
+
+    func normalize(_ path: String) -> String { FileOutputPaths.normalizeAbsolute(path) }
+
+    /// Ruby's `File.expand_path`: relative to the working directory, `.` and `..` resolved, repeated slashes
+    /// collapsed (symbolic links are not followed).
+    static func normalizeAbsolute(_ path: String) -> String {
+        var full = path
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+            let cwd = getcwd(&buffer, buffer.count).map { _ in String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) } ?? "/"
+            full = cwd + "/" + path
+        }
+        var stack: [Substring] = []
+        for part in full.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": if !stack.isEmpty { stack.removeLast() }
+            default: stack.append(part)
+            }
+        }
+        return "/" + stack.joined(separator: "/")
     }
 }

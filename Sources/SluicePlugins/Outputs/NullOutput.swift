@@ -11,5 +11,5 @@ public final class NullOutput: Output {
 
     public init(settings: Settings, context: PluginContext) throws {}
 
-    public func receive(_ events: [Event]) {}
+    public func receive(_ events: [Event]) -> OutputOutcome { .delivered }
 }

@@ -29,18 +29,22 @@ public final class PipelineOutput: Output, @unchecked Sendable {
         context.bus.registerSender(addresses)
     }
 
-    public func receive(_ events: [Event]) {
-        for address in addresses { deliver(events, to: address) }
+    /// Events no downstream pipeline took (`ensure_delivery => false` and the address unbound) are dropped.
+    public func receive(_ events: [Event]) -> OutputOutcome {
+        var taken = false
+        for address in addresses where deliver(events, to: address) { taken = true }
+        return taken || addresses.isEmpty ? .delivered : OutputOutcome(events, .dropped)
     }
 
-    private func deliver(_ events: [Event], to address: String) {
+    private func deliver(_ events: [Event], to address: String) -> Bool {
         while !context.bus.send(events, to: address) {
-            guard ensureDelivery else { return }
+            guard ensureDelivery else { return false }
             context.logger.rateLimited(
                 .warn, key: address,
                 "Attempted to send event to '\(address)' but that address was unavailable. Maybe the destination pipeline is down or stopping? Will Retry.")
             usleep(1_000_000)
         }
+        return true
     }
 
     public func close() {

@@ -11,17 +11,22 @@ public final class StdoutOutput: Output {
     }
 
     let codec: any Codec
+    let logger: Logger
     let lock = Lock()
 
     public init(settings: Settings, context: PluginContext) throws {
         codec = context.codec!
+        logger = context.logger
     }
 
-    public func receive(_ events: [Event]) {
+    /// A failed write (standard output closed) leaves the batch undelivered, with an error in the log.
+    public func receive(_ events: [Event]) -> OutputOutcome {
         var out: [UInt8] = []
         out.reserveCapacity(events.count * 64)
         for e in events { codec.encode(e, into: &out) }
-        _ = lock.withLock { FileDescriptorWriter.writeAll(1, out) }
+        if lock.withLock({ FileDescriptorWriter.writeAll(1, out) }) { return .delivered }
+        logger.rateLimited(.error, key: "write", "Cannot write to standard output: \(SystemCalls.lastError)")
+        return OutputOutcome(events, .retryLater)
     }
 }
 

@@ -23,11 +23,11 @@ extension ElasticsearchOutput {
     }
 
     /// Sends `actions` until each one is accepted, dead-lettered or dropped.
-    func retryingSubmit(_ actions: [BulkAction]) {
+    func retryingSubmit(_ actions: [BulkAction], _ outcome: inout OutputOutcome) {
         var pending = actions
         var interval = policy.initialInterval
         while !pending.isEmpty {
-            switch submit(pending) {
+            switch submit(pending, &outcome) {
             case .done:
                 return
             case .retry(let again):
@@ -35,11 +35,11 @@ extension ElasticsearchOutput {
                 logger.info(
                     "Retrying individual bulk actions that failed or were rejected by the previous bulk request {:count=>\(again.count)}")
             case .aborted(let left, let lastError):
-                abandon(left, lastError: lastError)
+                abandon(left, lastError: lastError, &outcome)
                 return
             }
             if !RetryPolicy.sleep(interval, shouldStop: { shouldStop }) {
-                abandon(pending, lastError: "items were still being retried")
+                abandon(pending, lastError: "items were still being retried", &outcome)
                 return
             }
             interval = policy.next(after: interval)
@@ -48,7 +48,7 @@ extension ElasticsearchOutput {
 
     /// One round: every chunk of at most 20 MiB is sent (retried whole until a bulk response comes back), and
     /// each item is handled by its status.
-    func submit(_ actions: [BulkAction]) -> SubmitResult {
+    func submit(_ actions: [BulkAction], _ outcome: inout OutputOutcome) -> SubmitResult {
         var toRetry: [BulkAction] = []
         let chunks = BulkRequestBuilder.chunks(actions)
         for (n, chunk) in chunks.enumerated() {
@@ -60,14 +60,14 @@ extension ElasticsearchOutput {
                 metrics.documentRetryableFailures.add(chunk.actions.count, ordering: .relaxed)
                 toRetry += actions[chunk.actions]
             case .response(let response):
-                toRetry += handle(response, for: actions[chunk.actions])
+                toRetry += handle(response, for: actions[chunk.actions], &outcome)
             }
         }
         return toRetry.isEmpty ? .done : .retry(toRetry)
     }
 
     /// Applies the per-item status table; returns the actions to resend.
-    func handle(_ response: BulkResponse, for actions: ArraySlice<BulkAction>) -> [BulkAction] {
+    func handle(_ response: BulkResponse, for actions: ArraySlice<BulkAction>, _ outcome: inout OutputOutcome) -> [BulkAction] {
         guard response.errors else {
             metrics.bulkSuccesses.add(1, ordering: .relaxed)
             metrics.documentSuccesses.add(actions.count, ordering: .relaxed)
@@ -88,12 +88,13 @@ extension ElasticsearchOutput {
                 metrics.documentSuccesses.add(1, ordering: .relaxed)
             case .conflict:
                 metrics.documentNonRetryableFailures.add(1, ordering: .relaxed)
+                outcome.record(action.event, .dropped)
                 if logsFailure(item) {
                     logger.rateLimited(.warn, key: "409",
                         "Failed action {:status=>\(item.status), :action=>\(action.rubyInspect), :response=>\(Ruby.inspect(item.raw))}")
                 }
             case .deadLetter:
-                deadLetter(action, item: item)
+                outcome.record(action.event, deadLetter(action, item: item))
                 metrics.documentDLQRouted.add(1, ordering: .relaxed)
             case .retry:
                 metrics.documentRetryableFailures.add(1, ordering: .relaxed)
@@ -114,36 +115,43 @@ extension ElasticsearchOutput {
 
     /// Logstash's `handle_dlq_response`: the DLQ when enabled, otherwise a log line (ERROR for an invalid index
     /// name, WARN otherwise) and the event is dropped.
-    func deadLetter(_ action: BulkAction, item: BulkResponse.Item) {
+    func deadLetter(_ action: BulkAction, item: BulkResponse.Item) -> EventFate {
         let reason =
             "Could not index event to Elasticsearch. status: \(item.status), action: \(action.rubyInspect), response: \(Ruby.inspect(item.raw))"
-        if context.deadLetterQueue.isEnabled {
-            if !context.deadLetterQueue.write(action.event, pluginType: Self.name, pluginID: context.pluginID, reason: reason) {
-                logger.rateLimited(.warn, key: "dlq_write", "Event could not be written to the dead letter queue: \(reason)")
-            }
-        } else {
-            let level: LogLevel = item.errorType == "invalid_index_name_exception" ? .error : .warn
-            logger.rateLimited(level, key: "dlq\(item.status)", reason)
-        }
+        if context.deadLetterQueue.isEnabled { return writeDeadLetter(action.event, reason: reason) }
+        let level: LogLevel = item.errorType == "invalid_index_name_exception" ? .error : .warn
+        logger.rateLimited(level, key: "dlq\(item.status)", reason)
+        return .dropped
     }
 
-    /// Shutdown ended the retries before Elasticsearch accepted these actions. Logstash (memory queue) loses them;
+    /// Shutdown ended the retries before Elasticsearch accepted these actions. With a persisted queue they stay
+    /// queued for the next start (their batch is not acknowledged). With the memory queue Logstash loses them;
     /// Sluice writes them to the DLQ when it is enabled, so the repair flow can replay them, and logs them
     /// otherwise.
-    func abandon(_ actions: [BulkAction], lastError: String) {
+    func abandon(_ actions: [BulkAction], lastError: String, _ outcome: inout OutputOutcome) {
         guard !actions.isEmpty else { return }
+        if context.persistedQueue {
+            logger.warn("Shutdown requested while retrying; \(actions.count) events stay in the persisted queue for the next start (last error: \(lastError))")
+            for action in actions { outcome.record(action.event, .retryLater) }
+            return
+        }
         if context.deadLetterQueue.isEnabled {
             logger.warn("Shutdown requested while retrying; \(actions.count) events go to the dead letter queue")
-            for action in actions {
-                let reason =
-                    "Could not index event to Elasticsearch: the pipeline shut down before the event was accepted (\(lastError)). action: \(action.rubyInspect)"
-                if context.deadLetterQueue.write(action.event, pluginType: Self.name, pluginID: context.pluginID, reason: reason) {
-                    metrics.documentDLQRouted.add(1, ordering: .relaxed)
-                }
-            }
         } else {
             logger.error(
-                "Shutdown requested while retrying: \(actions.count) events were not indexed by Elasticsearch (last error: \(lastError)); enable the dead letter queue to keep them")
+                "Shutdown requested while retrying: \(actions.count) events were not indexed by Elasticsearch (last error: \(lastError)); enable the dead letter queue or the persisted queue to keep them")
+        }
+        for action in actions {
+            let reason =
+                "Could not index event to Elasticsearch: the pipeline shut down before the event was accepted (\(lastError)). action: \(action.rubyInspect)"
+            if context.deadLetterQueue.isEnabled
+                && context.deadLetterQueue.write(action.event, pluginType: Self.name, pluginID: context.pluginID, reason: reason)
+            {
+                metrics.documentDLQRouted.add(1, ordering: .relaxed)
+                outcome.record(action.event, .deadLettered)
+            } else {
+                outcome.record(action.event, .retryLater)
+            }
         }
     }
 

@@ -349,8 +349,9 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
 
     // MARK: Receiving
 
-    public func receive(_ events: [Event]) {
+    public func receive(_ events: [Event]) -> OutputOutcome {
         bootstrapIfNeeded()
+        var outcome = OutputOutcome()
         var actions: [BulkAction] = []
         actions.reserveCapacity(events.count)
         var mappingErrors: [(event: Event, message: String)] = []
@@ -360,8 +361,9 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
             case .failure(let error): mappingErrors.append((event, error.message))
             }
         }
-        retryingSubmit(actions)
-        if !mappingErrors.isEmpty { handleMappingErrors(mappingErrors) }
+        retryingSubmit(actions, &outcome)
+        if !mappingErrors.isEmpty { handleMappingErrors(mappingErrors, &outcome) }
+        return outcome
     }
 
     public func close() {
@@ -471,7 +473,7 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
         document["data_stream"] = .object(ds)
     }
 
-    func handleMappingErrors(_ errors: [(event: Event, message: String)]) {
+    func handleMappingErrors(_ errors: [(event: Event, message: String)], _ outcome: inout OutputOutcome) {
         let dlq = context.deadLetterQueue
         if dlq.isEnabled { logger.warn("Events could not be indexed and routing to DLQ, count: \(errors.count)") }
         for (event, message) in errors {
@@ -479,18 +481,21 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
             if !event.metadata.isEmpty { withMetadata["@metadata"] = .object(event.metadata) }
             let detailed = "\(message); event: `\(Ruby.inspect(.object(withMetadata)))`"
             if dlq.isEnabled {
-                writeDeadLetter(event, reason: detailed)
+                outcome.record(event, writeDeadLetter(event, reason: detailed))
             } else {
                 logger.rateLimited(.warn, key: "mapping", detailed)
+                outcome.record(event, .dropped)
             }
         }
         metrics.documentNonRetryableFailures.add(errors.count, ordering: .relaxed)
     }
 
-    private func writeDeadLetter(_ event: Event, reason: String) {
-        if !context.deadLetterQueue.write(event, pluginType: Self.name, pluginID: context.pluginID, reason: reason) {
-            logger.rateLimited(.warn, key: "dlq_write", "Event could not be written to the dead letter queue (\(event.isFromDeadLetterQueue ? "it came from a DLQ" : "refused")): \(reason)")
-        }
+    /// Writes `event` to the DLQ; an event the DLQ does not take is dropped, with an error in the log.
+    func writeDeadLetter(_ event: Event, reason: String) -> EventFate {
+        if context.deadLetterQueue.write(event, pluginType: Self.name, pluginID: context.pluginID, reason: reason) { return .deadLettered }
+        let why = event.isFromDeadLetterQueue ? "it came from a DLQ" : "the dead letter queue refused it (full or failing)"
+        logger.rateLimited(.error, key: "dlq_write", "Event dropped: \(why): \(reason)")
+        return .dropped
     }
 }
 

@@ -125,7 +125,8 @@ public final class HttpOutput: Output, @unchecked Sendable {
         let events: [Event]
     }
 
-    public func receive(_ events: [Event]) {
+    public func receive(_ events: [Event]) -> OutputOutcome {
+        var outcome = OutputOutcome()
         var pending: [Request]
         switch settings.format {
         case .json_batch, .ndjson:
@@ -159,26 +160,27 @@ public final class HttpOutput: Output, @unchecked Sendable {
                 let slice = pending[start..<min(start + settings.poolMax, pending.count)]
                 let started = slice.map { r in (r, transport.start(method, url: r.url, headers: r.headers, body: compressed(r.body))) }
                 for (request, inFlight) in started {
-                    if !finish(request, inFlight) { again.append(request) }
+                    if !finish(request, inFlight, &outcome) { again.append(request) }
                 }
                 start += settings.poolMax
             }
-            if again.isEmpty { return }
+            if again.isEmpty { return outcome }
             attempt += 1
             let delay = Self.sleepForAttempt(attempt)
             logger.info("Retrying http request, will sleep for \(delay) seconds")
             if !RetryPolicy.sleep(delay, shouldStop: { shouldStop }) {
                 for r in again {
-                    fail(r, reason: "the pipeline shut down while the request was being retried")
+                    fail(r, reason: "the pipeline shut down while the request was being retried", &outcome)
                 }
-                return
+                return outcome
             }
             pending = again
         }
+        return outcome
     }
 
     /// Waits for one request and handles its outcome; returns false when it must be retried.
-    private func finish(_ request: Request, _ inFlight: HTTPTransport.Pending) -> Bool {
+    private func finish(_ request: Request, _ inFlight: HTTPTransport.Pending, _ outcome: inout OutputOutcome) -> Bool {
         var automatic = (method == .POST || method == .PATCH) && !settings.retryNonIdempotent ? 0 : settings.automaticRetries
         var inFlight = inFlight
         while true {
@@ -196,7 +198,7 @@ public final class HttpOutput: Output, @unchecked Sendable {
                 }
                 logger.rateLimited(.error, key: "status\(response.status)",
                     "[HTTP Output Failure] Encountered non-2xx HTTP code \(response.status) {:response_code=>\(response.status), :url=>\"\(request.url)\", :event=>\(request.events.count == 1 ? Ruby.inspect(.object(request.events[0].fields)) : "\(request.events.count) events")}")
-                deadLetter(request, reason: "HTTP output: non-2xx HTTP code \(response.status) from \(request.url); response body: \(excerpt(response.bodyText))")
+                deadLetter(request, reason: "HTTP output: non-2xx HTTP code \(response.status) from \(request.url); response body: \(excerpt(response.bodyText))", &outcome)
                 return true
             } catch {
                 if automatic > 0 {
@@ -208,21 +210,31 @@ public final class HttpOutput: Output, @unchecked Sendable {
                 logger.rateLimited(.error, key: "fetch",
                     "[HTTP Output Failure] Could not fetch URL {:url=>\"\(request.url)\", :method=>:\(settings.httpMethod.rawValue), :message=>\(Ruby.inspect(string: error.description)), :will_retry=>\(willRetry)}")
                 if willRetry { return false }
-                deadLetter(request, reason: "HTTP output: could not fetch \(request.url): \(error.description)")
+                deadLetter(request, reason: "HTTP output: could not fetch \(request.url): \(error.description)", &outcome)
                 return true
             }
         }
     }
 
-    private func fail(_ request: Request, reason: String) {
+    /// Shutdown stopped the retries: with a persisted queue the events stay queued for the next start,
+    /// otherwise they go to the DLQ (or are lost with the memory queue, with an error in the log).
+    private func fail(_ request: Request, reason: String, _ outcome: inout OutputOutcome) {
+        if context.persistedQueue {
+            logger.warn("\(reason); \(request.events.count) events stay in the persisted queue for the next start (\(request.url))")
+            for e in request.events { outcome.record(e, .retryLater) }
+            return
+        }
         logger.error("[HTTP Output Failure] \(reason) {:url=>\"\(request.url)\", :events=>\(request.events.count)}")
-        deadLetter(request, reason: "HTTP output: \(reason) (\(request.url))")
+        deadLetter(request, reason: "HTTP output: \(reason) (\(request.url))", &outcome, otherwise: .retryLater)
     }
 
-    private func deadLetter(_ request: Request, reason: String) {
-        guard context.deadLetterQueue.isEnabled else { return }
+    /// Writes the request's events to the DLQ; events it cannot take are `otherwise` (dropped by default, as
+    /// Logstash drops a failed request it does not retry).
+    private func deadLetter(_ request: Request, reason: String, _ outcome: inout OutputOutcome, otherwise: EventFate = .dropped) {
         for e in request.events {
-            context.deadLetterQueue.write(e, pluginType: Self.name, pluginID: context.pluginID, reason: reason)
+            let stored = context.deadLetterQueue.isEnabled
+                && context.deadLetterQueue.write(e, pluginType: Self.name, pluginID: context.pluginID, reason: reason)
+            outcome.record(e, stored ? .deadLettered : otherwise)
         }
     }
 

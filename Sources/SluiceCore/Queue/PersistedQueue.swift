@@ -1,0 +1,509 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `queue.*` settings of one pipeline's persisted queue, with Logstash's defaults.
+public struct PersistedQueueSettings: Sendable {
+    /// `path.queue/<pipeline.id>`.
+    public var directory: String
+    public var pageCapacity = 64 << 20
+    /// 0: unlimited.
+    public var maxBytes: Int64 = 1024 << 20
+    /// Unread events at which intake blocks; 0: unlimited.
+    public var maxEvents = 0
+    public var checkpointAcks = 1024
+    public var checkpointWrites = 1024
+    public var checkpointRetry = true
+    public var drain = false
+
+    public init(directory: String) { self.directory = directory }
+}
+
+/// Logstash's persisted queue (`queue.type: persisted`), on Logstash's own files: a queue Logstash left behind
+/// is drained by Sluice and the reverse (`PQ-FORMAT.md`).
+///
+/// Inputs push on their threads: events are serialised (CBOR, as Logstash) outside the lock, then appended to
+/// the head page in one write; the input's acknowledgement completes once they are written. Workers take batches
+/// that never span pages and acknowledge them; fully acknowledged tail pages are deleted. Events just written
+/// are also kept in memory (a bounded run) so that a worker that keeps up takes them without decoding; anything
+/// older is read back from disk. Recovery after a crash scans the head page past its checkpoint with checksums.
+public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
+    public let settings: PersistedQueueSettings
+    let ledger: PipelineLedger
+    let metrics: PipelineMetrics?
+    let logger: Logger
+    private var mutex = pthread_mutex_t()
+    private var notEmpty = pthread_cond_t()
+    private var notFull = pthread_cond_t()
+    private var lock: FileLock?
+    private var tails: [QueuePage] = []
+    private var head: QueuePage
+    private var seqNum: Int64 = 0
+    private var unread = 0
+    private var unacked = 0
+    private var persistedBytes: Int64 = 0
+    private var closed = false
+    private var recoveredCount = 0
+    private var lastError: String?
+    /// Events just written, in sequence order from `cacheFirst`, for workers that keep up.
+    private var cache: [(event: Event?, size: Int)] = []
+    private var cacheStart = 0
+    private var cacheFirst: Int64 = 0
+    private let cacheLimit: Int
+    private var directory: String { settings.directory }
+
+    /// Opens (or creates) the queue directory, recovering what a previous run left.
+    public init(settings: PersistedQueueSettings, cacheLimit: Int = 1000, ledger: PipelineLedger = PipelineLedger(),
+                metrics: PipelineMetrics? = nil, logger: Logger) throws(PersistedQueueError) {
+        self.settings = settings
+        self.ledger = ledger
+        self.metrics = metrics
+        self.logger = logger
+        self.cacheLimit = cacheLimit
+        guard FileSystem.makeDirectories(settings.directory) else { throw .io("cannot create the queue directory", settings.directory) }
+        do {
+            lock = try FileLock.acquire(settings.directory + "/.lock", owner: "The queue")
+        } catch {
+            throw PersistedQueueError(
+                "The queue failed to obtain exclusive access, cause: Lock held by another program on lock path: \(settings.directory)/.lock (another Sluice or Logstash process uses this queue)")
+        }
+        head = QueuePage(number: 0)
+        do {
+            try PersistedQueue.checkVersionFile(settings.directory)
+            try openPages()
+        } catch {
+            lock?.release(deleteFile: false)
+            throw error
+        }
+        recoveredCount = unacked
+        ledger.recovered.add(unacked, ordering: .relaxed)
+        pthread_mutex_init(&mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(&notEmpty, &attr)
+        pthread_cond_init(&notFull, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(&notEmpty)
+        pthread_cond_destroy(&notFull)
+    }
+
+    // MARK: Opening
+
+    /// `.queue-version` must hold 2; a new directory gets it. Pages without it are Logstash's V1 pages.
+    static func checkVersionFile(_ directory: String) throws(PersistedQueueError) {
+        let path = directory + "/.queue-version"
+        if let bytes = FileSystem.readBytes(path) {
+            guard bytes == [0, 0, 0, 2] else { throw PersistedQueueError("Unexpected upgrade file contents found in \(path).") }
+            return
+        }
+        if FileSystem.list(directory).contains(where: { $0.hasPrefix("page.") }) {
+            throw PersistedQueueError(
+                "\(directory) holds pages without a .queue-version file (Logstash before 6.3, queue format V1): drain it with that Logstash first (queue.drain: true)")
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("cannot create", path) }
+        var two = UInt32(2).bigEndian
+        let ok = Glibc.write(fd, &two, 4) == 4 && fsync(fd) == 0
+        Glibc.close(fd)
+        if !ok { throw .io("cannot write", path) }
+    }
+
+    /// Logstash's `openPages`: tail pages from their checkpoints, the head page recovered by a checksummed scan
+    /// and, when it holds elements, turned into a tail behind a fresh head page.
+    private func openPages() throws(PersistedQueueError) {
+        guard let headCheckpoint = try QueueCheckpoint.read(directory, "checkpoint.head") else {
+            try ensureDiskAvailable(used: 0)
+            head = try newHeadPage(0)
+            return
+        }
+        var foundUnacked = false
+        for n in Int(headCheckpoint.firstUnackedPageNum)..<Int(headCheckpoint.pageNum) {
+            guard let cp = try QueueCheckpoint.read(directory, "checkpoint.\(n)") else {
+                logger.warn("Page \(n) of \(directory) has no checkpoint and is skipped; `sluice queue repair` removes it")
+                continue
+            }
+            if cp.isFullyAcked {
+                unlink(QueuePageFile.path(directory, n))
+                if !foundUnacked { unlink(directory + "/checkpoint.\(n)") }
+                continue
+            }
+            foundUnacked = true
+            let page = try openTailPage(n, cp)
+            tails.append(page)
+            seqNum = max(seqNum, cp.maxSeqNum)
+        }
+        var headNumber = Int(headCheckpoint.pageNum)
+        let headPath = QueuePageFile.path(directory, headNumber)
+        if headCheckpoint.isFullyAcked && (FileSystem.size(headPath) ?? 0) < QueuePageFile.minimumSize {
+            unlink(headPath)
+            unlink(directory + "/checkpoint.head")
+            headNumber += 1
+            head = try newHeadPage(headNumber)
+            return
+        }
+        let recovered = try recoverHeadPage(headNumber, headCheckpoint)
+        try ensureDiskAvailable(used: persistedBytes + Int64(recovered.end))
+        if recovered.count == 0 {
+            head = recovered
+            persistedBytes += Int64(recovered.end)
+            try writeHeadCheckpoint()
+            return
+        }
+        seqNum = max(seqNum, recovered.maxSeq)
+        persistedBytes += Int64(recovered.end)
+        try retire(recovered)
+        head = try newHeadPage(headNumber + 1)
+    }
+
+    private func openTailPage(_ n: Int, _ cp: QueueCheckpoint) throws(PersistedQueueError) -> QueuePage {
+        let file = try QueuePageFile.open(directory, n)
+        let scan = file.scan(first: cp.minSeqNum, limit: Int(cp.elementCount), verify: false)
+        guard scan.count == Int(cp.elementCount) else {
+            throw PersistedQueueError(
+                "\(file.path) does not match its checkpoint (\(cp)): \(scan.problem ?? "it ends after \(scan.count) elements"). Run `sluice queue check` and `sluice queue repair`.")
+        }
+        let page = QueuePage(number: n, file: file, minSeq: cp.minSeqNum, count: Int(cp.elementCount), end: scan.end)
+        page.restoreAcknowledged(upTo: cp.firstUnackedSeqNum)
+        page.lastCheckpoint = cp
+        persistedBytes += Int64(scan.end)
+        unread += page.unreadCount
+        unacked += page.unreadCount
+        return page
+    }
+
+    /// Logstash's `recover()`: the checkpoint is not trusted for the head page; every element with the next
+    /// sequence number, a sane length and a matching checksum is kept, including those written after it.
+    private func recoverHeadPage(_ n: Int, _ cp: QueueCheckpoint) throws(PersistedQueueError) -> QueuePage {
+        let file = try QueuePageFile.open(directory, n)
+        guard let version = file.readVersion(), version == QueuePageFile.version else {
+            throw PersistedQueueError("\(file.path): Expected page version=2 but found version=\(file.readVersion() ?? 0). Run `sluice queue repair`.")
+        }
+        let scan = file.scan(first: nil, verify: true)
+        let minSeq = scan.count > 0 ? scan.firstSeqNum : 0
+        if Int64(scan.count) != Int64(cp.elementCount) || (scan.count > 0 && minSeq != cp.minSeqNum) {
+            logger.warn("recovered head data page \(n) is different than checkpoint, using recovered page information (\(scan.count) elements from seqNum \(minSeq); checkpoint: \(cp))")
+        }
+        if let problem = scan.problem, scan.count < Int(cp.elementCount) {
+            logger.error("Head page \(file.path) ends early: \(problem); \(Int(cp.elementCount) - scan.count) checkpointed elements are unreadable")
+        }
+        let page = QueuePage(number: n, file: file, minSeq: minSeq, count: scan.count, end: scan.end)
+        page.restoreAcknowledged(upTo: max(cp.firstUnackedSeqNum, minSeq))
+        page.lastCheckpoint = cp
+        unread += page.unreadCount
+        unacked += page.unreadCount
+        return page
+    }
+
+    /// Logstash's `ensureDiskAvailable`: free space for what `queue.max_bytes` may still add.
+    private func ensureDiskAvailable(used: Int64) throws(PersistedQueueError) {
+        guard settings.maxBytes > 0, let free = FileSystem.freeBytes(directory) else { return }
+        let needed = settings.maxBytes - used
+        if needed > free {
+            throw PersistedQueueError(
+                "Unable to allocate \(needed) more bytes for persisted queue on top of its current usage of \(used) bytes: \(directory) has \(free) bytes free (lower queue.max_bytes or free space)")
+        }
+    }
+
+    private func newHeadPage(_ n: Int) throws(PersistedQueueError) -> QueuePage {
+        let file = try QueuePageFile.create(directory, n, capacity: settings.pageCapacity)
+        let page = QueuePage(number: n, file: file, minSeq: 0, count: 0, end: QueuePageFile.headerSize)
+        persistedBytes += Int64(page.end)
+        head = page
+        try writeHeadCheckpoint()
+        return page
+    }
+
+    // MARK: Checkpoints
+
+    private var firstUnackedPageNum: Int32 { Int32(tails.first?.number ?? head.number) }
+
+    /// The head checkpoint; when it advertises new elements, the page is synced first.
+    private func writeHeadCheckpoint() throws(PersistedQueueError) {
+        let cp = head.checkpoint(firstUnackedPageNum: firstUnackedPageNum)
+        if cp == head.lastCheckpoint { return }
+        if cp.elementCount != head.lastCheckpoint?.elementCount, let file = head.file, !file.sync() {
+            throw .io("cannot sync page", file.path)
+        }
+        try cp.write(directory, "checkpoint.head", retry: settings.checkpointRetry)
+        head.lastCheckpoint = cp
+    }
+
+    private func writeTailCheckpoint(_ page: QueuePage) throws(PersistedQueueError) {
+        let cp = page.checkpoint(firstUnackedPageNum: 0)
+        try cp.write(directory, "checkpoint.\(page.number)", retry: settings.checkpointRetry)
+        page.lastCheckpoint = cp
+    }
+
+    /// A checkpoint that failed is logged and retried at the next trigger; the page data stays recoverable.
+    private func checkpointHeadLogging() {
+        do {
+            try writeHeadCheckpoint()
+        } catch {
+            noteError("Cannot write the head checkpoint of \(directory): \(error)")
+        }
+    }
+
+    private func noteError(_ message: String) {
+        lastError = message
+        logger.rateLimited(.error, key: "pq", message)
+    }
+
+    /// The head page becomes tail page N: synced, `checkpoint.N` written (deleted again when fully acked).
+    private func retire(_ page: QueuePage) throws(PersistedQueueError) {
+        if let file = page.file, !file.sync() { throw .io("cannot sync page", file.path) }
+        try writeTailCheckpoint(page)
+        if page.isFullyAcked {
+            deletePageFile(page)
+            if tails.isEmpty { unlink(directory + "/checkpoint.\(page.number)") } else { tails.append(page) }
+        } else {
+            tails.append(page)
+        }
+    }
+
+    private func deletePageFile(_ page: QueuePage) {
+        guard page.file != nil else { return }
+        page.file = nil
+        unlink(QueuePageFile.path(directory, page.number))
+        persistedBytes -= Int64(page.end)
+    }
+
+    // MARK: Writing
+
+    public var drainsOnClose: Bool { settings.drain }
+
+    @discardableResult
+    public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
+        let started = Clock.nanoseconds()
+        var frames = QueueFrames(events)
+        pthread_mutex_lock(&mutex)
+        var written = 0
+        while written < frames.count && !closed {
+            switch appendFrames(&frames, from: written) {
+            case .wrote(let n): written += n
+            case .tooLarge:
+                noteError("An event of \(frames.size(written)) bytes is bigger than the page capacity (\(head.capacity)); it is dropped")
+                ledger.dropped.add(1, ordering: .relaxed)
+                frames.skip(written)
+                written += 1
+            case .failed(let message):
+                noteError("Persisted queue intake stopped: \(message); retrying every second")
+                var deadline = Clock.deadline(afterMillis: 1000)
+                pthread_cond_timedwait(&notFull, &mutex, &deadline)
+            }
+        }
+        pthread_cond_broadcast(&notEmpty)
+        let accepted = frames.acceptedCount(upTo: written)
+        while isFull && !closed { pthread_cond_wait(&notFull, &mutex) }
+        pthread_mutex_unlock(&mutex)
+        ledger.accepted.add(accepted, ordering: .relaxed)
+        if written == frames.count { acknowledgement?.complete(events.count) }
+        if let metrics {
+            metrics.eventsIn.add(accepted, ordering: .relaxed)
+            let elapsed = Clock.nanoseconds() - started
+            metrics.queuePushNanos.add(elapsed, ordering: .relaxed)
+            input?.recordPushed(accepted, nanoseconds: elapsed)
+        }
+        return written == frames.count
+    }
+
+    private enum AppendResult {
+        case wrote(Int)
+        case tooLarge
+        case failed(String)
+    }
+
+    /// Writes as many frames from `first` as fit in the head page in one `pwrite`, rolling to a new page when
+    /// the head is full. Nothing changes unless the write succeeds.
+    private func appendFrames(_ frames: inout QueueFrames, from first: Int) -> AppendResult {
+        if frames.size(first) > head.capacity - QueuePageFile.headerSize { return .tooLarge }
+        if frames.size(first) > head.capacity - head.end {
+            do {
+                try rollHeadPage()
+            } catch {
+                return .failed(error.message)
+            }
+        }
+        var n = 0, bytes = 0
+        while first + n < frames.count, bytes + frames.size(first + n) <= head.capacity - head.end {
+            frames.setSequence(first + n, seqNum + 1 + Int64(n))
+            bytes += frames.size(first + n)
+            n += 1
+        }
+        guard let file = head.file, file.write(frames.bytes, frames.range(first..<first + n), at: head.end) else {
+            return .failed("cannot write to \(head.file?.path ?? "the head page"): \(String(cString: strerror(errno)))")
+        }
+        lastError = nil
+        if head.count == 0 { head.start(at: seqNum + 1) }
+        for k in 0..<n { cacheAppend(frames.event(first + k), seq: seqNum + 1 + Int64(k), size: frames.size(first + k)) }
+        seqNum += Int64(n)
+        head.count += n
+        head.end += bytes
+        persistedBytes += Int64(bytes)
+        unread += n
+        unacked += n
+        if settings.checkpointWrites > 0, seqNum >= (head.lastCheckpoint?.maxSeqNum ?? -1) + Int64(settings.checkpointWrites) {
+            checkpointHeadLogging()
+        }
+        return .wrote(n)
+    }
+
+    /// Logstash's behead: the full head page becomes a tail (or is deleted when fully acked) and page N+1 is
+    /// created. A failure leaves the head as it was.
+    private func rollHeadPage() throws(PersistedQueueError) {
+        let old = head
+        let file = try QueuePageFile.create(directory, old.number + 1, capacity: settings.pageCapacity)
+        if old.isFullyAcked && tails.isEmpty {
+            deletePageFile(old)
+        } else {
+            try retire(old)
+        }
+        head = QueuePage(number: old.number + 1, file: file, minSeq: 0, count: 0, end: QueuePageFile.headerSize)
+        persistedBytes += Int64(head.end)
+        checkpointHeadLogging()
+    }
+
+    private var isFull: Bool {
+        (settings.maxBytes > 0 && persistedBytes > settings.maxBytes) || (settings.maxEvents > 0 && unread >= settings.maxEvents)
+    }
+
+    private func cacheAppend(_ event: Event, seq: Int64, size: Int) {
+        let count = cache.count - cacheStart
+        if count == 0 {
+            guard unread == 0, tails.allSatisfy({ $0.unreadCount == 0 }) else { return }
+            cache.removeAll(keepingCapacity: true)
+            cacheStart = 0
+            cacheFirst = seq
+        } else if seq != cacheFirst + Int64(count) || count >= cacheLimit {
+            return
+        }
+        cache.append((event, size))
+    }
+
+    // MARK: Reading
+
+    public func take(max: Int, delayMillis: Int) -> QueueBatch? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while unread == 0 && !closed { pthread_cond_wait(&notEmpty, &mutex) }
+        if closed && (!settings.drain || unread == 0) { return nil }
+        if unread < max && !closed && delayMillis > 0 {
+            var deadline = Clock.deadline(afterMillis: delayMillis)
+            while unread < max && !closed {
+                if pthread_cond_timedwait(&notEmpty, &mutex, &deadline) == ETIMEDOUT { break }
+            }
+        }
+        guard let page = tails.first(where: { $0.unreadCount > 0 }) ?? (head.unreadCount > 0 ? head : nil) else { return nil }
+        let n = Swift.min(max, page.unreadCount)
+        let first = page.readSeq
+        var events: [Event] = []
+        events.reserveCapacity(n)
+        for _ in 0..<n {
+            if let e = readNext(page) { events.append(e) }
+        }
+        unread -= n
+        if settings.maxEvents > 0 { pthread_cond_broadcast(&notFull) }
+        if unread > 0 { pthread_cond_signal(&notEmpty) }
+        ledger.processing.add(events.count, ordering: .relaxed)
+        if events.count < n { ledger.dropped.add(n - events.count, ordering: .relaxed) }
+        return QueueBatch(events: events, page: page.number, firstSequence: first, sequenceCount: n)
+    }
+
+    /// The next unread element of `page`: from memory when it was just written, else decoded from disk. An element
+    /// that cannot be read is logged and skipped (it is acknowledged with its batch and counted as dropped).
+    private func readNext(_ page: QueuePage) -> Event? {
+        let seq = page.readSeq
+        page.readSeq += 1
+        if cache.count > cacheStart && cacheFirst == seq {
+            let entry = cache[cacheStart]
+            cache[cacheStart].event = nil
+            cacheStart += 1
+            cacheFirst += 1
+            if cacheStart == cache.count {
+                cache.removeAll(keepingCapacity: true)
+                cacheStart = 0
+            }
+            page.readOffset += entry.size
+            return entry.event!
+        }
+        guard let file = page.file else { return nil }
+        do {
+            let element = try page.reader.element(of: file, at: page.readOffset, end: page.end)
+            page.readOffset = element.next
+            return try QueueFrames.decode(element.bytes, element.payload)
+        } catch {
+            noteError("Cannot read the event with seqNum \(seq) from \(file.path): \(error); it is skipped. Run `sluice queue check`.")
+            page.readOffset = page.nextElementOffset(after: page.readOffset) ?? page.end
+            return nil
+        }
+    }
+
+    public func acknowledge(_ batch: QueueBatch) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        let page = batch.page == head.number ? head : tails.first { $0.number == batch.page }
+        guard let page else { return }
+        let before = page.firstUnackedSeq
+        let count = page.acknowledge(from: batch.firstSequence, count: batch.sequenceCount)
+        unacked -= count
+        if page === head {
+            if page.isFullyAcked || (settings.checkpointAcks > 0 && page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks)) {
+                checkpointHeadLogging()
+            }
+            return
+        }
+        if page.isFullyAcked {
+            do {
+                try writeTailCheckpoint(page)
+            } catch {
+                noteError("Cannot write the checkpoint of page \(page.number): \(error)")
+            }
+            deletePageFile(page)
+            while let first = tails.first, first.isFullyAcked {
+                unlink(directory + "/checkpoint.\(first.number)")
+                tails.removeFirst()
+            }
+            pthread_cond_broadcast(&notFull)
+            checkpointHeadLogging()
+        } else if settings.checkpointAcks > 0,
+                  page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks) {
+            try? writeTailCheckpoint(page)
+        }
+    }
+
+    public func close() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&notEmpty)
+        pthread_cond_broadcast(&notFull)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Logstash's close: every tail checkpoint rewritten, the head synced and checkpointed, the lock released.
+    public func shutdown() {
+        pthread_mutex_lock(&mutex)
+        for page in tails where page.file != nil { try? writeTailCheckpoint(page) }
+        checkpointHeadLogging()
+        lock?.release(deleteFile: false)
+        lock = nil
+        pthread_mutex_unlock(&mutex)
+    }
+
+    public var snapshot: QueueSnapshot {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        var s = QueueSnapshot(type: "persisted", unread: unread, unacknowledged: unacked)
+        s.persistedBytes = persistedBytes
+        s.maxBytes = settings.maxBytes
+        s.maxUnread = settings.maxEvents
+        s.pageCapacity = settings.pageCapacity
+        s.path = directory
+        s.recovered = recoveredCount
+        s.lastError = lastError
+        return s
+    }
+}

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bounded in-memory queue between a pipeline's inputs and its workers (Logstash's memory queue).
+///
+/// Inputs block in `push` while it is full, which is how a slow output pushes back on the inputs; workers take
+/// batches of up to `batchSize`, waiting at most `batchDelay` for a batch to fill once the first event is there.
+/// An input's acknowledgement completes when the workers acknowledge its events: nothing is safe before it is
+/// delivered, since a crash loses what the queue holds.
+public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var notEmpty = pthread_cond_t()
+    private var notFull = pthread_cond_t()
+    private var buffer: [Event?]
+    private var head = 0
+    private var count = 0
+    private var closed = false
+    public let capacity: Int
+    let metrics: PipelineMetrics?
+    let ledger: PipelineLedger
+
+    public init(capacity: Int, metrics: PipelineMetrics? = nil, ledger: PipelineLedger = PipelineLedger()) {
+        self.capacity = max(1, capacity)
+        self.ledger = ledger
+        buffer = [Event?](repeating: nil, count: self.capacity)
+        self.metrics = metrics
+        pthread_mutex_init(&mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(&notEmpty, &attr)
+        pthread_cond_init(&notFull, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(&notEmpty)
+        pthread_cond_destroy(&notFull)
+    }
+
+    /// Events waiting.
+    public var size: Int {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return count
+    }
+
+    public var drainsOnClose: Bool { true }
+
+    public var snapshot: QueueSnapshot {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return QueueSnapshot(type: "memory", unread: count, unacknowledged: count + ledger.processing.load(ordering: .relaxed))
+    }
+
+    @discardableResult
+    public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
+        if let acknowledgement { for e in events { e.acknowledgement = acknowledgement } }
+        let started = Clock.nanoseconds()
+        pthread_mutex_lock(&mutex)
+        var accepted = 0
+        while accepted < events.count {
+            while count == capacity && !closed { pthread_cond_wait(&notFull, &mutex) }
+            if closed { break }
+            while accepted < events.count, count < capacity {
+                buffer[(head + count) % capacity] = events[accepted]
+                count += 1
+                accepted += 1
+            }
+            pthread_cond_signal(&notEmpty)
+        }
+        pthread_mutex_unlock(&mutex)
+        ledger.accepted.add(accepted, ordering: .relaxed)
+        if let metrics = self.metrics {
+            metrics.eventsIn.add(accepted, ordering: .relaxed)
+            let elapsed = Clock.nanoseconds() - started
+            metrics.queuePushNanos.add(elapsed, ordering: .relaxed)
+            input?.recordPushed(accepted, nanoseconds: elapsed)
+        }
+        return accepted == events.count
+    }
+
+    public func take(max: Int, delayMillis: Int) -> QueueBatch? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while count == 0 && !closed { pthread_cond_wait(&notEmpty, &mutex) }
+        if count < max && !closed && delayMillis > 0 {
+            var deadline = Clock.deadline(afterMillis: delayMillis)
+            while count < max && !closed {
+                if pthread_cond_timedwait(&notEmpty, &mutex, &deadline) == ETIMEDOUT { break }
+            }
+        }
+        let n = Swift.min(max, count)
+        if n == 0 { return nil }
+        var batch: [Event] = []
+        batch.reserveCapacity(n)
+        var acknowledged = false
+        for _ in 0..<n {
+            let e = buffer[head]!
+            acknowledged = acknowledged || e.acknowledgement != nil
+            batch.append(e)
+            buffer[head] = nil
+            head = (head + 1) % capacity
+        }
+        count -= n
+        ledger.processing.add(n, ordering: .relaxed)
+        pthread_cond_broadcast(&notFull)
+        if count > 0 { pthread_cond_signal(&notEmpty) }
+        return QueueBatch(events: batch, hasAcknowledgements: acknowledged)
+    }
+
+    public func acknowledge(_ batch: QueueBatch) {
+        guard batch.hasAcknowledgements else { return }
+        InputAcknowledgement.complete(batch.events)
+    }
+
+    /// No more pushes: wakes every waiting worker so they drain what is left and stop.
+    public func close() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&notEmpty)
+        pthread_cond_broadcast(&notFull)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    public func shutdown() {}
+}
+
+extension InputAcknowledgement {
+    /// Completes the acknowledgements `events` carry, one call per run of events from the same push.
+    static func complete(_ events: [Event]) {
+        var current: InputAcknowledgement?
+        var run = 0
+        for e in events {
+            guard let ack = e.acknowledgement else { continue }
+            e.acknowledgement = nil
+            if ack !== current {
+                current?.complete(run)
+                current = ack
+                run = 0
+            }
+            run += 1
+        }
+        current?.complete(run)
+    }
+}
+
+/// The queue as one input sees it: what it pushes also counts as that input's `events.out`.
+final class InputSink: EventSink, @unchecked Sendable {
+    let queue: any PipelineQueue
+    let metrics: PluginMetrics?
+
+    init(queue: any PipelineQueue, metrics: PluginMetrics?) {
+        self.queue = queue
+        self.metrics = metrics
+    }
+
+    func push(_ event: Event) { queue.push([event], acknowledgement: nil, metrics: metrics) }
+    func push(contentsOf events: [Event]) { queue.push(events, acknowledgement: nil, metrics: metrics) }
+    func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement) {
+        queue.push(events, acknowledgement: acknowledgement, metrics: metrics)
+    }
+}
