@@ -169,6 +169,11 @@ struct Run: ParsableCommand {
             let server = try startAPI(settings, agent)
             agent.run(pipelines)
             server?.stop()
+            let lost = agent.runningPipelines.reduce(0) { $0 + $1.lostEvents }
+            if lost > 0 {
+                printError("ERROR: \(lost) events could not be delivered and were lost (see the log above)")
+                throw ExitCode(1)
+            }
         } catch let e as PipelineCompileError {
             printError(e.rendered)
             throw ExitCode(1)

@@ -148,16 +148,33 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         }
         let recovered = try recoverHeadPage(headNumber, headCheckpoint)
         try ensureDiskAvailable(used: persistedBytes + Int64(recovered.end))
-        if recovered.count == 0 {
-            head = recovered
-            persistedBytes += Int64(recovered.end)
-            try writeHeadCheckpoint()
-            return
-        }
         seqNum = max(seqNum, recovered.maxSeq)
         persistedBytes += Int64(recovered.end)
-        try retire(recovered)
-        head = try newHeadPage(headNumber + 1)
+        head = recovered
+        if recovered.count > 0 { startNextHeadPage(after: recovered) }
+        checkpointHeadLogging()
+    }
+
+    /// At open, a head page with elements becomes a tail behind a new head page, as in Logstash. When the disk
+    /// is too full for a new page or a checkpoint, the recovered page stays the head (a valid layout) and intake
+    /// continues in it until space returns.
+    private func startNextHeadPage(after recovered: QueuePage) {
+        let file: QueuePageFile
+        do {
+            file = try QueuePageFile.create(directory, recovered.number + 1, capacity: settings.pageCapacity)
+        } catch {
+            noteError("Cannot start a new head page (\(error)); page \(recovered.number) stays the head")
+            return
+        }
+        do {
+            try retire(recovered)
+        } catch {
+            unlink(file.path)
+            noteError("Cannot checkpoint page \(recovered.number) (\(error)); it stays the head")
+            return
+        }
+        head = QueuePage(number: recovered.number + 1, file: file, minSeq: 0, count: 0, end: QueuePageFile.headerSize)
+        persistedBytes += Int64(head.end)
     }
 
     private func openTailPage(_ n: Int, _ cp: QueueCheckpoint) throws(PersistedQueueError) -> QueuePage {
