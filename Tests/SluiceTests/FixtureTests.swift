@@ -26,15 +26,37 @@ struct FixtureTests {
         return r == "1" || name.hasPrefix(r)
     }
 
+    /// The cases whose events can also be compared without order: a JSON `expected`, a clean exit, one pipeline,
+    /// no worker count of their own.
+    static let multiWorkerCases: [String] = cases.filter { name in
+        let dir = TestPaths.fixtures.appendingPathComponent(name)
+        func has(_ file: String) -> Bool { FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path) }
+        let args = (try? String(contentsOf: dir.appendingPathComponent("args"), encoding: .utf8)) ?? ""
+        return has("expected") && !has("expected-exit") && !has("settings/pipelines.yml") && !has("expected-dlq")
+            && !args.contains("-w") && !args.contains("pipeline.workers") && !has("output-file")
+    }
+
     @Test(arguments: FixtureTests.cases)
     func fixture(_ name: String) throws {
+        try run(name, workers: 1)
+    }
+
+    /// The same case with four workers and the persisted queue (drained at the end): the same events, in any
+    /// order.
+    @Test(arguments: FixtureTests.multiWorkerCases)
+    func fixtureWithFourWorkersAndPersistedQueue(_ name: String) throws {
+        try run(name, workers: 4, extra: ["-S", "queue.type=persisted", "-S", "queue.drain=true", "-S", "queue.page_capacity=1mb"])
+    }
+
+    func run(_ name: String, workers: Int, extra: [String] = []) throws {
         let dir = TestPaths.fixtures.appendingPathComponent(name)
         func read(_ file: String) -> String? {
             try? String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
         }
         let work = TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        var args = ["-f", dir.appendingPathComponent("pipeline.conf").path, "-w", "1", "--path.data", work.appendingPathComponent("data").path]
+        var args = ["-f", dir.appendingPathComponent("pipeline.conf").path, "-w", "\(workers)", "--path.data", work.appendingPathComponent("data").path]
+            + extra
         let settingsDir = dir.appendingPathComponent("settings")
         args += ["--path.settings", FileManager.default.fileExists(atPath: settingsDir.path) ? settingsDir.path : work.path]
         if let extra = read("args") {
@@ -66,6 +88,7 @@ struct FixtureTests {
                 try GoldenJSON.compare(actual: actualDLQ, expected: expectedDLQ)
             }
         }
+        if FixtureTests.recording(name) && workers > 1 { return }
         if FixtureTests.recording(name) && read("expected-raw") != nil {
             try actualText.write(to: dir.appendingPathComponent("expected-raw"), atomically: true, encoding: .utf8)
             Issue.record("recorded \(name)/expected-raw: review it and run again")
@@ -84,7 +107,7 @@ struct FixtureTests {
             #expect(result.stdout.isEmpty || expectedExit != 0, "no expected file but output:\n\(result.stdout)")
             return
         }
-        if read("unordered") != nil {
+        if read("unordered") != nil || workers > 1 {
             try GoldenJSON.compareUnordered(actual: actualText, expected: expectedText)
         } else {
             try GoldenJSON.compare(actual: actualText, expected: expectedText)
