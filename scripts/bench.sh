@@ -106,6 +106,41 @@ for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.tx
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done
 
+# The persisted queue (Logstash's page format on disk), drained at the end so every event is processed: default
+# checkpointing (every 1,024 writes and acks), then a checkpoint with fsync on every write (queue.checkpoint.writes: 1).
+PQ="-S queue.type=persisted -S queue.drain=true -S path.queue=$WORK/queue"
+EXTRA="$PQ" run_case "PQ baseline" 2 "$WORK/baseline.conf" /dev/null "$N"
+EXTRA="$PQ" run_case "PQ apache" 2 "$WORK/apache.conf" "$WORK/access.log" "$LINES"
+EXTRA="$PQ -S queue.checkpoint.writes=1" run_case "PQ baseline, writes: 1" 2 "$WORK/baseline.conf" /dev/null "$N"
+EXTRA="$PQ -S queue.checkpoint.writes=1" run_case "PQ apache, writes: 1" 2 "$WORK/apache.conf" "$WORK/access.log" "$LINES"
+# Memory with a 1 GB queue on disk: fill it behind an output that never delivers (killed once intake blocks at
+# queue.max_bytes), then drain it.
+PQ_FILL=${BENCH_PQ_FILL:-2500000}
+cat > "$WORK/fill.conf" <<CONF
+input { generator { count => $PQ_FILL message => "$(python3 -c 'print("x" * 400)')" } }
+output { pipeline { send_to => "nowhere" } }
+CONF
+cat > "$WORK/drain.conf" <<'CONF'
+input { stdin { } }
+output { null { } }
+CONF
+fill_queue() {
+  /usr/bin/time -f '%M' -o "$WORK/fill.rss" "$BIN" -f "$WORK/fill.conf" -w 2 --log.level error --path.data "$WORK/data" \
+    -S queue.type=persisted -S path.queue="$WORK/bigqueue" > /dev/null 2>&1 &
+  local pid=$! waited=0
+  while [ "$(du -sm "$WORK/bigqueue" 2>/dev/null | cut -f1)" -lt 1000 ] 2>/dev/null && [ $waited -lt 120 ]; do
+    sleep 1; waited=$((waited + 1))
+  done
+  sleep 3
+  pkill -9 -f "$WORK/fill.conf" || true
+  wait $pid 2>/dev/null || true
+  tail -n 1 "$WORK/fill.rss"
+}
+fill_rss=$(fill_queue)
+queued=$("$BIN" queue stats "$WORK/bigqueue/main" | python3 -c "import sys, json; d = json.load(sys.stdin); print(d['unacked_events'], d['queue_size_in_bytes'])")
+echo "PQ fill: $(echo "$queued" | cut -d' ' -f1) events, $(( $(echo "$queued" | cut -d' ' -f2) / 1048576 )) MB on disk, peak RSS $(( ${fill_rss:-0} / 1024 )) MB while filling"
+EXTRA="-S queue.type=persisted -S queue.drain=true -S path.queue=$WORK/bigqueue" run_case "PQ drain of 1 GB" 2 "$WORK/drain.conf" /dev/null "$(echo "$queued" | cut -d' ' -f1)"
+
 # useragent: 1,000 user agents from uap-core's tests, 500,000 events (LRU hits after each agent's first parse), and
 # every distinct agent of those tests once (all misses: the full pattern walk). geoip: addresses of the small test
 # City database (Tests/Support/mmdb), found and not found.

@@ -7,7 +7,7 @@ public final class JsonCodec: Codec {
 
     public struct Settings: PluginSettings {
         @Setting("charset", doc: "The character set of the input; text is converted to UTF-8.")
-        var charset = "UTF-8"
+        var charset = TextCharset.utf8
         @Setting("target", doc: "Put the decoded object under this field instead of the event's root.")
         var target: FieldReference? = nil
         public init() {}
@@ -15,13 +15,20 @@ public final class JsonCodec: Codec {
 
     let decoder: JSONEventDecoder
 
+    let charset: TextCharset
     public init(settings: Settings, context: PluginContext) throws {
+        charset = settings.charset
         decoder = JSONEventDecoder(
             target: settings.target, setOriginal: context.ecsCompatibility.isEnabled, logger: context.logger,
             logLevel: .error)
     }
 
+    /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        charset.withUTF8(bytes) { decodeUTF8($0, emit) }
+    }
+
+    private func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         decoder.decode(bytes, emit)
     }
 

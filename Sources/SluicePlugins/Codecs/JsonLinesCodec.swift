@@ -7,7 +7,7 @@ public final class JsonLinesCodec: Codec, @unchecked Sendable {
 
     public struct Settings: PluginSettings {
         @Setting("charset", doc: "The character set of the input; text is converted to UTF-8.")
-        var charset = "UTF-8"
+        var charset = TextCharset.utf8
         @Setting("delimiter", doc: "The line delimiter.")
         var delimiter = "\n"
         @Setting("target", doc: "Put each decoded object under this field instead of the event's root.")
@@ -22,14 +22,21 @@ public final class JsonLinesCodec: Codec, @unchecked Sendable {
     let sizeLimit: Int
     var pending: [UInt8] = []
 
+    let charset: TextCharset
     public init(settings: Settings, context: PluginContext) throws {
+        charset = settings.charset
         delimiter = Array(settings.delimiter.utf8)
         if delimiter.isEmpty { throw SettingsValidationError("delimiter must not be empty", setting: "delimiter") }
         decoder = JSONEventDecoder(target: settings.target, setOriginal: false, logger: context.logger, logLevel: .warn)
         sizeLimit = settings.decodeSizeLimitBytes
     }
 
+    /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        charset.withUTF8(bytes) { decodeUTF8($0, emit) }
+    }
+
+    private func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         var start = 0
         var i = 0
         while i < bytes.count {

@@ -7,7 +7,7 @@ public final class LineCodec: Codec, @unchecked Sendable {
 
     public struct Settings: PluginSettings {
         @Setting("charset", doc: "The character set of the input; text is converted to UTF-8.")
-        var charset = "UTF-8"
+        var charset = TextCharset.utf8
         @Setting("delimiter", doc: "The line delimiter.")
         var delimiter = "\n"
         @Setting("format", doc: "A sprintf format for encoding; defaults to `<@timestamp> <host> <message>`.")
@@ -21,14 +21,21 @@ public final class LineCodec: Codec, @unchecked Sendable {
     /// Bytes after the last delimiter seen (decoding is single-threaded: one input owns this codec).
     var pending: [UInt8] = []
 
+    let charset: TextCharset
     public init(settings: Settings, context: PluginContext) throws {
+        charset = settings.charset
         delimiter = Array(settings.delimiter.utf8)
         format = settings.format
         setOriginal = context.ecsCompatibility.isEnabled
         if delimiter.isEmpty { throw SettingsValidationError("delimiter must not be empty", setting: "delimiter") }
     }
 
+    /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        charset.withUTF8(bytes) { decodeUTF8($0, emit) }
+    }
+
+    private func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         var start = 0
         var i = 0
         let d0 = delimiter[0]

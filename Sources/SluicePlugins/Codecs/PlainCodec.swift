@@ -7,7 +7,7 @@ public final class PlainCodec: Codec {
 
     public struct Settings: PluginSettings {
         @Setting("charset", doc: "The character set of the input; text is converted to UTF-8.")
-        var charset = "UTF-8"
+        var charset = TextCharset.utf8
         @Setting("format", doc: "A sprintf format for encoding; defaults to `<@timestamp> <host> <message>`.")
         var format: Template? = nil
         public init() {}
@@ -16,12 +16,19 @@ public final class PlainCodec: Codec {
     let format: Template?
     let setOriginal: Bool
 
+    let charset: TextCharset
     public init(settings: Settings, context: PluginContext) throws {
+        charset = settings.charset
         format = settings.format
         setOriginal = context.ecsCompatibility.isEnabled
     }
 
+    /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        charset.withUTF8(bytes) { decodeUTF8($0, emit) }
+    }
+
+    private func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         emit(TextEvents.make(String(decoding: bytes, as: UTF8.self), setOriginal: setOriginal))
     }
 

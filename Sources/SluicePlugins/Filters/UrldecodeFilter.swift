@@ -9,22 +9,13 @@ public final class UrldecodeFilter: Filter {
     public static let name = "urldecode"
     public static let summary = "Decodes URL-encoded fields."
 
-    /// The character sets the decoded bytes may be read in.
-    enum Charset: String, SettingEnum {
-        case utf8 = "UTF-8"
-        case iso88591 = "ISO-8859-1"
-        case usASCII = "US-ASCII"
-        case ascii8bit = "ASCII-8BIT"
-        case binary = "BINARY"
-    }
-
     public struct Settings: PluginSettings {
         @Setting("field", doc: "The field to decode.")
         var field = "message"
         @Setting("all_fields", doc: "Decodes every top-level field instead of `field`.")
         var allFields = false
         @Setting("charset", doc: "The character set of the decoded bytes; they are converted to UTF-8.")
-        var charset = Charset.utf8
+        var charset = TextCharset.utf8
         @Setting("tag_on_failure", doc: "Tags added when decoding fails.")
         var tagOnFailure = ["_urldecodefailure"]
         public init() {}
@@ -32,7 +23,7 @@ public final class UrldecodeFilter: Filter {
 
     let field: ConfiguredField
     let allFields: Bool
-    let charset: Charset
+    let charset: TextCharset
     let tagOnFailure: [String]
     let logger: Logger
 
@@ -113,19 +104,13 @@ public final class UrldecodeFilter: Filter {
     /// Logstash's `Charset#convert`: other charsets are transcoded (undefined bytes become U+FFFD); invalid UTF-8 is
     /// shown as Ruby escapes.
     func convert(_ bytes: [UInt8]) -> String {
-        switch charset {
-        case .utf8:
+        if charset.isUTF8 {
             if let s = String(validating: bytes, as: UTF8.self) { return s }
             return UrldecodeFilter.escapeInvalidUTF8(bytes)
-        case .iso88591:
-            var s = ""
-            s.unicodeScalars.append(contentsOf: bytes.map { Unicode.Scalar($0) })
-            return s
-        case .usASCII, .ascii8bit, .binary:
-            var s = ""
-            s.unicodeScalars.append(contentsOf: bytes.map { $0 < 0x80 ? Unicode.Scalar($0) : "\u{FFFD}" })
-            return s
         }
+        var s = ""
+        s.unicodeScalars.append(contentsOf: bytes.map(charset.scalar))
+        return s
     }
 
     /// `data.inspect[1..-2]` for a string with invalid UTF-8: valid characters as Ruby's inspect writes them,

@@ -30,9 +30,18 @@ public final class StdinInput: Input, @unchecked Sendable {
     }
 
     /// stdin replaces `plain` with `line` and `json` with `json_lines`, as Logstash does.
+    /// The codec's `charset` carries over.
     static func lineOriented(_ codec: any Codec, _ context: PluginContext) throws -> any Codec {
-        if codec is PlainCodec { return try LineCodec(settings: LineCodec.Settings(), context: context) }
-        if codec is JsonCodec { return try JsonLinesCodec(settings: JsonLinesCodec.Settings(), context: context) }
+        if let plain = codec as? PlainCodec {
+            var settings = LineCodec.Settings()
+            settings.charset = plain.charset
+            return try LineCodec(settings: settings, context: context)
+        }
+        if let json = codec as? JsonCodec {
+            var settings = JsonLinesCodec.Settings()
+            settings.charset = json.charset
+            return try JsonLinesCodec(settings: settings, context: context)
+        }
         return codec
     }
 
