@@ -388,17 +388,43 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         (settings.maxBytes > 0 && persistedBytes > settings.maxBytes) || (settings.maxEvents > 0 && unread >= settings.maxEvents)
     }
 
+    /// Keeps the most recent writes in memory, a contiguous run of at most `cacheLimit` events: a worker that
+    /// keeps up takes them from here; one that lags reads the older ones from disk until it reaches the run.
     private func cacheAppend(_ event: Event, seq: Int64, size: Int) {
-        let count = cache.count - cacheStart
-        if count == 0 {
-            guard unread == 0, tails.allSatisfy({ $0.unreadCount == 0 }) else { return }
+        guard cacheLimit > 0 else { return }
+        if cache.count - cacheStart == 0 || seq != cacheFirst + Int64(cache.count - cacheStart) {
             cache.removeAll(keepingCapacity: true)
             cacheStart = 0
             cacheFirst = seq
-        } else if seq != cacheFirst + Int64(count) || count >= cacheLimit {
-            return
+        } else if cache.count - cacheStart >= cacheLimit {
+            cache[cacheStart].event = nil
+            cacheStart += 1
+            cacheFirst += 1
+        }
+        if cacheStart >= cacheLimit {
+            cache.removeFirst(cacheStart)
+            cacheStart = 0
         }
         cache.append((event, size))
+    }
+
+    /// The cached event with sequence number `seq`, removed from the cache; older cached events are dropped.
+    private func takeCached(_ seq: Int64) -> (event: Event, size: Int)? {
+        while cache.count > cacheStart && cacheFirst < seq {
+            cache[cacheStart].event = nil
+            cacheStart += 1
+            cacheFirst += 1
+        }
+        guard cache.count > cacheStart, cacheFirst == seq, let event = cache[cacheStart].event else { return nil }
+        let size = cache[cacheStart].size
+        cache[cacheStart].event = nil
+        cacheStart += 1
+        cacheFirst += 1
+        if cacheStart == cache.count {
+            cache.removeAll(keepingCapacity: true)
+            cacheStart = 0
+        }
+        return (event, size)
     }
 
     // MARK: Reading
@@ -435,17 +461,9 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     private func readNext(_ page: QueuePage) -> Event? {
         let seq = page.readSeq
         page.readSeq += 1
-        if cache.count > cacheStart && cacheFirst == seq {
-            let entry = cache[cacheStart]
-            cache[cacheStart].event = nil
-            cacheStart += 1
-            cacheFirst += 1
-            if cacheStart == cache.count {
-                cache.removeAll(keepingCapacity: true)
-                cacheStart = 0
-            }
-            page.readOffset += entry.size
-            return entry.event!
+        if let cached = takeCached(seq) {
+            page.readOffset += cached.size
+            return cached.event
         }
         guard let file = page.file else { return nil }
         do {

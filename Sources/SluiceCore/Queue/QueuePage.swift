@@ -108,7 +108,7 @@ struct QueueFrames {
             let start = bytes.count
             offsets.append(start)
             bytes.append(contentsOf: repeatElement(0, count: 12))
-            CBOREventCodec.encode(e, options: .init(), appendingTo: &bytes)
+            CBOREventCodec.encode(e, options: QueueFrames.encoding, appendingTo: &bytes)
             let length = bytes.count - start - 12
             BigEndian.store(UInt32(length), in: &bytes, at: start + 8)
             let crc = CRC32.checksum(bytes, range: start + 12..<bytes.count)
@@ -116,6 +116,10 @@ struct QueueFrames {
         }
         offsets.append(bytes.count)
     }
+
+    /// Events as Logstash 8.x serialises them, without CBOR string references: every Logstash since the PQ's
+    /// V2 format reads them (string references need 8.10+), and they are cheaper to write.
+    static let encoding = CBOREventCodec.EncodingOptions(stringReferences: false)
 
     var count: Int { events.count }
     func size(_ i: Int) -> Int { offsets[i + 1] - offsets[i] }
