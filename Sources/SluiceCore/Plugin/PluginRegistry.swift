@@ -56,7 +56,7 @@ public struct FilterDecorations: Sendable {
     /// Applies the decorations in Logstash's order: add_field, remove_field, add_tag, remove_tag.
     public func apply(to event: Event) {
         for (key, value) in addField {
-            Decorations.addField(event, Decorations.reference(key, event), value.render(event))
+            Decorations.addField(event, key: key, value.render(event))
         }
         for field in removeField {
             if let ref = try? FieldReference(parsing: field.render(event)) { event.remove(ref) }
