@@ -150,3 +150,52 @@ import Testing
         #expect(graph.stdout.contains("digraph"))
     }
 }
+
+/// A SIGHUP reload onto a config nested too deep is refused and the running pipeline keeps running.
+@Suite(.serialized) struct DeepConfigReloadTests {
+    @Test func sighupOntoADeepConfigKeepsTheOldPipeline() throws {
+        let work = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let config = work.appendingPathComponent("p.conf")
+        let good = """
+            input { generator { count => 0 message => "x" } }
+            filter { mutate { add_field => { "ver" => "one" } } }
+            output { file { path => "out.log" } }
+            """
+        try good.write(to: config, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = TestPaths.binary
+        p.arguments = ["-f", "p.conf", "-w", "1", "--api.enabled", "false", "--path.settings", work.path]
+        p.currentDirectoryURL = work
+        p.standardOutput = FileHandle.nullDevice
+        let stderrURL = work.appendingPathComponent("stderr.log")
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: stderrURL)
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        func outputSize() -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("out.log").path))?[.size] as? Int) ?? 0
+        }
+        var waited = 0
+        while outputSize() == 0 && waited < 400 {
+            usleep(50_000)
+            waited += 1
+        }
+        #expect(outputSize() > 0, "the first pipeline writes")
+        try DeepConfigTests.nestedIfs(10_000).write(to: config, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        var refused = false
+        for _ in 0..<200 where !refused {
+            usleep(50_000)
+            refused = ((try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "").contains("nesting deeper than")
+        }
+        #expect(refused, "the reload is refused with the parser's message")
+        #expect(p.isRunning)
+        let before = outputSize()
+        usleep(300_000)
+        #expect(outputSize() > before, "the old pipeline keeps running")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+    }
+}
