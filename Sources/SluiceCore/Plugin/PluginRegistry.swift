@@ -13,6 +13,8 @@ public struct PipelineEnvironment: Sendable {
     /// Whether settings that need the DLQ (on_error => dlq) are checked against `deadLetterQueue.isEnabled`;
     /// off for `-t`, which does not open the DLQ.
     public var requiresEnabledDLQ = true
+    /// `pipeline.regex.match_limit`: PCRE2's match limit for regular expressions in conditions.
+    public var regexMatchLimit = Regex.defaultMatchLimit
 
     public init(
         pipelineID: String = "main", ecsCompatibility: ECSCompatibility = .v8, dataPath: String = "data",

@@ -107,6 +107,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         environment.requiresEnabledDLQ = openDeadLetterQueue || dlqSettings == nil
         environment.bus = bus
         environment.collectMetrics = try s.bool("metric.collect")
+        environment.regexMatchLimit = try s.regexMatchLimit()
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)
