@@ -130,7 +130,9 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     func openWriter(_ settings: DeadLetterQueueSettings) throws(SettingsError) -> DeadLetterQueue {
         let log = Logger("deadletterqueue", pipelineID: settings.pipelineID)
         do {
-            return try DeadLetterQueue(settings: settings) { message in log.warn(message) }
+            return try DeadLetterQueue(
+                settings: settings, warningHandler: { message in log.warn(message) },
+                errorHandler: { message in log.error(message) })
         } catch {
             throw SettingsError("Cannot open the dead letter queue of pipeline '\(settings.pipelineID)': \(error.message)")
         }
