@@ -12,6 +12,20 @@ public struct ConfigParser {
         public init(supportEscapes: Bool = false) { self.supportEscapes = supportEscapes }
     }
 
+    /// The deepest nesting accepted, counting `if` blocks, parentheses (`(` and `!(`), arrays, hashes, plugin
+    /// blocks and method-call arguments together. Far beyond real configs; the parser and everything after it
+    /// (graph building, the condition compiler, `sluice graph`) walk the tree recursively, so a deeper file is a
+    /// `too_deep` diagnostic instead of a stack overflow (10,000 nested `if`s, 100,000 nested `[`).
+    public static let maximumNestingDepth = 256
+
+    /// The most operands one unparenthesised chain may have when it mixes `and` and `or`: Logstash's grouping of
+    /// such chains nests one level per operator. A chain of one operator has no limit (it is grouped balanced).
+    public static let maximumMixedChainLength = maximumNestingDepth
+
+    /// From this many operators on, a chain of one operator is grouped balanced (shorter ones keep the right-nested
+    /// grouping `sluice graph` has always shown).
+    static let balancedChainLength = 64
+
     /// Parses one config part.
     public static func parse(_ source: ConfigSource, options: Options = Options()) throws(ConfigError) -> PipelineAST {
         var p = ConfigParser(source: source, options: options)
@@ -36,8 +50,19 @@ public struct ConfigParser {
     var furthest = 0
     var expected: [String] = []
     var warnings: [Diagnostic] = []
+    /// How many nested constructs enclose the position (see `maximumNestingDepth`).
+    var depth = 0
     /// Line start offsets, for turning offsets into line:column.
     let lineStarts: [Int]
+    /// The last offset turned into a span, so that spans asked for in order along one long line cost only the text
+    /// between them (a 20,000-term condition on one line would otherwise recount the line for each term).
+    let cursor = SpanCursor()
+
+    final class SpanCursor {
+        var offset = 0
+        var line = 0
+        var column = 1
+    }
 
     init(source: ConfigSource, options: Options) {
         self.source = source
@@ -57,7 +82,14 @@ public struct ConfigParser {
             if lineStarts[mid] <= offset { lo = mid } else { hi = mid - 1 }
         }
         let lineStart = lineStarts[lo]
-        let column = String(decoding: b[lineStart..<min(offset, b.count)], as: UTF8.self).count + 1
+        let end = min(offset, b.count)
+        let column: Int
+        if cursor.line == lo, cursor.offset >= lineStart, cursor.offset <= end {
+            column = cursor.column + String(decoding: b[cursor.offset..<end], as: UTF8.self).count
+        } else {
+            column = String(decoding: b[lineStart..<end], as: UTF8.self).count + 1
+        }
+        (cursor.offset, cursor.line, cursor.column) = (end, lo, column)
         return SourceSpan(source: source.name, line: lo + 1, column: column, offset: offset)
     }
 
@@ -84,6 +116,17 @@ public struct ConfigParser {
         }
         let list = expected.count == 1 ? expected[0] : "one of " + expected.joined(separator: ", ")
         return fail("parse_error", at: furthest, "syntax error: expected \(list), found \(found)")
+    }
+
+    /// Enters one nesting level opened at `offset`; the caller leaves it with `depth -= 1`.
+    mutating func enterNesting(at offset: Int) throws(Diagnostic) {
+        depth += 1
+        guard depth <= ConfigParser.maximumNestingDepth else {
+            throw fail(
+                "too_deep", at: offset,
+                "nesting deeper than \(ConfigParser.maximumNestingDepth) levels (blocks, parentheses, arrays and hashes count together)",
+                help: "flatten the config: combine conditions with 'and'/'or' or split the pipeline")
+        }
     }
 
     // MARK: Character helpers
@@ -240,6 +283,8 @@ public struct ConfigParser {
 
     /// `attributes <- attribute (whitespace _ attribute)*` then `_ "}"`
     mutating func attributes() throws(Diagnostic) -> [Attribute] {
+        try enterNesting(at: i)
+        defer { depth -= 1 }
         var attrs: [Attribute] = []
         ws()
         while true {
@@ -342,6 +387,8 @@ public struct ConfigParser {
     /// `array <- "[" _ (value (_ "," _ value)*)? _ "]"`
     mutating func array() throws(Diagnostic) -> ConfigValue {
         let start = i
+        try enterNesting(at: start)
+        defer { depth -= 1 }
         i += 1
         var elements: [ConfigValue] = []
         ws()
@@ -360,6 +407,8 @@ public struct ConfigParser {
     /// `hash <- "{" _ hashentries? _ "}"`, `hashentries <- hashentry (whitespace hashentry)*`
     mutating func hash() throws(Diagnostic) -> ConfigValue {
         let start = i
+        try enterNesting(at: start)
+        defer { depth -= 1 }
         i += 1
         var entries: [HashEntry] = []
         var seen: Set<String> = []
@@ -478,6 +527,8 @@ public struct ConfigParser {
     // MARK: branch <- if (_ else_if)* (_ else)?
 
     mutating func branch(start: Int, kind: PluginKind) throws(Diagnostic) -> Branch {
+        try enterNesting(at: start)
+        defer { depth -= 1 }
         var clauses: [Branch.Clause] = []
         var clauseStart = start
         ws()
@@ -542,6 +593,16 @@ public struct ConfigParser {
         if operators.count == 1 {
             return .boolean(operators[0].0, operands[0], operands[1], span(operators[0].1))
         }
+        let kinds = Set(operators.map(\.0))
+        if operators.count >= ConfigParser.balancedChainLength, kinds.count == 1, let op = kinds.first, op == .and || op == .or {
+            return balancedChain(op, operands, operators.map(\.1))
+        }
+        if operators.count >= ConfigParser.maximumMixedChainLength {
+            throw fail(
+                "too_deep", at: operators[ConfigParser.maximumMixedChainLength - 1].1,
+                "this chain mixes 'and' and 'or' in more than \(ConfigParser.maximumMixedChainLength) operands",
+                help: "add parentheses to group it")
+        }
         func precedence(_ op: BooleanOperator, _ at: Int) throws(Diagnostic) -> Int {
             switch op {
             case .and: return 2
@@ -576,7 +637,6 @@ public struct ConfigParser {
             }
         }
         let grouped = eval[0]
-        let kinds = Set(operators.map(\.0))
         if kinds.count > 1 {
             warnings.append(
                 Diagnostic(
@@ -587,11 +647,42 @@ public struct ConfigParser {
         return grouped
     }
 
+    /// A chain of one associative operator (`a and b and … and z`), grouped as a balanced tree so that its depth is
+    /// logarithmic: short-circuit evaluation still runs the operands left to right and stops at the same one, so
+    /// the result and the evaluation errors are those of Logstash's left-to-right grouping. Built bottom-up without
+    /// recursion; each node's span is its operator's.
+    func balancedChain(_ op: BooleanOperator, _ operands: [ConditionExpr], _ operatorOffsets: [Int]) -> ConditionExpr {
+        // Level by level: pair neighbours; the operator between two groups is the one after the left group's last
+        // operand, so each level keeps, per group, the offset of the operator that follows it.
+        var level = operands
+        var following: [SourceSpan?] = operatorOffsets.map { span($0) } + [nil]
+        while level.count > 1 {
+            var next: [ConditionExpr] = []
+            var nextFollowing: [SourceSpan?] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            var k = 0
+            while k + 1 < level.count {
+                next.append(.boolean(op, level[k], level[k + 1], following[k]!))
+                nextFollowing.append(following[k + 1])
+                k += 2
+            }
+            if k < level.count {
+                next.append(level[k])
+                nextFollowing.append(following[k])
+            }
+            level = next
+            following = nextFollowing
+        }
+        return level[0]
+    }
+
     /// `expression <- "(" _ condition _ ")" / negative_expression / in_expression / not_in_expression /
     ///                compare_expression / regexp_expression / rvalue`
     mutating func expression() throws(Diagnostic) -> ConditionExpr {
         let start = i
         if literal("(") {
+            try enterNesting(at: start)
+            defer { depth -= 1 }
             ws()
             let inner = try condition()
             ws()
@@ -601,6 +692,8 @@ public struct ConfigParser {
         if literal("!") {
             ws()
             if literal("(") {
+                try enterNesting(at: start)
+                defer { depth -= 1 }
                 ws()
                 let inner = try condition()
                 ws()
@@ -702,6 +795,8 @@ public struct ConfigParser {
     /// `array <- "[" _ (rvalue (_ "," _ rvalue)*)? _ "]"` in conditions.
     mutating func rvalueArray() throws(Diagnostic) -> Rvalue {
         let start = i
+        try enterNesting(at: start)
+        defer { depth -= 1 }
         i += 1
         var elements: [Rvalue] = []
         ws()
@@ -748,6 +843,8 @@ public struct ConfigParser {
             i = start
             return nil
         }
+        try enterNesting(at: start)
+        defer { depth -= 1 }
         var args: [Rvalue] = []
         ws()
         if !literal(")") {

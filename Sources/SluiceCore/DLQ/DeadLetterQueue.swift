@@ -9,8 +9,10 @@ import Darwin
 /// Thread-safe: workers call `write` concurrently. Entries go to the head segment `N.log.tmp`, sealed to `N.log`
 /// when full (10 MiB), when idle for `flush_interval` (checked by a background thread), and at `close()`. Start-up
 /// recovers leftover heads, `max_bytes` is enforced by the storage policy, `retain.age` deletes old segments, and
-/// `statistics` reports what Logstash's monitoring API does. I/O failures are recorded in `last_error` and make
-/// `write` return false; they never trap.
+/// `statistics` reports what Logstash's monitoring API does. Every entry that does not reach the disk is counted in
+/// `dropped_events`: refused by `drop_newer`, deleted by `drop_older` (whole oldest segments, as Logstash counts
+/// them) or lost to an I/O error (a descriptor shortage, a full disk), which is also logged at ERROR, rate-limited,
+/// and recorded in `last_error`. Nothing here traps.
 public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     /// The settings this writer was opened with.
     public let settings: DeadLetterQueueSettings
@@ -20,6 +22,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     private let mutex = PThreadMutex()
     private let clock: @Sendable () -> Timestamp
     private let warn: @Sendable (String) -> Void
+    private let reportError: @Sendable (String) -> Void
     private let encoding: CBOREventCodec.EncodingOptions
     private let flushIntervalNanoseconds: Int64
     private let retainAgeNanoseconds: Int64?
@@ -46,6 +49,11 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     /// Per sealed segment: its size when counted, its entry count and first entry time, so occupancy scans each
     /// segment file at most once.
     private var segmentCensus: [Int: (size: Int, entries: Int, firstEntryTime: Timestamp?)] = [:]
+    /// Per kind of loss (`drop_older`, `io`): when it was last logged and how many were not logged since.
+    private var lossReports: [String: (lastLogged: Timestamp, unreported: Int)] = [:]
+
+    /// Losses of one kind are logged at most once per this interval; the next line says how many were not.
+    static let lossReportIntervalNanoseconds: Int64 = 10_000_000_000
 
     /// The open head segment.
     private struct HeadSegment {
@@ -60,24 +68,30 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
 
     /// Opens the queue: creates the directory, takes `.lock`, recovers leftover heads, opens a new head and starts the
     /// flush checker. Throws (naming the path) when the directory cannot be created or another writer holds it.
-    /// - Parameter warningHandler: receives warnings (failed heads, skipped events, I/O errors); it may be called
-    ///   with the writer's lock held, so it must not call back into the writer.
+    /// - Parameters:
+    ///   - warningHandler: receives warnings (failed heads, skipped events, segments `drop_older` deleted); it may
+    ///     be called with the writer's lock held, so it must not call back into the writer.
+    ///   - errorHandler: receives errors (entries lost to I/O failures), rate-limited; the same rules apply.
+    ///     Defaults to `warningHandler`.
     public convenience init(
-        settings: DeadLetterQueueSettings, warningHandler: @escaping @Sendable (String) -> Void = { _ in }
+        settings: DeadLetterQueueSettings, warningHandler: @escaping @Sendable (String) -> Void = { _ in },
+        errorHandler: (@Sendable (String) -> Void)? = nil
     ) throws(DeadLetterQueueError) {
         try self.init(settings: settings, clock: { Timestamp.now() }, startsFlushTimer: true,
-                      warningHandler: warningHandler)
+                      warningHandler: warningHandler, errorHandler: errorHandler)
     }
 
     /// The designated initialiser; tests pass a fake clock and drive `flushCheck()` themselves.
     init(
         settings: DeadLetterQueueSettings, clock: @escaping @Sendable () -> Timestamp, startsFlushTimer: Bool,
-        warningHandler: @escaping @Sendable (String) -> Void = { _ in }
+        warningHandler: @escaping @Sendable (String) -> Void = { _ in },
+        errorHandler: (@Sendable (String) -> Void)? = nil
     ) throws(DeadLetterQueueError) {
         self.settings = settings
         directory = settings.queueDirectory
         self.clock = clock
         warn = warningHandler
+        reportError = errorHandler ?? warningHandler
         encoding = CBOREventCodec.EncodingOptions(stringReferences: settings.stringReferences)
         flushIntervalNanoseconds = Int64(settings.effectiveFlushIntervalMilliseconds) * 1_000_000
         retainAgeNanoseconds = settings.retainAge.map(DeadLetterQueueSettings.nanoseconds)
@@ -129,7 +143,13 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         if let h = head, h.entries > 0, h.size + need > settings.maxSegmentSize {
             sealHead(openingNext: true)
         }
-        if head == nil { try? openHead() }
+        if head == nil {
+            do {
+                try openHead()
+            } catch {
+                return entryLost(error, now: now)
+            }
+        }
         guard var h = head else { return false }
         recordBuffer.removeAll(keepingCapacity: true)
         let offset = RecordFraming.appendRecords(of: entry, range: 0..<entry.count, fileLength: h.size,
@@ -137,8 +157,8 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         guard SegmentFiles.writeAll(h.fd, recordBuffer, at: offset) else {
             let code = errno
             _ = ftruncate(h.fd, off_t(h.size))
-            recordError(DeadLetterQueueError.io("cannot write to", SegmentDirectory.headPath(directory, h.id), errno: code))
-            return false
+            let error = DeadLetterQueueError.io("cannot write to", SegmentDirectory.headPath(directory, h.id), errno: code)
+            return entryLost(error, now: now)
         }
         let newSize = offset + recordBuffer.count
         queueSize += Int64(newSize - h.size)
@@ -151,6 +171,32 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         return true
     }
 
+    /// An entry that an I/O error kept from the disk: counted in `dropped_events`, recorded in `last_error` and
+    /// logged at ERROR (rate-limited). Returns false, for `write`.
+    private func entryLost(_ error: DeadLetterQueueError, now: Timestamp) -> Bool {
+        droppedEvents += 1
+        let message = "Cannot write event to DLQ(path: \(directory)): \(error.message); the event is lost"
+        lastError = message
+        reportLoss(kind: "io", message, now: now, using: reportError)
+        return false
+    }
+
+    /// Logs a loss of `kind` unless one was logged less than `lossReportIntervalNanoseconds` ago; the next line
+    /// logged says how many were left out.
+    private func reportLoss(kind: String, _ message: String, now: Timestamp, using log: (String) -> Void) {
+        var report = lossReports[kind] ?? (lastLogged: Timestamp(seconds: 0, nanoseconds: 0), unreported: 0)
+        let due = lossReports[kind] == nil
+            || DeadLetterQueue.nanoseconds(from: report.lastLogged, to: now) >= DeadLetterQueue.lossReportIntervalNanoseconds
+        if due {
+            let omitted = report.unreported > 0 ? " (\(report.unreported) similar messages suppressed)" : ""
+            log(message + omitted)
+            report = (now, 0)
+        } else {
+            report.unreported += 1
+        }
+        lossReports[kind] = report
+    }
+
     /// The storage policy (§7.3): whether an entry needing `need` bytes may be written.
     private func admit(need: Int) -> Bool {
         let maxBytes = settings.maxBytes
@@ -158,7 +204,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         remeasureQueueSize()
         guard queueSize + Int64(need) > maxBytes else { return true }
         if settings.storagePolicy == .dropOlder && Int64(need) <= maxBytes {
-            while queueSize + Int64(need) > maxBytes, let oldest = sealed.first { deleteSealed(oldest) }
+            while queueSize + Int64(need) > maxBytes, let oldest = sealed.first { dropOldest(oldest) }
             if queueSize + Int64(need) <= maxBytes { return true }
         }
         droppedEvents += 1
@@ -172,12 +218,18 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         let id = nextHeadID
         let path = SegmentDirectory.headPath(directory, id)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw recordError(.io("cannot create segment", path)) }
+        // Not logged here: a failure recurs for every entry until it clears; `entryLost` logs it rate-limited.
+        guard fd >= 0 else {
+            let error = DeadLetterQueueError.io("cannot create segment", path)
+            lastError = error.message
+            throw error
+        }
         guard SegmentFiles.writeAll(fd, [DLQSegmentFormat.versionByte], at: 0) else {
             let error = DeadLetterQueueError.io("cannot write segment", path)
             SegmentFiles.closeDescriptor(fd)
             unlink(path)
-            throw recordError(error)
+            lastError = error.message
+            throw error
         }
         head = HeadSegment(id: id, fd: fd, size: 1, entries: 0)
         nextHeadID = id + 1
@@ -205,6 +257,24 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         }
         if openingNext { try? openHead() }
         applyRetention(now: clock())
+    }
+
+    /// `drop_older` makes room: the oldest segment's entries are counted in `dropped_events` (Logstash's
+    /// `dropTailSegment`), then it is deleted; the loss is logged (rate-limited) and recorded in `last_error`.
+    private func dropOldest(_ segment: SealedSegment) {
+        let path = SegmentDirectory.sealedPath(directory, segment.id)
+        let entries: Int
+        if let known = segmentCensus[segment.id], known.size == segment.size {
+            entries = known.entries
+        } else {
+            entries = SegmentSummary(path: path).entryCount
+        }
+        deleteSealed(segment)
+        droppedEvents += entries
+        let message = "Dropped \(entries) events from the dead letter queue \(directory): deleted its oldest segment "
+            + "\(path) to stay under max_bytes of \(settings.maxBytes) (storage_policy drop_older)"
+        lastError = message
+        reportLoss(kind: "drop_older", message, now: clock(), using: warn)
     }
 
     private func deleteSealed(_ segment: SealedSegment) {

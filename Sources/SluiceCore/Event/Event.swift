@@ -144,11 +144,13 @@ public final class Event: @unchecked Sendable {
     /// Whether a value (null included) exists at `ref`.
     @inlinable public func includes(_ ref: FieldReference) -> Bool { get(ref) != nil }
 
-    /// Sets `value` at `ref`, creating intermediate objects. Returns false when an intermediate value is a scalar.
+    /// Sets `value` at `ref`, creating intermediate objects. Returns false when an intermediate value is a scalar
+    /// or the path is deeper than `FieldReference.maximumDepth` (a reference built with `init(path:)`).
     /// Setting `@timestamp` to a string parses it; to anything but a timestamp fails.
     @discardableResult
     public func set(_ ref: FieldReference, _ value: Value) -> Bool {
         let path = ref.path
+        if path.count > FieldReference.maximumDepth { return false }  // the walk below recurses per level
         if ref.isMetadata {
             if path.isEmpty {
                 guard case .object(let o) = value else { return false }
@@ -178,7 +180,7 @@ public final class Event: @unchecked Sendable {
     @discardableResult
     public func update(_ ref: FieldReference, _ body: (inout Value) -> Void) -> Bool {
         let path = ref.path
-        if path.isEmpty { return false }
+        if path.isEmpty || path.count > FieldReference.maximumDepth { return false }
         if ref.isMetadata { return Event.update(&metadata, path, 0, body) }
         return Event.update(&fields, path, 0, body)
     }
@@ -226,6 +228,7 @@ public final class Event: @unchecked Sendable {
     @discardableResult
     public func remove(_ ref: FieldReference) -> Value? {
         let path = ref.path
+        if path.count > FieldReference.maximumDepth { return nil }  // the walk below recurses per level
         if ref.isMetadata {
             if path.isEmpty {
                 let old = metadata

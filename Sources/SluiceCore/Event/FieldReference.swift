@@ -3,7 +3,13 @@
 /// Syntax as Logstash's strict `FieldReference`: a bare name is one top-level key (dots are literal); bracketed parts
 /// address nested keys; `@metadata` as the first part addresses the event's metadata. Mixing bare and bracketed parts,
 /// unbalanced brackets and empty `[]` are invalid. Embedded references (`[[a][b]][c]`) are flattened.
+/// A reference deeper than `maximumDepth` keys is invalid too (a Sluice limit, see `maximumDepth`).
 public struct FieldReference: Sendable, Hashable, CustomStringConvertible {
+    /// The most keys a reference may have: 1,000, the nesting depth Jackson (and so Logstash 8) accepts in JSON
+    /// input. Field paths are walked recursively and values are freed recursively, so a path built from event
+    /// data (`add_field => { "%{message}" => … }`, `de_dot { nested => true }`) must not be arbitrarily deep.
+    public static let maximumDepth = 1000
+
     /// The keys from the root (of the fields or of the metadata), outermost first.
     public let path: [String]
     /// Whether the reference addresses `@metadata`.
@@ -14,12 +20,22 @@ public struct FieldReference: Sendable, Hashable, CustomStringConvertible {
     /// The error raised for an invalid reference; the message matches Logstash's.
     public struct InvalidError: Error, Sendable, CustomStringConvertible {
         public let text: String
-        public var description: String { "Invalid FieldReference: `\(text)`" }
+        /// Whether the text is well formed but has more than `maximumDepth` keys.
+        public var isTooDeep = false
+        public var description: String {
+            // A reference built from event data can be megabytes long: quote only its start.
+            let shown = text.utf8.count > 200 ? String(text.prefix(200)) + "…" : text
+            if isTooDeep { return "Invalid FieldReference: `\(shown)` is nested deeper than \(FieldReference.maximumDepth) levels" }
+            return "Invalid FieldReference: `\(shown)`"
+        }
     }
 
     /// Parses `text`, throwing `InvalidError` when it is not a valid reference.
     public init(parsing text: String) throws(InvalidError) {
         guard let parts = FieldReference.split(text) else { throw InvalidError(text: text) }
+        guard parts.count <= FieldReference.maximumDepth + (parts.first == "@metadata" ? 1 : 0) else {
+            throw InvalidError(text: text, isTooDeep: true)
+        }
         self.text = text
         if parts.first == "@metadata" {
             isMetadata = true

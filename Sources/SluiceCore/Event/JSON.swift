@@ -112,7 +112,10 @@ public struct JSONParser {
 
     let b: UnsafeBufferPointer<UInt8>
     var i = 0
-    static let maxDepth = 512
+    /// The most containers a document may nest: Jackson's default `maxNestingDepth` (1,000), which Logstash 8 keeps,
+    /// and the same bound as `FieldReference.maximumDepth`. Parsing, writing and freeing values recurse per level,
+    /// so a deeper document (`[[[[…` from a hostile sender) is a parse error, never a stack overflow.
+    public static let maximumDepth = 1000
 
     init(_ b: UnsafeBufferPointer<UInt8>) { self.b = b }
 
@@ -126,17 +129,27 @@ public struct JSONParser {
     }
 
     mutating func parseValue(depth: Int) throws(JSONError) -> Value {
-        guard depth < JSONParser.maxDepth else { throw error("nesting too deep") }
         guard i < b.count else { throw error("unexpected end of input") }
         switch b[i] {
-        case UInt8(ascii: "{"): return .object(try parseObject(depth: depth))
-        case UInt8(ascii: "["): return try parseArray(depth: depth)
+        case UInt8(ascii: "{"):
+            try checkNesting(depth)
+            return .object(try parseObject(depth: depth))
+        case UInt8(ascii: "["):
+            try checkNesting(depth)
+            return try parseArray(depth: depth)
         case 34: return .string(try parseString())
         case UInt8(ascii: "t"): return try literal("true", .bool(true))
         case UInt8(ascii: "f"): return try literal("false", .bool(false))
         case UInt8(ascii: "n"): return try literal("null", .null)
         case UInt8(ascii: "-"), 48...57: return try parseNumber()
         default: throw error("unexpected character")
+        }
+    }
+
+    /// `depth` counts the containers around the one starting here.
+    func checkNesting(_ depth: Int) throws(JSONError) {
+        guard depth < JSONParser.maximumDepth else {
+            throw error("nesting deeper than \(JSONParser.maximumDepth) levels")
         }
     }
 

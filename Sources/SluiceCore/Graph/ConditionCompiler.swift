@@ -9,11 +9,19 @@ public typealias CompiledCondition = @Sendable (Event) throws(ConditionEvaluatio
 
 /// Compiles condition expressions into closures, resolving field references, literals and regexes once.
 public struct ConditionCompiler {
+    /// Settings that change how conditions are compiled.
+    public struct Options: Sendable {
+        /// `pipeline.regex.match_limit`: PCRE2's match limit for `=~`/`!~`; a match that reaches it is an
+        /// evaluation error (the event goes to the DLQ), not a silent non-match.
+        public var regexMatchLimit: UInt32
+        public init(regexMatchLimit: UInt32 = Regex.defaultMatchLimit) { self.regexMatchLimit = regexMatchLimit }
+    }
+
     /// Compiles `expr`, or throws a diagnostic for constructs Logstash rejects (method calls, bad regexes).
-    public static func compile(_ expr: ConditionExpr) throws(Diagnostic) -> CompiledCondition {
+    public static func compile(_ expr: ConditionExpr, options: Options = Options()) throws(Diagnostic) -> CompiledCondition {
         switch expr {
         case .boolean(let op, let l, let r, _):
-            let lhs = try compile(l), rhs = try compile(r)
+            let lhs = try compile(l, options: options), rhs = try compile(r, options: options)
             switch op {
             case .and:
                 return { e throws(ConditionEvaluationError) in
@@ -37,7 +45,7 @@ public struct ConditionCompiler {
                 }
             }
         case .not(let inner, _):
-            let c = try compile(inner)
+            let c = try compile(inner, options: options)
             return { e throws(ConditionEvaluationError) in try !c(e) }
         case .value(let rv):
             let operand = try Operand(rv)
@@ -46,10 +54,14 @@ public struct ConditionCompiler {
             return try compileComparison(op, try Operand(l), try Operand(r))
         case .regex(let negated, let l, let r, let span):
             let operand = try Operand(l)
-            let regex = try compileRegex(r, span)
-            return { e in
+            let regex = try compileRegex(r, span, matchLimit: options.regexMatchLimit)
+            return { e throws(ConditionEvaluationError) in
                 guard case .string(let s)? = operand.value(e) else { return negated }
-                return regex.matches(s) != negated
+                switch regex.test(s) {
+                case .matched: return !negated
+                case .notMatched: return negated
+                case .gaveUp(let reason): throw regexGaveUp(regex, s, reason, options.regexMatchLimit)
+                }
             }
         case .membership(let negated, let l, let r, _):
             let lhs = try Operand(l), rhs = try Operand(r)
@@ -57,14 +69,21 @@ public struct ConditionCompiler {
         }
     }
 
-    static func compileRegex(_ r: Rvalue, _ span: SourceSpan) throws(Diagnostic) -> Regex {
+    /// The evaluation error for a regex PCRE2 gave up on (usually catastrophic backtracking).
+    static func regexGaveUp(_ regex: Regex, _ value: String, _ reason: String, _ limit: UInt32) -> ConditionEvaluationError {
+        ConditionEvaluationError(
+            cause: "regular expression /\(regex.pattern)/ could not be evaluated against a value of \(value.utf8.count) bytes: "
+                + "\(reason) (pipeline.regex.match_limit is \(limit))")
+    }
+
+    static func compileRegex(_ r: Rvalue, _ span: SourceSpan, matchLimit: UInt32) throws(Diagnostic) -> Regex {
         let pattern: String
         switch r {
         case .regex(let p, _), .string(let p, _): pattern = p
         default: throw Diagnostic(code: "invalid_condition", span: span, "the right side of a regex match must be a /regex/ or a string")
         }
         do {
-            return try Regex(pattern)
+            return try Regex(pattern, matchLimit: matchLimit)
         } catch {
             throw Diagnostic(code: "invalid_regex", span: r.span, error.description)
         }

@@ -81,7 +81,8 @@ public struct ProgramCompiler {
                 for clause in branch.clauses {
                     let body = compileSteps(clause.body, kind: kind, &state)
                     do {
-                        clauses.append((try ConditionCompiler.compile(clause.condition), body))
+                        let options = ConditionCompiler.Options(regexMatchLimit: environment.regexMatchLimit)
+                        clauses.append((try ConditionCompiler.compile(clause.condition, options: options), body))
                     } catch {
                         state.diagnostics.append(error)
                     }

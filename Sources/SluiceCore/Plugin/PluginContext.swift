@@ -80,7 +80,7 @@ public struct InputDecoration: Sendable {
         if isEmpty { return }
         if let type, event.fields["type"] == nil { event.fields["type"] = .string(type) }
         for (key, value) in addField {
-            Decorations.addField(event, Decorations.reference(key, event), value.render(event))
+            Decorations.addField(event, key: key, value.render(event))
         }
         if !tags.isEmpty {
             var current: [Value]
@@ -102,6 +102,24 @@ public enum Decorations {
     public static func reference(_ key: Template, _ event: Event) -> FieldReference {
         if let fixed = key.constantReference { return fixed }
         return FieldReference(key.render(event))
+    }
+
+    /// The tag an event gets when an `add_field` key rendered from its data names a field nested deeper than
+    /// `FieldReference.maximumDepth` (a Sluice extension: Logstash's worker would fail on the event).
+    public static let fieldReferenceFailureTag = "_fieldreferencefailure"
+
+    /// `add_field` with a key that may hold `%{…}`: a key rendered as an invalid reference names a top-level field
+    /// of that literal text; one nested too deep adds nothing and tags the event `_fieldreferencefailure`.
+    public static func addField(_ event: Event, key: Template, _ value: Value) {
+        if let fixed = key.constantReference { return addField(event, fixed, value) }
+        let text = key.render(event)
+        do {
+            addField(event, try FieldReference(parsing: text), value)
+        } catch where error.isTooDeep {
+            event.tag(fieldReferenceFailureTag)
+        } catch {
+            addField(event, FieldReference(path: [text], text: text), value)
+        }
     }
 
     /// `add_field`: sets the field, or turns an existing value into a list and appends.

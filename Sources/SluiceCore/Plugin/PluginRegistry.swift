@@ -15,6 +15,8 @@ public struct PipelineEnvironment: Sendable {
     public var requiresEnabledDLQ = true
     /// `queue.type: persisted`: outputs keep what they cannot deliver at shutdown for the next run.
     public var persistedQueue = false
+    /// `pipeline.regex.match_limit`: PCRE2's match limit for regular expressions in conditions.
+    public var regexMatchLimit = Regex.defaultMatchLimit
 
     public init(
         pipelineID: String = "main", ecsCompatibility: ECSCompatibility = .v8, dataPath: String = "data",
@@ -58,7 +60,7 @@ public struct FilterDecorations: Sendable {
     /// Applies the decorations in Logstash's order: add_field, remove_field, add_tag, remove_tag.
     public func apply(to event: Event) {
         for (key, value) in addField {
-            Decorations.addField(event, Decorations.reference(key, event), value.render(event))
+            Decorations.addField(event, key: key, value.render(event))
         }
         for field in removeField {
             if let ref = try? FieldReference(parsing: field.render(event)) { event.remove(ref) }

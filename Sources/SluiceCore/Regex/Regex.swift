@@ -107,7 +107,39 @@ public final class Regex: @unchecked Sendable {
         return .match(ranges)
     }
 
-    /// Whether the pattern matches anywhere in `text`.
+    /// PCRE2's default match limit (`MATCH_LIMIT`), the default of `pipeline.regex.match_limit`.
+    public static let defaultMatchLimit: UInt32 = 10_000_000
+
+    /// The outcome of testing whether a pattern occurs in a text.
+    public enum TestOutcome: Sendable, Equatable {
+        case matched
+        case notMatched
+        /// PCRE2 gave up before deciding (match limit, depth limit, heap or JIT stack exhausted); the message is
+        /// PCRE2's.
+        case gaveUp(String)
+    }
+
+    /// Whether the pattern matches anywhere in `text`, telling a give-up apart from a non-match (conditions).
+    public func test(_ text: String) -> TestOutcome {
+        var text = text
+        let rc = text.withUTF8 { buf in
+            let data = pcre2_match_data_create_from_pattern_8(code, nil)
+            defer { pcre2_match_data_free_8(data) }
+            let base = buf.baseAddress ?? UnsafePointer(bitPattern: 1)!
+            return pcre2_match_8(code, base, buf.count, 0, 0, data, matchContext)
+        }
+        if rc >= 0 { return .matched }
+        if rc == PCRE2_ERROR_NOMATCH { return .notMatched }
+        return .gaveUp(Regex.errorMessage(rc))
+    }
+
+    static func errorMessage(_ code: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        pcre2_get_error_message_8(code, &buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// Whether the pattern matches anywhere in `text` (a give-up counts as no match).
     public func matches(_ text: String) -> Bool {
         var text = text
         return text.withUTF8 { buf in

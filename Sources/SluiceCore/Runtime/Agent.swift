@@ -111,6 +111,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         environment.bus = bus
         environment.collectMetrics = try s.bool("metric.collect")
         environment.persistedQueue = queueSettings != nil
+        environment.regexMatchLimit = try s.regexMatchLimit()
         let program: PipelineProgram
         do {
             program = try ProgramCompiler(registry: registry, environment: environment).compile(ast)
@@ -142,7 +143,9 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
     func openWriter(_ settings: DeadLetterQueueSettings) throws(SettingsError) -> DeadLetterQueue {
         let log = Logger("deadletterqueue", pipelineID: settings.pipelineID)
         do {
-            return try DeadLetterQueue(settings: settings) { message in log.warn(message) }
+            return try DeadLetterQueue(
+                settings: settings, warningHandler: { message in log.warn(message) },
+                errorHandler: { message in log.error(message) })
         } catch {
             throw SettingsError("Cannot open the dead letter queue of pipeline '\(settings.pipelineID)': \(error.message)")
         }

@@ -21,6 +21,8 @@ public struct Settings: Sendable {
         "pipeline.unsafe_shutdown": "false", "pipeline.ordered": "auto", "pipeline.ecs_compatibility": "v8",
         "pipeline.separate_logs": "false", "pipeline.plugin_classloaders": "false", "pipeline.reloadable": "true",
         "pipeline.system": "false",
+        // Sluice extension: PCRE2's match limit for `=~`/`!~` in conditions (see `regexMatchLimit()`).
+        "pipeline.regex.match_limit": "10000000",
         "queue.type": "memory", "queue.page_capacity": "64mb", "queue.max_bytes": "1024mb", "queue.max_events": "0",
         "queue.checkpoint.acks": "1024", "queue.checkpoint.writes": "1024", "queue.checkpoint.retry": "true",
         "queue.checkpoint.interval": "1000", "queue.drain": "false", "queue.compression": "none",
@@ -47,7 +49,7 @@ public struct Settings: Sendable {
         "queue.checkpoint.retry", "queue.checkpoint.interval", "queue.drain", "queue.compression", "path.queue", "dead_letter_queue.enable",
         "dead_letter_queue.max_bytes", "dead_letter_queue.flush_interval", "dead_letter_queue.storage_policy",
         "dead_letter_queue.retain.age", "dead_letter_queue.warn_entries", "dead_letter_queue.critical_entries",
-        "path.dead_letter_queue", "metric.collect",
+        "path.dead_letter_queue", "metric.collect", "pipeline.regex.match_limit",
     ]
 
     /// Values explicitly set (by a file or a flag).
@@ -99,6 +101,18 @@ public struct Settings: Sendable {
     public func nonNegativeInt(_ key: String) throws(SettingsError) -> Int? {
         guard let text = self[key] else { return nil }
         guard let v = Int(text), v >= 0 else { throw SettingsError("Setting \"\(key)\" must be a non-negative integer, got \"\(text)\"") }
+        return v
+    }
+
+    /// `pipeline.regex.match_limit` (Sluice): how much backtracking work PCRE2 may do for one `=~`/`!~` in a
+    /// condition before the condition fails with an evaluation error (the event goes to the DLQ). PCRE2's own
+    /// default, 10,000,000; from 1 to 4,294,967,295.
+    public func regexMatchLimit() throws(SettingsError) -> UInt32 {
+        let key = "pipeline.regex.match_limit"
+        let text = self[key] ?? String(Regex.defaultMatchLimit)
+        guard let v = UInt32(text), v > 0 else {
+            throw SettingsError("Setting \"\(key)\" must be an integer from 1 to \(UInt32.max), got \"\(text)\"")
+        }
         return v
     }
 

@@ -164,7 +164,7 @@ public final class GrokFilter: Filter {
         let library: GrokPatternLibrary
         let match: [(String, [String])]
         let namedCapturesOnly: Bool
-        let matchLimit: UInt32
+        let matchLimit: UInt32?
         let targetPath: [String]?
         let overwrite: Set<String>
 
@@ -400,12 +400,13 @@ struct GrokTimeout: Sendable {
     static let unitsPerMillisecond: UInt64 = 1_000_000
 
     let millis: Int
-    let matchLimit: UInt32
+    /// nil when `timeout_millis => 0` disables the timeout: PCRE2 then runs without any limit, as Logstash.
+    let matchLimit: UInt32?
 
     init(millis: Int) {
         self.millis = millis
         if millis <= 0 {
-            matchLimit = UInt32.max
+            matchLimit = nil
         } else {
             matchLimit = UInt32(clamping: UInt64(millis) * GrokTimeout.unitsPerMillisecond)
         }

@@ -51,11 +51,12 @@ final class GrokPattern: @unchecked Sendable {
 struct GrokCompiler {
     var library: GrokPatternLibrary
     let namedCapturesOnly: Bool
-    let matchLimit: UInt32
+    /// PCRE2's match limit (`GrokTimeout`); nil for none.
+    let matchLimit: UInt32?
 
     private var names: [(pcreName: String, field: String)] = []
 
-    init(library: GrokPatternLibrary, namedCapturesOnly: Bool, matchLimit: UInt32) {
+    init(library: GrokPatternLibrary, namedCapturesOnly: Bool, matchLimit: UInt32?) {
         self.library = library
         self.namedCapturesOnly = namedCapturesOnly
         self.matchLimit = matchLimit

@@ -17,10 +17,10 @@ final class GrokRegex: @unchecked Sendable {
 
     let code: OpaquePointer
     let captureCount: Int
-    /// The match limit, PCRE2's unit of backtracking work (see `GrokTimeout`).
-    let matchLimit: UInt32
+    /// The match limit, PCRE2's unit of backtracking work (see `GrokTimeout`); nil when the timeout is disabled.
+    let matchLimit: UInt32?
 
-    init(_ pattern: String, matchLimit: UInt32) throws(CompileError) {
+    init(_ pattern: String, matchLimit: UInt32?) throws(CompileError) {
         var errorCode: Int32 = 0
         var errorOffset = 0
         let options =
@@ -65,9 +65,13 @@ final class GrokRegex: @unchecked Sendable {
     /// Searches `subject`; on a match the group offsets are read with `scratch.range(_:)`.
     func match(_ subject: UnsafeBufferPointer<UInt8>, _ scratch: GrokMatchScratch) -> Outcome {
         let data = scratch.data(for: captureCount)
-        pcre2_set_match_limit_8(scratch.context, matchLimit)
+        scratch.limit(matchLimit)
         let base = subject.baseAddress ?? UnsafePointer(bitPattern: 1)!
-        let rc = pcre2_match_8(code, base, subject.count, 0, 0, data, scratch.context)
+        var rc = pcre2_match_8(code, base, subject.count, 0, 0, data, scratch.context)
+        if matchLimit == nil && (rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_MATCHLIMIT) {
+            // No timeout: the JIT's stack is bounded, the interpreter's backtracking frames live on the heap.
+            rc = pcre2_match_8(code, base, subject.count, 0, UInt32(PCRE2_NO_JIT), data, scratch.context)
+        }
         if rc >= 0 {
             scratch.ovector = pcre2_get_ovector_pointer_8(data)
             return .match
@@ -103,6 +107,17 @@ final class GrokMatchScratch {
         if let jitStack { pcre2_jit_stack_free_8(jitStack) }
         pcre2_match_context_free_8(context)
     }
+
+    /// Sets the limits of the next match: the match limit, or none at all (match, depth and heap) for nil.
+    fileprivate func limit(_ matchLimit: UInt32?) {
+        pcre2_set_match_limit_8(context, matchLimit ?? UInt32.max)
+        pcre2_set_depth_limit_8(context, matchLimit == nil ? UInt32.max : GrokMatchScratch.defaultDepthLimit)
+        pcre2_set_heap_limit_8(context, matchLimit == nil ? UInt32.max : GrokMatchScratch.defaultHeapLimitKiB)
+    }
+
+    /// PCRE2's defaults (`DEPTH_LIMIT` follows `MATCH_LIMIT`; `HEAP_LIMIT` is in KiB).
+    static let defaultDepthLimit: UInt32 = 10_000_000
+    static let defaultHeapLimitKiB: UInt32 = 20_000_000
 
     fileprivate func data(for captureCount: Int) -> OpaquePointer {
         if let matchData, pairs > captureCount { return matchData }
