@@ -32,9 +32,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     let ledger: PipelineLedger
     let metrics: PipelineMetrics?
     let logger: Logger
-    private var mutex = pthread_mutex_t()
-    private var notEmpty = pthread_cond_t()
-    private var notFull = pthread_cond_t()
+    private let monitor = QueueMonitor()
     private var lock: FileLock?
     private var tails: [QueuePage] = []
     private var head: QueuePage
@@ -77,19 +75,6 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         }
         recoveredCount = unacked
         ledger.recovered.add(unacked, ordering: .relaxed)
-        pthread_mutex_init(&mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&notEmpty, &attr)
-        pthread_cond_init(&notFull, &attr)
-        pthread_condattr_destroy(&attr)
-    }
-
-    deinit {
-        pthread_mutex_destroy(&mutex)
-        pthread_cond_destroy(&notEmpty)
-        pthread_cond_destroy(&notFull)
     }
 
     // MARK: Opening
@@ -297,7 +282,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
         let started = Clock.nanoseconds()
         var frames = QueueFrames(events)
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(&monitor.mutex)
         var written = 0
         while written < frames.count && !closed {
             switch appendFrames(&frames, from: written) {
@@ -310,13 +295,13 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
             case .failed(let message):
                 noteError("Persisted queue intake stopped: \(message); retrying every second")
                 var deadline = Clock.deadline(afterMillis: 1000)
-                pthread_cond_timedwait(&notFull, &mutex, &deadline)
+                pthread_cond_timedwait(&monitor.notFull, &monitor.mutex, &deadline)
             }
         }
-        pthread_cond_broadcast(&notEmpty)
+        pthread_cond_broadcast(&monitor.notEmpty)
         let accepted = frames.acceptedCount(upTo: written)
-        while isFull && !closed { pthread_cond_wait(&notFull, &mutex) }
-        pthread_mutex_unlock(&mutex)
+        while isFull && !closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
+        pthread_mutex_unlock(&monitor.mutex)
         ledger.accepted.add(accepted, ordering: .relaxed)
         if written == frames.count { acknowledgement?.complete(events.count) }
         if let metrics {
@@ -430,14 +415,14 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     // MARK: Reading
 
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while unread == 0 && !closed { pthread_cond_wait(&notEmpty, &mutex) }
+        pthread_mutex_lock(&monitor.mutex)
+        defer { pthread_mutex_unlock(&monitor.mutex) }
+        while unread == 0 && !closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
         if closed && (!settings.drain || unread == 0) { return nil }
         if unread < max && !closed && delayMillis > 0 {
             var deadline = Clock.deadline(afterMillis: delayMillis)
             while unread < max && !closed {
-                if pthread_cond_timedwait(&notEmpty, &mutex, &deadline) == ETIMEDOUT { break }
+                if pthread_cond_timedwait(&monitor.notEmpty, &monitor.mutex, &deadline) == ETIMEDOUT { break }
             }
         }
         guard let page = tails.first(where: { $0.unreadCount > 0 }) ?? (head.unreadCount > 0 ? head : nil) else { return nil }
@@ -449,8 +434,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
             if let e = readNext(page) { events.append(e) }
         }
         unread -= n
-        if settings.maxEvents > 0 { pthread_cond_broadcast(&notFull) }
-        if unread > 0 { pthread_cond_signal(&notEmpty) }
+        if settings.maxEvents > 0 { pthread_cond_broadcast(&monitor.notFull) }
+        if unread > 0 { pthread_cond_signal(&monitor.notEmpty) }
         ledger.processing.add(events.count, ordering: .relaxed)
         if events.count < n { ledger.dropped.add(n - events.count, ordering: .relaxed) }
         return QueueBatch(events: events, page: page.number, firstSequence: first, sequenceCount: n)
@@ -478,8 +463,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     }
 
     public func acknowledge(_ batch: QueueBatch) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(&monitor.mutex)
+        defer { pthread_mutex_unlock(&monitor.mutex) }
         let page = batch.page == head.number ? head : tails.first { $0.number == batch.page }
         guard let page else { return }
         let before = page.firstUnackedSeq
@@ -502,7 +487,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
                 unlink(directory + "/checkpoint.\(first.number)")
                 tails.removeFirst()
             }
-            pthread_cond_broadcast(&notFull)
+            pthread_cond_broadcast(&monitor.notFull)
             checkpointHeadLogging()
         } else if settings.checkpointAcks > 0,
                   page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks) {
@@ -511,26 +496,26 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     }
 
     public func close() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(&monitor.mutex)
         closed = true
-        pthread_cond_broadcast(&notEmpty)
-        pthread_cond_broadcast(&notFull)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(&monitor.notEmpty)
+        pthread_cond_broadcast(&monitor.notFull)
+        pthread_mutex_unlock(&monitor.mutex)
     }
 
     /// Logstash's close: every tail checkpoint rewritten, the head synced and checkpointed, the lock released.
     public func shutdown() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(&monitor.mutex)
         for page in tails where page.file != nil { try? writeTailCheckpoint(page) }
         checkpointHeadLogging()
         lock?.release(deleteFile: false)
         lock = nil
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(&monitor.mutex)
     }
 
     public var snapshot: QueueSnapshot {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(&monitor.mutex)
+        defer { pthread_mutex_unlock(&monitor.mutex) }
         var s = QueueSnapshot(type: "persisted", unread: unread, unacknowledged: unacked)
         s.persistedBytes = persistedBytes
         s.maxBytes = settings.maxBytes

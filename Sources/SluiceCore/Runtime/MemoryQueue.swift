@@ -9,9 +9,7 @@ import Glibc
 /// An input's acknowledgement completes when the workers acknowledge its events: nothing is safe before it is
 /// delivered, since a crash loses what the queue holds.
 public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var notEmpty = pthread_cond_t()
-    private var notFull = pthread_cond_t()
+    private let monitor = QueueMonitor()
     private var buffer: [Event?]
     private var head = 0
     private var count = 0
@@ -25,33 +23,20 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         self.ledger = ledger
         buffer = [Event?](repeating: nil, count: self.capacity)
         self.metrics = metrics
-        pthread_mutex_init(&mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&notEmpty, &attr)
-        pthread_cond_init(&notFull, &attr)
-        pthread_condattr_destroy(&attr)
-    }
-
-    deinit {
-        pthread_mutex_destroy(&mutex)
-        pthread_cond_destroy(&notEmpty)
-        pthread_cond_destroy(&notFull)
     }
 
     /// Events waiting.
     public var size: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(&monitor.mutex)
+        defer { pthread_mutex_unlock(&monitor.mutex) }
         return count
     }
 
     public var drainsOnClose: Bool { true }
 
     public var snapshot: QueueSnapshot {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(&monitor.mutex)
+        defer { pthread_mutex_unlock(&monitor.mutex) }
         return QueueSnapshot(type: "memory", unread: count, unacknowledged: count + ledger.processing.load(ordering: .relaxed))
     }
 
@@ -59,19 +44,19 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
         if let acknowledgement { for e in events { e.acknowledgement = acknowledgement } }
         let started = Clock.nanoseconds()
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(&monitor.mutex)
         var accepted = 0
         while accepted < events.count {
-            while count == capacity && !closed { pthread_cond_wait(&notFull, &mutex) }
+            while count == capacity && !closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
             if closed { break }
             while accepted < events.count, count < capacity {
                 buffer[(head + count) % capacity] = events[accepted]
                 count += 1
                 accepted += 1
             }
-            pthread_cond_signal(&notEmpty)
+            pthread_cond_signal(&monitor.notEmpty)
         }
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(&monitor.mutex)
         ledger.accepted.add(accepted, ordering: .relaxed)
         if let metrics = self.metrics {
             metrics.eventsIn.add(accepted, ordering: .relaxed)
@@ -83,13 +68,13 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     }
 
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while count == 0 && !closed { pthread_cond_wait(&notEmpty, &mutex) }
+        pthread_mutex_lock(&monitor.mutex)
+        defer { pthread_mutex_unlock(&monitor.mutex) }
+        while count == 0 && !closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
         if count < max && !closed && delayMillis > 0 {
             var deadline = Clock.deadline(afterMillis: delayMillis)
             while count < max && !closed {
-                if pthread_cond_timedwait(&notEmpty, &mutex, &deadline) == ETIMEDOUT { break }
+                if pthread_cond_timedwait(&monitor.notEmpty, &monitor.mutex, &deadline) == ETIMEDOUT { break }
             }
         }
         let n = Swift.min(max, count)
@@ -106,8 +91,8 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         }
         count -= n
         ledger.processing.add(n, ordering: .relaxed)
-        pthread_cond_broadcast(&notFull)
-        if count > 0 { pthread_cond_signal(&notEmpty) }
+        pthread_cond_broadcast(&monitor.notFull)
+        if count > 0 { pthread_cond_signal(&monitor.notEmpty) }
         return QueueBatch(events: batch, hasAcknowledgements: acknowledged)
     }
 
@@ -118,11 +103,11 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
 
     /// No more pushes: wakes every waiting worker so they drain what is left and stop.
     public func close() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(&monitor.mutex)
         closed = true
-        pthread_cond_broadcast(&notEmpty)
-        pthread_cond_broadcast(&notFull)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(&monitor.notEmpty)
+        pthread_cond_broadcast(&monitor.notFull)
+        pthread_mutex_unlock(&monitor.mutex)
     }
 
     public func shutdown() {}

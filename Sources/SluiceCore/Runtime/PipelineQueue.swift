@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The queue between a pipeline's inputs and its workers (`queue.type`): `MemoryQueue` or `PersistedQueue`.
 ///
 /// Inputs push on their own threads and block while the queue is full (back-pressure). Workers take batches and
@@ -171,4 +175,28 @@ public final class AcknowledgementTracker<Position: Sendable>: @unchecked Sendab
 
     /// Pushes whose events are not all safe yet.
     public var outstanding: Int { lock.withLock { pending.count } }
+}
+
+/// The mutex and the two conditions a bounded queue waits on (`notEmpty` for workers, `notFull` for inputs), timed
+/// on the monotonic clock. Used by both queues, from input and worker threads.
+final class QueueMonitor {
+    var mutex = pthread_mutex_t()
+    var notEmpty = pthread_cond_t()
+    var notFull = pthread_cond_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(&notEmpty, &attr)
+        pthread_cond_init(&notFull, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(&notEmpty)
+        pthread_cond_destroy(&notFull)
+    }
 }
