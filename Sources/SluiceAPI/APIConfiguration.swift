@@ -10,6 +10,12 @@ public struct APIConfiguration: Sendable {
     public var basicAuth: (username: String, password: String)?
     /// `api.ssl.enabled`: where the server's certificate and key come from; nil for plain HTTP.
     public var tls: TLSSource?
+    /// `api.http.header_timeout` (Sluice): a connection that has not sent a request line and its headers within
+    /// this time is closed (slowloris); so is a kept-alive connection idle that long between requests.
+    public var headerTimeoutMilliseconds = 10_000
+    /// `api.http.max_connections` (Sluice): connections served at once; further ones are closed when accepted,
+    /// so that a flood of connections degrades the API, never the pipelines' descriptors.
+    public var maxConnections = 1000
 
     /// The server identity for `api.ssl.enabled`: Logstash's keystore (PKCS#12, `api.ssl.keystore.path` and
     /// `.password`) or, as a Sluice extension, PEM files (`api.ssl.certificate` and `api.ssl.key`).
@@ -46,6 +52,12 @@ public struct APIConfiguration: Sendable {
             basicAuth = nil
         }
         tls = try Self.tlsSource(s)
+        let timeoutText = s["api.http.header_timeout"] ?? "10s"
+        guard let timeout = Settings.parseDurationMillis(timeoutText), timeout > 0 else {
+            throw SettingsError("Setting \"api.http.header_timeout\" must be a positive duration such as 10s, got \"\(timeoutText)\"")
+        }
+        headerTimeoutMilliseconds = timeout
+        maxConnections = try s.positiveInt("api.http.max_connections") ?? 1000
         // Logstash: with SSL and basic auth on and no host set, the API listens on every interface.
         if tls != nil && basicAuth != nil && !s.isSet("api.http.host") && !s.isSet("http.host") {
             host = "0.0.0.0"

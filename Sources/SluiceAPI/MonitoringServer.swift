@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 import NIOSSL
 import SluiceCore
 
@@ -19,6 +20,7 @@ public final class MonitoringServer: @unchecked Sendable {
     public init(api: MonitoringAPI, configuration: APIConfiguration) {
         self.api = api
         self.configuration = configuration
+        connectionLimiter = ConnectionLimiter(maximum: configuration.maxConnections)
     }
 
     /// Binds and starts serving. - Throws: `SettingsError` when no port of the range is free or the TLS
@@ -40,9 +42,17 @@ public final class MonitoringServer: @unchecked Sendable {
         throw SettingsError("The API could not bind to \(configuration.host) on any port of \(configuration.ports.lowerBound)-\(configuration.ports.upperBound)")
     }
 
-    /// Plain HTTP/1.1, or HTTP/1.1 over TLS with the configured certificate and key.
+    /// Shared by the connections' guards: how many are open.
+    let connectionLimiter: ConnectionLimiter
+
+    /// Plain HTTP/1.1, or HTTP/1.1 over TLS with the configured certificate and key; every connection gets a
+    /// `ConnectionGuard` (header deadline, connection cap).
     private func serverBuilder() throws(SettingsError) -> HTTPServerBuilder {
-        guard let tls = configuration.tls else { return .http1() }
+        let limiter = connectionLimiter
+        let timeout = TimeAmount.milliseconds(Int64(configuration.headerTimeoutMilliseconds))
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionGuard(limiter: limiter, headerTimeout: timeout)])
+        guard let tls = configuration.tls else { return .http1(configuration: http1) }
         do {
             let tlsConfiguration: TLSConfiguration
             switch tls {
@@ -55,7 +65,7 @@ public final class MonitoringServer: @unchecked Sendable {
                     certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
                     privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
             }
-            return try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+            return try .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration)
         } catch {
             throw SettingsError("The API's TLS certificate could not be loaded: \(error)")
         }

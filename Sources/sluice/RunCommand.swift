@@ -163,6 +163,7 @@ struct Run: ParsableCommand {
                 return
             }
             SignalHandling.start(agent)
+            logOpenFileLimit()
             let finalSettings = settings
             let options = self.options
             agent.enableReload(intervalMillis: reloadMillis) { try options.definitions(finalSettings) }
@@ -185,6 +186,21 @@ struct Run: ParsableCommand {
 }
 
 extension Run {
+    /// Raises the soft descriptor limit to the hard one (a flood of API connections or many files must not make
+    /// the pipelines' own `open` fail at 1,024) and says so.
+    func logOpenFileLimit() {
+        let logger = SluiceCore.Logger("runner")
+        guard let limits = OpenFileLimit.raiseToHardLimit() else {
+            logger.warn("Cannot read the open file limit (RLIMIT_NOFILE)")
+            return
+        }
+        if limits.after > limits.before {
+            logger.info("Raised the open file limit (RLIMIT_NOFILE) from \(limits.before) to \(limits.after), the hard limit")
+        } else {
+            logger.info("The open file limit (RLIMIT_NOFILE) is \(limits.after) (hard limit \(limits.hard))")
+        }
+    }
+
     /// The reload interval in milliseconds when `config.reload.automatic` is on, nil otherwise.
     func reloadInterval(_ settings: Settings) throws -> Int? {
         guard try settings.bool("config.reload.automatic") else { return nil }

@@ -76,6 +76,7 @@ public enum CBOREventCodec {
         case .bool(let b): w.bool(b)
         case .int(let i): w.fixedWidthInteger(i)
         case .double(let d): w.double(d)
+        case .bigNumber(let n): writeBigNumber(n, &w)
         case .string(let s): writeWrapped(ClassName.rubyString, &w) { $0.text(s) }
         case .timestamp(let t): writeWrapped(ClassName.timestamp, &w) { $0.text(LogstashTimestampText.string(t)) }
         case .object(let o): writeConvertedMap(o, topLevel: false, skipping: nil, &w)
@@ -86,6 +87,31 @@ public enum CBOREventCodec {
                 w.end()
             }
         }
+    }
+
+    /// A big integer as Jackson writes a `BigInteger` (tag 2, or tag 3 for a negative one, around the magnitude's
+    /// `toByteArray()`), anything else as a `BigDecimal`: tag 4 around `[exponent, mantissa]`.
+    private static func writeBigNumber(_ n: BigNumber, _ w: inout CBORWriter) {
+        let (negative, digits, exponent) = n.decimalParts
+        if exponent == 0 { return writeBigInteger(negative: negative, digits: digits, &w) }
+        w.head(6, 4)
+        w.head(4, 2)
+        w.fixedWidthInteger(exponent)
+        if digits.count <= 18 {
+            let mantissa = digits.reduce(0) { $0 * 10 + Int($1) }
+            w.fixedWidthInteger(negative ? -mantissa : mantissa)
+        } else {
+            writeBigInteger(negative: negative, digits: digits, &w)
+        }
+    }
+
+    private static func writeBigInteger(negative: Bool, digits: [UInt8], _ w: inout CBORWriter) {
+        var magnitude = BigNumber.magnitude(ofDecimalDigits: digits)
+        // Java's `toByteArray()` is two's complement: a positive number whose top bit is set gets a zero byte.
+        if magnitude.isEmpty || magnitude[0] & 0x80 != 0 { magnitude.insert(0, at: 0) }
+        w.head(6, negative ? 3 : 2)
+        w.head(2, UInt64(magnitude.count))
+        w.bytes.append(contentsOf: magnitude)
     }
 
     private static func writeWrapped(_ className: String, _ w: inout CBORWriter, _ payload: (inout CBORWriter) -> Void) {
@@ -209,11 +235,17 @@ public enum CBOREventCodec {
             guard case .int(let exponent) = try value(of: parts[0]), abs(exponent) < 100_000 else {
                 throw structureError("invalid decimal fraction exponent")
             }
-            guard let mantissa = try value(of: parts[1]).numberValue else {
+            let mantissaValue = try value(of: parts[1])
+            guard let mantissa = mantissaValue.numberValue else {
                 throw structureError("invalid decimal fraction mantissa")
             }
             let scale = power(ofTen: abs(exponent))
-            return .double(exponent < 0 ? mantissa / scale : mantissa * scale)
+            let approximation = exponent < 0 ? mantissa / scale : mantissa * scale
+            if approximation.isFinite, approximation != 0 || mantissa == 0, case .int = mantissaValue {
+                return .double(approximation)
+            }
+            // Beyond a double (1E+400) or with a big mantissa: kept exact, as Logstash's BigDecimal.
+            return .bigNumber(BigNumber(text: "\(mantissaValue.interpolated)E\(exponent)"))
         default:
             return try value(of: content)
         }
@@ -249,7 +281,22 @@ public enum CBOREventCodec {
             if !isNegative, exact <= UInt64(Int.max) { return .int(Int(exact)) }
             if isNegative, exact <= UInt64(Int.max) + 1 { return .int(exact == UInt64(Int.max) + 1 ? Int.min : -Int(exact)) }
         }
-        return .double(isNegative ? -magnitude : magnitude)
+        // Beyond 64 bits: kept exact, as Logstash's BigInteger.
+        var bits = bytes.map { negative ? ~$0 : $0 }
+        if negative {
+            // (~bits) + 1, carried from the last byte.
+            var k = bits.count - 1
+            while k >= 0 {
+                let (sum, overflow) = bits[k].addingReportingOverflow(1)
+                bits[k] = sum
+                if !overflow { break }
+                k -= 1
+            }
+            if k < 0 { bits.insert(1, at: 0) }
+        }
+        _ = magnitude
+        let digits = BigNumber.decimalText(ofMagnitude: bits)
+        return .bigNumber(BigNumber(text: isNegative ? "-" + digits : digits))
     }
 }
 

@@ -6,7 +6,14 @@ public enum JSONWriter {
         case .null: out.append(contentsOf: [110, 117, 108, 108])
         case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
         case .int(let i): appendInt(i, to: &out)
-        case .double(let d): out.append(contentsOf: JavaDouble.format(d).utf8)
+        case .double(let d):
+            if d.isFinite {
+                out.append(contentsOf: JavaDouble.format(d).utf8)
+            } else {
+                // Jackson's default (WRITE_NAN_AS_STRINGS): a quoted "NaN"/"Infinity", never invalid JSON.
+                writeString(JavaDouble.format(d), to: &out)
+            }
+        case .bigNumber(let n): out.append(contentsOf: n.text.utf8)
         case .string(let s): writeString(s, to: &out)
         case .timestamp(let t):
             out.append(34)
@@ -326,8 +333,23 @@ public struct JSONParser {
             while i < b.count, b[i] >= 48, b[i] <= 57 { i += 1 }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
-        if !isFloat, let n = Int(text) { return .int(n) }
+        if !isFloat {
+            if let n = Int(text) { return .int(n) }
+            return .bigNumber(BigNumber(text: text))  // beyond 64 bits: kept exact, as Logstash's BigInteger
+        }
         guard let d = Double(text) else { throw error("invalid number") }
+        // Beyond a double's range (1e400): kept exact, as Logstash's BigDecimal, instead of becoming Infinity.
+        // So is one that underflows to zero (1e-400) although its digits are not all zero.
+        if !d.isFinite || (d == 0 && JSONParser.hasNonZeroMantissa(text)) { return .bigNumber(BigNumber(text: text)) }
         return .double(d)
+    }
+
+    /// Whether a number's digits before its exponent include one that is not zero.
+    static func hasNonZeroMantissa(_ text: String) -> Bool {
+        for c in text.utf8 {
+            if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { return false }
+            if c >= 49 && c <= 57 { return true }
+        }
+        return false
     }
 }

@@ -4,6 +4,8 @@ public enum Value: Sendable, Equatable {
     case bool(Bool)
     case int(Int)
     case double(Double)
+    /// A number neither `int` nor `double` can hold exactly (see `BigNumber`).
+    case bigNumber(BigNumber)
     case string(String)
     case timestamp(Timestamp)
     case array([Value])
@@ -54,6 +56,7 @@ public enum Value: Sendable, Equatable {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
+        case .bigNumber(let n): return n.doubleValue
         default: return nil
         }
     }
@@ -65,6 +68,7 @@ public enum Value: Sendable, Equatable {
         case .bool: return "boolean"
         case .int: return "integer"
         case .double: return "float"
+        case .bigNumber(let n): return n.isInteger ? "integer" : "float"
         case .string: return "string"
         case .timestamp: return "timestamp"
         case .array: return "array"
@@ -89,6 +93,7 @@ public enum Value: Sendable, Equatable {
         case .string(let s): return s
         case .int(let i): return String(i)
         case .double(let d): return JavaDouble.format(d)
+        case .bigNumber(let n): return n.text
         case .bool(let b): return b ? "true" : "false"
         case .null: return ""
         case .timestamp(let t): return t.iso8601

@@ -220,6 +220,7 @@ enum Ordering {
         switch v {
         case .int(let i): return "class org.jruby.RubyFixnum:\(i)"
         case .double(let d): return "class org.jruby.RubyFloat:\(RubyFloat.format(d))"
+        case .bigNumber(let n): return n.isInteger ? "class org.jruby.RubyBignum:\(n.text)" : "class org.jruby.ext.bigdecimal.RubyBigDecimal:\(n.text)"
         case .string(let s): return "class org.jruby.RubyString:\(s)"
         case .bool(let b): return "class org.jruby.RubyBoolean:\(b)"
         case .timestamp(let t): return "class org.logstash.Timestamp:\(t.iso8601)"

@@ -94,7 +94,11 @@ public final class Regex: @unchecked Sendable {
         let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
         let rc = pcre2_match_8(code, base, bytes.count, start, 0, data, matchContext)
         if rc == PCRE2_ERROR_NOMATCH { return .noMatch }
-        if rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT { return .limitExceeded }
+        if rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT
+            || rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_NOMEMORY
+        {
+            return .limitExceeded  // PCRE2 gave up: not a "no match"
+        }
         if rc < 0 { return .noMatch }
         let ovector = pcre2_get_ovector_pointer_8(data)!
         var ranges: [Range<Int>?] = []

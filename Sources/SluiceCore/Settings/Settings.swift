@@ -31,7 +31,7 @@ public struct Settings: Sendable {
         "dead_letter_queue.retain.age": nil,
         "dead_letter_queue.warn_entries": nil, "dead_letter_queue.critical_entries": nil,
         "api.enabled": "true", "api.environment": "production", "api.http.host": "127.0.0.1",
-        "api.http.port": "9600-9700", "api.ssl.enabled": "false", "api.ssl.keystore.path": nil,
+        "api.http.port": "9600-9700", "api.http.header_timeout": "10s", "api.http.max_connections": "1000", "api.ssl.enabled": "false", "api.ssl.keystore.path": nil,
         "api.ssl.keystore.password": nil, "api.ssl.supported_protocols": nil, "api.ssl.certificate": nil,
         "api.ssl.key": nil, "api.auth.type": "none", "api.auth.basic.username": nil, "api.auth.basic.password": nil,
         "api.auth.basic.password_policy.mode": "WARN", "http.host": nil, "http.port": nil,

@@ -64,6 +64,7 @@ enum RubyInspect {
         case .string(let s): out += Ruby.inspect(string: s)
         case .int(let i): out += String(i)
         case .double(let d): out += RubyFloat.format(d)
+        case .bigNumber(let n): out += Ruby.toS(.bigNumber(n))
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "nil"
         case .timestamp(let t): out += t.iso8601

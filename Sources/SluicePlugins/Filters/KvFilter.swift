@@ -254,7 +254,11 @@ public final class KvFilter: Filter {
         }
     }
 
-    func parse(_ text: String, _ event: Event, _ pairs: inout Pairs) throws(TimeoutError) {
+    /// How deep `recursive` parses values within values (`a=b=c=…` from data): as deep as JSON may nest. A value
+    /// deeper than this stays a string, so that a hostile line cannot overflow the stack.
+    static let maximumRecursionDepth = JSONParser.maximumDepth
+
+    func parse(_ text: String, _ event: Event, _ pairs: inout Pairs, depth: Int = 0) throws(TimeoutError) {
         guard valueSplitter.matches(text) else { return }
         let include = includeKeys.map { $0.render(event) }
         let exclude = excludeKeys.map { $0.render(event) }
@@ -306,9 +310,9 @@ public final class KvFilter: Filter {
             if let transformValue { value = transformValue.apply(value) }
             if !allowDuplicateValues, let existing = pairs[key], KvFilter.rubyInclude(existing, value) { continue }
             var parsed: Value = .string(value)
-            if recursive {
+            if recursive && depth < KvFilter.maximumRecursionDepth {
                 var inner = Pairs()
-                try parse(value, event, &inner)
+                try parse(value, event, &inner, depth: depth + 1)
                 if !inner.keys.isEmpty {
                     var object = Object(minimumCapacity: inner.keys.count)
                     for (k, v) in zip(inner.keys, inner.values) { object[k] = v }

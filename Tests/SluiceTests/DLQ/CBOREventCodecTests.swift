@@ -119,7 +119,7 @@ struct DLQCBOREventCodecTests {
         #expect(CBOREventCodec.bigInteger(twosComplement: [0x01, 0x00], negate: true) == .int(-256))
         #expect(CBOREventCodec.bigInteger(twosComplement: [0xFF], negate: false) == .int(-1))
         #expect(CBOREventCodec.bigInteger(twosComplement: [0x01] + [UInt8](repeating: 0, count: 8), negate: false)
-            == .double(18_446_744_073_709_551_616))
+            == .bigNumber(BigNumber(text: "18446744073709551616")), "beyond 64 bits: exact (issue 15)")
         let decimal = try CBOREventCodec.value(of: .tagged(4, .array([.negative(0), .unsigned(15)])))
         #expect(decimal == .double(1.5))
         let wrappedLong = try CBOREventCodec.value(of: .array([.text("java.lang.Long"), .unsigned(3)]))

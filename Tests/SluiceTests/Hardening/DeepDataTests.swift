@@ -118,3 +118,36 @@ import Testing
         }
     }
 }
+
+/// kv's `recursive` parses values within values; a line of many `k=` would recurse once per `=`.
+@Suite struct DeepKvTests {
+    static func program() throws -> PipelineProgram {
+        let registry = PluginRegistry([.filter(KvFilter.self)])
+        let ast = try ConfigParser.parse(ConfigSource(name: "t.conf", text: #"filter { kv { recursive => true value_split => "=" } }"#))
+        return try ProgramCompiler(registry: registry, environment: PipelineEnvironment()).compile(ast)
+    }
+
+    @Test func recursionStopsAtTheJSONDepthLimit() throws {
+        let kv = try #require(try Self.program().filters.first?.instance as? KvFilter)
+        var pairs = KvFilter.Pairs()
+        // Two levels below the limit: k0 and k1 become hashes, the rest stays text.
+        try kv.parse("k0=k1=k2=k3=1", Event(), &pairs, depth: KvFilter.maximumRecursionDepth - 2)
+        guard case .object(let k0)? = pairs["k0"], case .object(let k1)? = k0["k1"] else {
+            Issue.record("expected two nested levels: \(pairs.values)")
+            return
+        }
+        #expect(k1["k2"] == "k3=1")
+    }
+
+    /// 2,000 nested pairs exhaust PCRE2's JIT stack: the event is tagged instead of silently left alone.
+    @Test func aLineOfTwoThousandNestedPairsIsTaggedNotCrashedOrSilent() throws {
+        let hostile = Event()
+        hostile.fields["message"] = .string((0..<2_000).map { "k\($0)=" }.joined() + "1")
+        let shallow = Event()
+        shallow.fields["message"] = "a=b=c=1"
+        let out = try Self.program().runFilters([shallow, hostile])
+        #expect(out.count == 2)
+        #expect(out.first?.at("[a][b][c]") == "1", "ordinary recursion still works")
+        #expect(out.last?.tagList == ["_kv_filter_timeout"])
+    }
+}

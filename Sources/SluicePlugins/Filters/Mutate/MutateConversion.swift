@@ -38,6 +38,7 @@ public enum MutateConversion: String, SettingEnum, Sendable {
         case .bool(let b): return .int(b ? 1 : 0)
         case .int, .null: return value
         case .double(let d): return .int(try truncate(d))
+        case .bigNumber(let n): return n.isInteger ? value : .int(try truncate(n.doubleValue))
         case .string(let s): return .int(Ruby.toI(s.filter { $0 != "," }))
         case .timestamp(let t): return .int(Int(t.seconds))
         case .array, .object: throw EventOperationError.noMethod("to_i", value)
@@ -50,6 +51,7 @@ public enum MutateConversion: String, SettingEnum, Sendable {
         case .bool(let b): return .double(b ? 1 : 0)
         case .int(let i): return .double(Double(i))
         case .double, .null: return value
+        case .bigNumber(let n): return .double(n.doubleValue)
         case .string(let s): return .double(Ruby.toF(s.filter { $0 != "," }))
         case .timestamp(let t): return .double(t.epochSecondsDouble)
         case .array, .object: throw EventOperationError.noMethod("to_f", value)

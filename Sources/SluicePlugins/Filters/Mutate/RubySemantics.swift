@@ -113,6 +113,7 @@ enum Ruby {
         case .bool(let b): return b ? "TrueClass" : "FalseClass"
         case .int: return "Integer"
         case .double: return "Float"
+        case .bigNumber(let n): return n.isInteger ? "Integer" : "BigDecimal"
         case .string: return "String"
         case .timestamp: return "LogStash::Timestamp"
         case .array: return "Array"
@@ -127,10 +128,21 @@ enum Ruby {
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d): return RubyFloat.format(d)
+        case .bigNumber(let n): return n.isInteger ? n.text : Ruby.bigDecimalText(n)
         case .string(let s): return s
         case .timestamp(let t): return t.iso8601
         case .array, .object: return inspect(v)
         }
+    }
+
+    /// `BigDecimal#to_s`: `0.1e401` for 1e400 (Ruby's engineering form: `0.<digits>e<exponent>`).
+    static func bigDecimalText(_ n: BigNumber) -> String {
+        let (negative, digits, exponent) = n.decimalParts
+        var significant = digits
+        while significant.count > 1, significant.last == 0 { significant.removeLast() }
+        let trailingZeros = digits.count - significant.count
+        let text = String(decoding: significant.map { $0 + 48 }, as: UTF8.self)
+        return (negative ? "-" : "") + "0.\(text)e\(exponent + trailingZeros + significant.count)"
     }
 
     /// `inspect` in Ruby 3.1's format (JRuby 9.4): `["a", 1, nil]`, `{"k"=>"v"}`.
