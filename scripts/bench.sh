@@ -128,11 +128,13 @@ fill_queue() {
   /usr/bin/time -f '%M' -o "$WORK/fill.rss" "$BIN" -f "$WORK/fill.conf" -w 2 --log.level error --path.data "$WORK/data" \
     -S queue.type=persisted -S path.queue="$WORK/bigqueue" > /dev/null 2>&1 &
   local pid=$! waited=0
-  while [ "$(du -sm "$WORK/bigqueue" 2>/dev/null | cut -f1)" -lt 1000 ] 2>/dev/null && [ $waited -lt 120 ]; do
+  # Until the queue holds about 1 GB (du counts the reserved pages) or intake blocks at queue.max_bytes.
+  while [ "$(du -sm "$WORK/bigqueue" 2>/dev/null | cut -f1 || true)" -lt 1000 ] 2>/dev/null || [ ! -d "$WORK/bigqueue" ]; do
+    [ $waited -ge 180 ] && break
     sleep 1; waited=$((waited + 1))
   done
   sleep 3
-  pkill -9 -f "$WORK/fill.conf" || true
+  pkill -9 -f "^$BIN -f $WORK/fill.conf" || true  # sluice only: time must survive to report
   wait $pid 2>/dev/null || true
   tail -n 1 "$WORK/fill.rss"
 }

@@ -31,12 +31,7 @@ struct Queue: ParsableCommand {
         @OptionGroup var location: Location
 
         func run() throws {
-            do {
-                print(JSONWriter.string(.object(try location.tool.stats())))
-            } catch {
-                printError("ERROR: \(error.message)")
-                throw ExitCode(1)
-            }
+            try reportingErrors { () throws(PersistedQueueError) in print(JSONWriter.string(.object(try location.tool.stats()))) }
         }
     }
 
@@ -65,14 +60,21 @@ struct Queue: ParsableCommand {
 
         func run() throws {
             let tool = location.tool
-            do {
+            try reportingErrors { () throws(PersistedQueueError) in
                 let report = try tool.repairHoldingLock()
                 for line in report { print(line) }
                 print(report.isEmpty ? "Nothing to repair." : "Repaired \(tool.directory).")
-            } catch {
-                printError("ERROR: \(error.message)")
-                throw ExitCode(1)
             }
         }
+    }
+}
+
+/// Runs a queue tool step; its error is printed as `ERROR: …` and the command exits 1.
+private func reportingErrors(_ body: () throws(PersistedQueueError) -> Void) throws {
+    do {
+        try body()
+    } catch {
+        printError("ERROR: \(error.message)")
+        throw ExitCode(1)
     }
 }

@@ -40,7 +40,6 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     private var unread = 0
     private var unacked = 0
     private var persistedBytes: Int64 = 0
-    private var closed = false
     private var recoveredCount = 0
     private var lastError: String?
     /// Events just written, in sequence order from `cacheFirst`, for workers that keep up.
@@ -284,7 +283,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         var frames = QueueFrames(events)
         pthread_mutex_lock(&monitor.mutex)
         var written = 0
-        while written < frames.count && !closed {
+        while written < frames.count && !monitor.closed {
             switch appendFrames(&frames, from: written) {
             case .wrote(let n): written += n
             case .tooLarge:
@@ -300,7 +299,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         }
         pthread_cond_broadcast(&monitor.notEmpty)
         let accepted = frames.acceptedCount(upTo: written)
-        while isFull && !closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
+        while isFull && !monitor.closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
         pthread_mutex_unlock(&monitor.mutex)
         ledger.accepted.add(accepted, ordering: .relaxed)
         if written == frames.count { acknowledgement?.complete(events.count) }
@@ -417,11 +416,11 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
         pthread_mutex_lock(&monitor.mutex)
         defer { pthread_mutex_unlock(&monitor.mutex) }
-        while unread == 0 && !closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
-        if closed && (!settings.drain || unread == 0) { return nil }
-        if unread < max && !closed && delayMillis > 0 {
+        while unread == 0 && !monitor.closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
+        if monitor.closed && (!settings.drain || unread == 0) { return nil }
+        if unread < max && !monitor.closed && delayMillis > 0 {
             var deadline = Clock.deadline(afterMillis: delayMillis)
-            while unread < max && !closed {
+            while unread < max && !monitor.closed {
                 if pthread_cond_timedwait(&monitor.notEmpty, &monitor.mutex, &deadline) == ETIMEDOUT { break }
             }
         }
@@ -496,11 +495,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     }
 
     public func close() {
-        pthread_mutex_lock(&monitor.mutex)
-        closed = true
-        pthread_cond_broadcast(&monitor.notEmpty)
-        pthread_cond_broadcast(&monitor.notFull)
-        pthread_mutex_unlock(&monitor.mutex)
+        monitor.close()
     }
 
     /// Logstash's close: every tail checkpoint rewritten, the head synced and checkpointed, the lock released.

@@ -13,7 +13,6 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     private var buffer: [Event?]
     private var head = 0
     private var count = 0
-    private var closed = false
     public let capacity: Int
     let metrics: PipelineMetrics?
     let ledger: PipelineLedger
@@ -47,8 +46,8 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         pthread_mutex_lock(&monitor.mutex)
         var accepted = 0
         while accepted < events.count {
-            while count == capacity && !closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
-            if closed { break }
+            while count == capacity && !monitor.closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
+            if monitor.closed { break }
             while accepted < events.count, count < capacity {
                 buffer[(head + count) % capacity] = events[accepted]
                 count += 1
@@ -70,10 +69,10 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
         pthread_mutex_lock(&monitor.mutex)
         defer { pthread_mutex_unlock(&monitor.mutex) }
-        while count == 0 && !closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
-        if count < max && !closed && delayMillis > 0 {
+        while count == 0 && !monitor.closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
+        if count < max && !monitor.closed && delayMillis > 0 {
             var deadline = Clock.deadline(afterMillis: delayMillis)
-            while count < max && !closed {
+            while count < max && !monitor.closed {
                 if pthread_cond_timedwait(&monitor.notEmpty, &monitor.mutex, &deadline) == ETIMEDOUT { break }
             }
         }
@@ -103,11 +102,7 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
 
     /// No more pushes: wakes every waiting worker so they drain what is left and stop.
     public func close() {
-        pthread_mutex_lock(&monitor.mutex)
-        closed = true
-        pthread_cond_broadcast(&monitor.notEmpty)
-        pthread_cond_broadcast(&monitor.notFull)
-        pthread_mutex_unlock(&monitor.mutex)
+        monitor.close()
     }
 
     public func shutdown() {}

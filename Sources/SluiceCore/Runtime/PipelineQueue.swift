@@ -183,6 +183,8 @@ final class QueueMonitor {
     var mutex = pthread_mutex_t()
     var notEmpty = pthread_cond_t()
     var notFull = pthread_cond_t()
+    /// Set once by `close`; read under `mutex`.
+    var closed = false
 
     init() {
         pthread_mutex_init(&mutex, nil)
@@ -192,6 +194,15 @@ final class QueueMonitor {
         pthread_cond_init(&notEmpty, &attr)
         pthread_cond_init(&notFull, &attr)
         pthread_condattr_destroy(&attr)
+    }
+
+    /// No more pushes (under the lock): every waiting input and worker wakes up and sees `closed`.
+    func close() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&notEmpty)
+        pthread_cond_broadcast(&notFull)
+        pthread_mutex_unlock(&mutex)
     }
 
     deinit {

@@ -104,8 +104,8 @@ public final class FileOutput: Output, @unchecked Sendable {
     /// The file an event goes to: its rendered path, or the failure file when that path leaves the fixed
     /// directory, holds a control character, or names a deleted file and `create_if_deleted` is false.
     func target(for event: Event) -> String {
+        if let fixed = paths.staticTarget { return fixed }
         let rendered = path.render(event)
-        guard paths.isDynamic else { return paths.normalize(rendered) }
         guard let inside = paths.resolveInsideRoot(rendered) else {
             logger.rateLimited(.warn, key: "outside_root",
                 "File: the event tried to write outside the files root, writing the event to the failure file {:event_path=>\(Ruby.inspect(string: rendered)), :filename=>\"\(paths.failurePath)\"}")
@@ -197,40 +197,36 @@ public final class FileOutput: Output, @unchecked Sendable {
 }
 
 /// The file output's path rules (Logstash's `file_root`, `inside_file_root?`, `failure_path`): a path with field
-/// references may only resolve inside its fixed leading directories.
+/// references may only resolve inside its fixed leading directories. Built once at start-up; relative paths are
+/// resolved against the working directory of that moment.
 struct FileOutputPaths: Sendable {
     /// The leading directories before the first part with a `%{…}` reference, normalised.
     let root: String
     let failurePath: String
-    let isDynamic: Bool
+    /// The one file of a path without references, normalised once.
+    let staticTarget: String?
+    private let workingDirectory: String
 
     init(pattern: String, filenameFailure: String) {
-        let absolute = FileOutputPaths.normalizeAbsolute(pattern)
+        workingDirectory = FileSystem.currentDirectory
+        let absolute = FileOutputPaths.normalize(pattern, in: workingDirectory)
         let parts = absolute.split(separator: "/", omittingEmptySubsequences: false)
-        let fixed = parts.prefix { !$0.contains("%{") }
-        root = fixed.joined(separator: "/")
+        root = parts.prefix { !$0.contains("%{") }.joined(separator: "/")
         failurePath = root + "/" + filenameFailure
-        isDynamic = pattern.contains("%{")
+        staticTarget = pattern.contains("%{") ? nil : absolute
     }
 
     /// The rendered path made absolute and normalised, or nil when it leaves `root` or holds a control character.
     func resolveInsideRoot(_ rendered: String) -> String? {
         if rendered.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return nil }
-        let target = normalize(rendered)
+        let target = FileOutputPaths.normalize(rendered, in: workingDirectory)
         return target.hasPrefix(root + "/") ? target : nil
     }
 
-    func normalize(_ path: String) -> String { FileOutputPaths.normalizeAbsolute(path) }
-
-    /// Ruby's `File.expand_path`: relative to the working directory, `.` and `..` resolved, repeated slashes
-    /// collapsed (symbolic links are not followed).
-    static func normalizeAbsolute(_ path: String) -> String {
-        var full = path
-        if !path.hasPrefix("/") {
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-            let cwd = getcwd(&buffer, buffer.count).map { _ in String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) } ?? "/"
-            full = cwd + "/" + path
-        }
+    /// Ruby's `File.expand_path`: relative to `directory`, `.` and `..` resolved, repeated slashes collapsed
+    /// (symbolic links are not followed).
+    static func normalize(_ path: String, in directory: String) -> String {
+        let full = path.hasPrefix("/") ? path : directory + "/" + path
         var stack: [Substring] = []
         for part in full.split(separator: "/") {
             switch part {
