@@ -25,6 +25,31 @@ public protocol EventSink: AnyObject, Sendable {
     /// delivered by every output with the memory queue. For inputs that acknowledge their source (a DLQ read
     /// offset, a file position, a beats ACK).
     func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement)
+    /// Hands events to the queue without blocking, for inputs on event loops (which must never wait). The events
+    /// are always taken. Returns false when the input should stop reading from its source: the queue is full and
+    /// the events wait in a bounded hand-off. `resume` then runs once, on another thread, when there is room again.
+    /// `onQueued` runs once the events are in the queue (written to a page with the persisted queue): the moment a
+    /// beats ACK or an http response may go out. `acknowledgement` is completed as in `push`.
+    func offer(
+        _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
+        resume: @escaping @Sendable () -> Void
+    ) -> Bool
+    /// Whether offered events wait for room now (an http input answers 429 instead of taking a request).
+    var isFull: Bool { get }
+}
+
+extension EventSink {
+    /// A blocking offer, for sinks that wrap another on the input's own thread.
+    public func offer(
+        _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
+        resume: @escaping @Sendable () -> Void
+    ) -> Bool {
+        if let acknowledgement { push(contentsOf: events, acknowledgement: acknowledgement) } else { push(contentsOf: events) }
+        onQueued?()
+        return true
+    }
+
+    public var isFull: Bool { false }
 }
 
 /// Produces events. Runs on its own thread.

@@ -23,6 +23,8 @@ public final class PluginContext: @unchecked Sendable {
     public internal(set) var persistedQueue = false
     /// Input decorations (type, tags, add_field); nil for other kinds.
     let inputDecoration: InputDecoration?
+    /// Builds another instance of `codec` from the same settings (inputs and outputs).
+    var codecFactory: (@Sendable () throws -> any Codec)?
 
     init(
         pipelineID: String, pluginID: String, pluginName: String, kind: PluginKind,
@@ -51,6 +53,15 @@ public final class PluginContext: @unchecked Sendable {
         PluginContext(
             pipelineID: "main", pluginID: name, pluginName: name, kind: kind, deadLetterQueue: deadLetterQueue,
             codec: codec, ecsCompatibility: ecs, dataPath: "data", shutdown: ShutdownFlag())
+    }
+
+    /// A fresh instance of the plugin's codec, built from the same settings: inputs keep one per connection or file,
+    /// because a streaming codec's state (a partial line, a multiline buffer) belongs to one source. Falls back to
+    /// the shared `codec` where no factory exists (standalone contexts in tests).
+    public func makeCodec() throws -> any Codec {
+        if let codecFactory { return try codecFactory() }
+        guard let codec else { throw SettingsValidationError("\(pluginName) has no codec") }
+        return codec
     }
 
     /// Applies the input's `type`, `add_field` and `tags` to an event, in Logstash's order.

@@ -154,12 +154,14 @@ public struct PluginRegistry: Sendable {
         let common = CommonInputSettings()
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         try validate(common, decl)
-        let codec = try buildCodec(common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span), env)
+        let codecSpec = common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span)
+        let codec = try buildCodec(codecSpec, env)
         let ecs = common.ecsCompatibility ?? env.ecsCompatibility
         let decoration = InputDecoration(
             type: common.type, addField: common.addField.map { (Template($0.key), ValueTemplate($0.value)) }, tags: common.tags)
         let id = pluginID(common.id, decl, env)
         let context = PluginContext(.input, P.name, id: id, env, codec: codec, ecs: ecs, inputDecoration: decoration)
+        context.codecFactory = { [self] in try buildCodec(codecSpec, env) }
         let instance = try instantiate(P.self, settings, context, decl)
         var built = BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
         built.collectsMetrics = env.collectMetrics && common.enableMetric

@@ -127,14 +127,39 @@ extension InputAcknowledgement {
     }
 }
 
-/// The queue as one input sees it: what it pushes also counts as that input's `events.out`.
+/// The queue as one input sees it: what it pushes also counts as that input's `events.out`. Offers go through a
+/// hand-off made on first use, so inputs that never offer cost no thread.
 final class InputSink: EventSink, @unchecked Sendable {
     let queue: any PipelineQueue
     let metrics: PluginMetrics?
+    private let handOffCapacity: Int
+    private let lock = Lock()
+    private var handOff: InputHandOff?
 
-    init(queue: any PipelineQueue, metrics: PluginMetrics?) {
+    init(queue: any PipelineQueue, metrics: PluginMetrics?, handOffCapacity: Int = 4096) {
         self.queue = queue
         self.metrics = metrics
+        self.handOffCapacity = handOffCapacity
+    }
+
+    func offer(
+        _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
+        resume: @escaping @Sendable () -> Void
+    ) -> Bool {
+        let handOff = lock.withLock { () -> InputHandOff in
+            if let handOff = self.handOff { return handOff }
+            let made = InputHandOff(queue: queue, metrics: metrics, capacity: handOffCapacity)
+            self.handOff = made
+            return made
+        }
+        return handOff.offer(events, acknowledgement: acknowledgement, onQueued: onQueued, resume: resume)
+    }
+
+    var isFull: Bool { lock.withLock { handOff }?.isFull ?? false }
+
+    /// The input has returned: whatever it offered is pushed into the queue before the pipeline counts it ended.
+    func finish() {
+        lock.withLock { handOff }?.finish()
     }
 
     func push(_ event: Event) { queue.push([event], acknowledgement: nil, metrics: metrics) }

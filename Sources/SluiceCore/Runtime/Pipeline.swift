@@ -123,11 +123,15 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     private func runInput(_ input: any Input, _ built: BuiltPlugin) {
+        let sink = InputSink(
+            queue: queue, metrics: built.collectsMetrics ? program.metrics.plugins[built.id] : nil,
+            handOffCapacity: max(1024, settings.batchSize * settings.workers * 2))
         do {
-            try input.run(InputSink(queue: queue, metrics: built.collectsMetrics ? program.metrics.plugins[built.id] : nil))
+            try input.run(sink)
         } catch {
             logger.error("A plugin had an unrecoverable error: \(built.name) (\(built.id)): \(error)")
         }
+        sink.finish()
         let last = lock.withLock { () -> Bool in
             runningInputs -= 1
             return runningInputs == 0

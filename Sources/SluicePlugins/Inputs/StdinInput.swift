@@ -22,27 +22,11 @@ public final class StdinInput: Input, @unchecked Sendable {
 
     public init(settings: Settings, context: PluginContext) throws {
         self.context = context
-        codec = try StdinInput.lineOriented(context.codec!, context)
+        codec = try StreamingCodecs.lineOriented(context.codec!, context)
         let ecs = context.ecsCompatibility.isEnabled
         hostField = HostField(ecs: ecs, ecsKey: "hostname")
         setOriginal = ecs
         fd = 0
-    }
-
-    /// stdin replaces `plain` with `line` and `json` with `json_lines`, as Logstash does.
-    /// The codec's `charset` carries over.
-    static func lineOriented(_ codec: any Codec, _ context: PluginContext) throws -> any Codec {
-        if let plain = codec as? PlainCodec {
-            var settings = LineCodec.Settings()
-            settings.charset = plain.charset
-            return try LineCodec(settings: settings, context: context)
-        }
-        if let json = codec as? JsonCodec {
-            var settings = JsonLinesCodec.Settings()
-            settings.charset = json.charset
-            return try JsonLinesCodec(settings: settings, context: context)
-        }
-        return codec
     }
 
     public func run(_ sink: EventSink) throws {

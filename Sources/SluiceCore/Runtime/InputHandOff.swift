@@ -1,0 +1,106 @@
+/// The bounded buffer between inputs that run on event loops and the pipeline's queue, whose `push` blocks.
+///
+/// Event-loop threads `offer` events and never wait: the events are appended here and one feeder thread pushes
+/// them into the queue. Past `capacity` waiting events an offer answers "stop reading" and keeps the caller's
+/// `resume`, which the feeder runs once the buffer has drained to half: a full queue so pauses the sockets, and TCP
+/// back-pressure reaches the senders, while memory stays bounded by `capacity` plus one read per connection.
+final class InputHandOff: @unchecked Sendable {
+    private struct Entry {
+        let events: [Event]
+        let acknowledgement: InputAcknowledgement?
+        let onQueued: (@Sendable () -> Void)?
+    }
+
+    private let queue: any PipelineQueue
+    private let metrics: PluginMetrics?
+    private let capacity: Int
+    private let state = PThreadMutex()
+    // Guarded by `state`.
+    private var pending: [Entry] = []
+    private var pendingEvents = 0
+    private var resumers: [@Sendable () -> Void] = []
+    private var finished = false
+    private var feeder: Thread?
+
+    init(queue: any PipelineQueue, metrics: PluginMetrics?, capacity: Int) {
+        self.queue = queue
+        self.metrics = metrics
+        self.capacity = max(1, capacity)
+    }
+
+    /// Called on event-loop threads; see `EventSink.offer`.
+    func offer(
+        _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
+        resume: @escaping @Sendable () -> Void
+    ) -> Bool {
+        state.withLock {
+            if feeder == nil { feeder = Thread(name: "input-handoff") { [self] in feed() } }
+            pending.append(Entry(events: events, acknowledgement: acknowledgement, onQueued: onQueued))
+            pendingEvents += events.count
+            state.broadcast()
+            guard pendingEvents >= capacity else { return true }
+            resumers.append(resume)
+            return false
+        }
+    }
+
+    var isFull: Bool { state.withLock { pendingEvents >= capacity } }
+
+    /// Pushes what is left and stops the feeder; called on the input's thread once it has returned.
+    func finish() {
+        let thread = state.withLock { () -> Thread? in
+            finished = true
+            state.broadcast()
+            return feeder
+        }
+        thread?.join()
+        for resume in state.withLock({ () -> [@Sendable () -> Void] in defer { resumers = [] }; return resumers }) { resume() }
+    }
+
+    /// The feeder thread: takes everything waiting, pushes it (blocking while the queue is full), then wakes the
+    /// paused sources once the buffer is down to half.
+    private func feed() {
+        while let entries = nextEntries() {
+            var pushed = 0
+            var start = 0
+            while start < entries.count {
+                pushed += push(entries, from: &start)
+            }
+            let wake = state.withLock { () -> [@Sendable () -> Void] in
+                pendingEvents -= pushed
+                guard pendingEvents <= capacity / 2, !resumers.isEmpty else { return [] }
+                defer { resumers = [] }
+                return resumers
+            }
+            for resume in wake { resume() }
+        }
+    }
+
+    private func nextEntries() -> [Entry]? {
+        state.withLock {
+            while pending.isEmpty && !finished { state.wait(milliseconds: 1000) }
+            if pending.isEmpty { return nil }
+            defer { pending = [] }
+            return pending
+        }
+    }
+
+    /// Pushes `entries[start]`, joined with the entries after it that carry no acknowledgement (one queue push for
+    /// many small offers, such as one datagram each), then runs their `onQueued`. Returns the events pushed.
+    private func push(_ entries: [Entry], from start: inout Int) -> Int {
+        var end = start + 1
+        var events = entries[start].events
+        if entries[start].acknowledgement == nil {
+            while end < entries.count && entries[end].acknowledgement == nil {
+                events += entries[end].events
+                end += 1
+            }
+        }
+        if !queue.push(events, acknowledgement: entries[start].acknowledgement, metrics: metrics) {
+            Logger("pipeline").error("The queue closed while an input still had \(events.count) events to push; they are lost")
+        }
+        for entry in entries[start..<end] { entry.onQueued?() }
+        start = end
+        return events.count
+    }
+}
