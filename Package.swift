@@ -13,6 +13,10 @@ let package = Package(
         // Already in async-http-client's graph; named so the HTTP outputs can import NIOCore, NIOHTTP1 and NIOSSL.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Already in swift-nio-ssl's graph; the network inputs read client certificates' subjects with it.
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        // Already in hummingbird's graph; the http input accepts gzip and deflate bodies with its decompressor.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         // The monitoring API's HTTP server; it shares swift-nio with async-http-client.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
@@ -38,7 +42,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
             ],
             resources: [.copy("Grok/patterns")]
         ),

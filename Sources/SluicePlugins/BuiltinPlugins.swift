@@ -5,8 +5,12 @@ public let builtinPlugins: [PluginDescriptor] = [
     // Inputs
     .input(DeadLetterQueueInput.self),
     .input(GeneratorInput.self),
+    .input(HttpInput.self),
     .input(PipelineInput.self),
     .input(StdinInput.self),
+    .input(SyslogInput.self),
+    .input(TcpInput.self),
+    .input(UdpInput.self),
     // Filters
     .filter(CidrFilter.self),
     .filter(CloneFilter.self),

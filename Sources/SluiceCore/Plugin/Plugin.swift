@@ -63,12 +63,16 @@ public protocol Input: Plugin {
     func run(_ sink: EventSink) throws
     /// Asks a running input to stop soon (called from another thread).
     func stop()
+    /// How many offered events may wait for room in the queue before `offer` asks the input to stop reading
+    /// (the udp input's `queue_size`); nil for the pipeline's default.
+    var handOffCapacity: Int? { get }
 }
 
 extension Input {
     public static var defaultCodec: String { "plain" }
     public static var isReloadable: Bool { true }
     public func stop() {}
+    public var handOffCapacity: Int? { nil }
 }
 
 /// A batch as a filter sees it: the live events of one branch, which events succeeded, and events it created.

@@ -25,6 +25,8 @@ public final class PluginContext: @unchecked Sendable {
     let inputDecoration: InputDecoration?
     /// Builds another instance of `codec` from the same settings (inputs and outputs).
     var codecFactory: (@Sendable () throws -> any Codec)?
+    /// Builds a codec by name with its default settings (the http input's `additional_codecs`).
+    var namedCodecFactory: (@Sendable (String) throws -> any Codec)?
 
     init(
         pipelineID: String, pluginID: String, pluginName: String, kind: PluginKind,
@@ -62,6 +64,13 @@ public final class PluginContext: @unchecked Sendable {
         if let codecFactory { return try codecFactory() }
         guard let codec else { throw SettingsValidationError("\(pluginName) has no codec") }
         return codec
+    }
+
+    /// A codec by its Logstash name, with default settings (the http input's `additional_codecs`); throws when no
+    /// such codec exists.
+    public func makeCodec(named name: String) throws -> any Codec {
+        guard let namedCodecFactory else { throw SettingsValidationError("no codec named '\(name)' can be built here") }
+        return try namedCodecFactory(name)
     }
 
     /// Applies the input's `type`, `add_field` and `tags` to an event, in Logstash's order.

@@ -111,7 +111,7 @@ public struct PluginDescriptor: Sendable {
 /// Plugins that Logstash has but Sluice does not (yet): named in the error so users know it is not a typo.
 public let knownUnsupportedPlugins: Set<String> = [
     "ruby", "jdbc", "jdbc_streaming", "jdbc_static", "aggregate", "elapsed", "throttle", "http_poller", "s3", "sqs",
-    "beats", "tcp", "udp", "syslog", "kafka", "redis", "file", "exec", "pipe", "xml", "memcached", "metrics",
+    "beats", "kafka", "redis", "file", "exec", "pipe", "xml", "memcached", "metrics",
 ]
 
 /// All plugin types by kind and name; builds plugins from config blocks.
@@ -162,6 +162,13 @@ public struct PluginRegistry: Sendable {
         let id = pluginID(common.id, decl, env)
         let context = PluginContext(.input, P.name, id: id, env, codec: codec, ecs: ecs, inputDecoration: decoration)
         context.codecFactory = { [self] in try buildCodec(codecSpec, env) }
+        context.namedCodecFactory = { [self] name in
+            do {
+                return try buildCodec(PluginSpec(name: name, span: decl.span), env)
+            } catch let error as ConfigError {
+                throw SettingsValidationError(error.diagnostics.first?.message ?? "unknown codec '\(name)'")
+            }
+        }
         let instance = try instantiate(P.self, settings, context, decl)
         var built = BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
         built.collectsMetrics = env.collectMetrics && common.enableMetric
@@ -255,6 +262,7 @@ public struct PluginRegistry: Sendable {
 
     func validate(_ settings: some PluginSettings, _ decl: PluginDecl) throws(ConfigError) {
         do {
+            for group in SettingsReflection.groups(in: settings) { try group.validate() }
             try settings.validate()
         } catch {
             let span = error.setting.flatMap { name in decl.attributes.first { $0.name == name }?.span } ?? decl.span

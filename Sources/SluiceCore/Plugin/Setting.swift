@@ -62,9 +62,34 @@ public protocol PluginSettings {
 extension PluginSettings {
     public func validate() throws(SettingsValidationError) {}
 
-    /// The declared settings, in declaration order.
-    public var declaredSettings: [AnySetting] {
-        Mirror(reflecting: self).children.compactMap { $0.value as? AnySetting }
+    /// The declared settings, in declaration order (a group's settings where the group is declared).
+    public var declaredSettings: [AnySetting] { SettingsReflection.declared(in: self) }
+}
+
+/// A set of settings several plugins declare alike (the TLS settings of the tcp, beats and http inputs), embedded
+/// as one stored property of a plugin's `Settings`; its `@Setting`s count as the plugin's own.
+public protocol SettingsGroup {
+    /// Cross-setting rules of the group, run with the plugin's own `validate`.
+    func validate() throws(SettingsValidationError)
+}
+
+extension SettingsGroup {
+    public func validate() throws(SettingsValidationError) {}
+}
+
+enum SettingsReflection {
+    /// The `@Setting`s of `value`, descending into `SettingsGroup` properties.
+    static func declared(in value: Any) -> [AnySetting] {
+        Mirror(reflecting: value).children.flatMap { child -> [AnySetting] in
+            if let setting = child.value as? AnySetting { return [setting] }
+            if child.value is SettingsGroup { return declared(in: child.value) }
+            return []
+        }
+    }
+
+    /// The groups embedded in `value`, for their `validate`.
+    static func groups(in value: Any) -> [SettingsGroup] {
+        Mirror(reflecting: value).children.compactMap { $0.value as? SettingsGroup }
     }
 }
 

@@ -125,7 +125,7 @@ public final class Pipeline: @unchecked Sendable {
     private func runInput(_ input: any Input, _ built: BuiltPlugin) {
         let sink = InputSink(
             queue: queue, metrics: built.collectsMetrics ? program.metrics.plugins[built.id] : nil,
-            handOffCapacity: max(1024, settings.batchSize * settings.workers * 2))
+            handOffCapacity: input.handOffCapacity ?? max(1024, settings.batchSize * settings.workers * 2))
         do {
             try input.run(sink)
         } catch {

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+import SluiceCore
+
+/// The event loops and the blocking-work pool every network input and output shares: one loop per core, made on
+/// first use, living as long as the process.
+enum NetworkEventLoops {
+    static var group: MultiThreadedEventLoopGroup { .singleton }
+    /// For work that blocks (reverse DNS lookups), so that it never runs on an event loop.
+    static var blockingPool: NIOThreadPool { .singleton }
+}
+
+/// The listening sockets and accepted connections of one network input, and its lifetime: `serve` blocks the
+/// input's thread until `stop`, then closes the listeners and every connection (each flushes its codec as it
+/// closes) and returns once all are closed. `track` is called on event loops, `serve` on the input's thread,
+/// `stop` on any thread.
+final class NetworkServer: @unchecked Sendable {
+    private let lock = Lock()
+    private var listeners: [Channel] = []
+    private var connections: [ObjectIdentifier: Channel] = [:]
+    private let stopped = Semaphore()
+    private let stopping = ShutdownFlag()
+    private let shutdown: ShutdownFlag
+
+    init(shutdown: ShutdownFlag) {
+        self.shutdown = shutdown
+    }
+
+    /// Registers a bound listener.
+    func listen(_ channel: Channel) {
+        lock.withLock { listeners.append(channel) }
+    }
+
+    /// Keeps an accepted connection until it closes.
+    func track(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        lock.withLock { connections[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = lock.withLock { connections.removeValue(forKey: id) } }
+    }
+
+    /// Connections open now.
+    var connectionCount: Int { lock.withLock { connections.count } }
+
+    /// Whether `stop` was called or the pipeline is shutting down.
+    var isStopping: Bool { stopping.isRequested || shutdown.isRequested }
+
+    /// Waits up to `milliseconds`, returning early when the server stops.
+    func pause(milliseconds: Int) {
+        var left = milliseconds
+        while left > 0 && !isStopping {
+            _ = stopped.wait(timeoutMillis: min(left, 200))
+            left -= 200
+        }
+    }
+
+    /// Blocks until `channel` closes or the server stops (a client-mode connection).
+    func serve(until channel: Channel) {
+        while !isStopping && channel.isActive { pause(milliseconds: 200) }
+    }
+
+    /// Blocks until `stop` (or the pipeline's shutdown), then closes listeners and connections.
+    func serve() {
+        while !isStopping { pause(milliseconds: 200) }
+        let (listening, open) = lock.withLock { (listeners, Array(connections.values)) }
+        for channel in listening { try? channel.close().wait() }
+        for channel in open { channel.close(promise: nil) }
+        for channel in open { try? channel.closeFuture.wait() }
+    }
+
+    func stop() {
+        stopping.request()
+        stopped.signal()
+    }
+}
+
+/// The far end of a connection or datagram as inputs record it.
+struct PeerAddress: Sendable {
+    var ip: String
+    var port: Int
+
+    init(ip: String, port: Int) {
+        self.ip = ip
+        self.port = port
+    }
+
+    init?(_ address: SocketAddress?) {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return nil }
+        self.init(ip: ip, port: port)
+    }
+
+    /// The host name for `ip` (reverse DNS), or the address itself when there is none. Blocks: call it on
+    /// `NetworkEventLoops.blockingPool`.
+    static func hostName(for ip: String) -> String {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST
+        var info: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(ip, nil, &hints, &info) == 0, let first = info else { return ip }
+        defer { freeaddrinfo(info) }
+        var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        guard getnameinfo(first.pointee.ai_addr, first.pointee.ai_addrlen, &name, socklen_t(name.count), nil, 0, NI_NAMEREQD) == 0 else {
+            return ip
+        }
+        return String(cString: name)
+    }
+}
+
+/// Offers decoded events from a channel's event loop and pauses the channel's reads while the pipeline's queue is
+/// full: TCP back-pressure then reaches the sender. Called on the channel's event loop only.
+enum ChannelBackPressure {
+    static func offer(_ events: [Event], to sink: EventSink, from channel: Channel, onQueued: (@Sendable () -> Void)? = nil) {
+        guard !events.isEmpty else {
+            onQueued?()
+            return
+        }
+        let loop = channel.eventLoop
+        let keepReading = sink.offer(events, acknowledgement: nil, onQueued: onQueued) {
+            loop.execute { _ = channel.setOption(ChannelOptions.autoRead, value: true) }
+        }
+        if !keepReading { _ = channel.setOption(ChannelOptions.autoRead, value: false) }
+    }
+}
