@@ -70,8 +70,14 @@ struct FixtureTests {
         if FileManager.default.fileExists(atPath: settingsDir.appendingPathComponent("pipelines.yml").path) {
             args.removeFirst(2)
         }
-        let env = ["FIXTURE_DIR": dir.path, "WORK_DIR": work.path]
-        let result = try runSluice(args, stdin: Data((read("input") ?? "").utf8), currentDirectory: work, environment: env)
+        var env = ["FIXTURE_DIR": dir.path, "WORK_DIR": work.path]
+        let result: ProcessResult
+        if let client = read("client") {
+            env["PORT"] = String(SluiceProcess.freePort())
+            result = try runWithClient(args, client: client, expectedLines: read("expected")?.split(separator: "\n").count ?? 0, work, env)
+        } else {
+            result = try runSluice(args, stdin: Data((read("input") ?? "").utf8), currentDirectory: work, environment: env)
+        }
         let expectedExit = Int32(read("expected-exit")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0") ?? 0
         #expect(result.exitCode == expectedExit, "exit code; stderr:\n\(result.stderr)")
         for line in (read("expected-stderr") ?? "").split(separator: "\n") where !line.isEmpty {
@@ -112,6 +118,21 @@ struct FixtureTests {
         } else {
             try GoldenJSON.compare(actual: actualText, expected: expectedText)
         }
+    }
+}
+
+extension FixtureTests {
+    /// A network input's case: sluice runs in the background, the `client` shell script (an independent client:
+    /// curl, logger, python3) sends to `$PORT` once every listener is up, and sluice is stopped with SIGINT once
+    /// the expected number of events is out.
+    func runWithClient(_ args: [String], client: String, expectedLines: Int, _ work: URL, _ env: [String: String]) throws -> ProcessResult {
+        let sluice = try SluiceProcess(args, currentDirectory: work, environment: env)
+        let listeners = client.components(separatedBy: "# listeners: ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) } ?? 1
+        #expect(sluice.waitForLog("listener", count: listeners), "sluice did not start listening\n\(sluice.stderr)")
+        let sent = try runClient("/bin/sh", ["-c", client], environment: env)
+        #expect(sent.exitCode == 0, "client failed: \(sent.stderr)")
+        #expect(sluice.waitForOutput(lines: expectedLines, seconds: 20), "sluice wrote too few events\n\(sluice.stderr)")
+        return sluice.stop()
     }
 }
 
