@@ -9,6 +9,9 @@ NOIDA_DB_VERSION := 0.2.3
 # System packages the build needs: PCRE2 (grok), zlib (gzip), jemalloc (the process allocator) and uap-core (the
 # useragent filter's regexes.yaml). Installed when missing; quiet when present.
 SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core
+# The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
+TEST_PACKAGES := bsdutils curl openssl
+PYLOGBEAT_VERSION := 2.1.0
 
 deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -17,8 +20,17 @@ deps:
 		(apt-get update -qq && apt-get install -y -qq $$missing) >/dev/null; \
 	fi
 
-# What the integration tests start: noida-db, an Elasticsearch-compatible server (idempotent, quiet when present).
+# What the integration tests start or drive: noida-db (an Elasticsearch-compatible server), pylogbeat (a beats
+# client), logger, curl and openssl (idempotent, quiet when present).
 test-deps:
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		(apt-get update -qq && apt-get install -y -qq $$missing) >/dev/null; \
+	fi
+	@python3 -m pip show pylogbeat 2>/dev/null | grep -qx 'Version: $(PYLOGBEAT_VERSION)' || { \
+		echo "installing pylogbeat $(PYLOGBEAT_VERSION)"; \
+		python3 -m pip install -q --disable-pip-version-check pylogbeat==$(PYLOGBEAT_VERSION) >/dev/null 2>&1; }
 	@python3 -m pip show noida-db 2>/dev/null | grep -qx 'Version: $(NOIDA_DB_VERSION)' || { \
 		echo "installing noida-db $(NOIDA_DB_VERSION)"; \
 		python3 -m pip install -q --disable-pip-version-check noida-db==$(NOIDA_DB_VERSION) >/dev/null 2>&1 || \

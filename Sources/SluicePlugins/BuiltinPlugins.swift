@@ -4,6 +4,7 @@ import SluiceCore
 public let builtinPlugins: [PluginDescriptor] = [
     // Inputs
     .input(DeadLetterQueueInput.self),
+    .input(BeatsInput.self),
     .input(GeneratorInput.self),
     .input(HttpInput.self),
     .input(PipelineInput.self),
