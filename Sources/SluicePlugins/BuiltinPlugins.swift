@@ -40,6 +40,8 @@ public let builtinPlugins: [PluginDescriptor] = [
     .output(NullOutput.self),
     .output(PipelineOutput.self),
     .output(StdoutOutput.self),
+    .output(TcpOutput.self),
+    .output(UdpOutput.self),
     // Codecs
     .codec(DotsCodec.self),
     .codec(JsonCodec.self),

@@ -25,7 +25,7 @@ public final class HttpInput: Input, @unchecked Sendable {
         @Setting("port", doc: "The port to listen on.") var port = 8080
         @Setting("user", doc: "Basic authentication user; with password, requests without them get 401.") var user: String? = nil
         @Setting("password", doc: "Basic authentication password.") var password: String? = nil
-        var tls = TLSServerSettings(clientAuthentication: .none, protocols: [.tls12, .tls13])
+        var tls = TLSSettings(clientAuthentication: .none, protocols: [.tls12, .tls13])
         @Setting("additional_codecs", doc: "Codecs by MIME type (parameters ignored); other types use `codec`.")
         var additionalCodecs = SettingHash<String>([("application/json", "json")])
         @Setting("response_headers", doc: "Headers of every successful response.")

@@ -12,21 +12,17 @@ public final class TcpInput: Input, @unchecked Sendable {
     public static let summary = "Reads events from TCP connections, as a server or as a client; one codec per connection."
     public static let defaultCodec = "line"
 
-    /// `mode`: listen, or connect out.
-    enum Mode: String, SettingEnum, Sendable { case server, client }
-    /// `ssl_verification_mode` of client mode.
-    enum VerificationMode: String, SettingEnum, Sendable { case full, none }
 
     public struct Settings: PluginSettings {
         @Setting("host", doc: "The address to listen on (server) or connect to (client).") var host = "0.0.0.0"
         @Setting("port", doc: "The port to listen on or connect to.", required: true) var port = 0
-        @Setting("mode", doc: "`server` listens; `client` connects to host:port and reconnects.") var mode = Mode.server
+        @Setting("mode", doc: "`server` listens; `client` connects to host:port and reconnects.") var mode = NetworkMode.server
         @Setting("proxy_protocol", doc: "Each connection starts with a PROXY protocol v1 header.") var proxyProtocol = false
         @Setting("tcp_keep_alive", doc: "Enable SO_KEEPALIVE on accepted connections.") var tcpKeepAlive = false
         @Setting("dns_reverse_lookup_enabled", doc: "Record the peer's DNS name; otherwise its address.") var reverseLookup = true
-        var tls = TLSServerSettings(clientAuthentication: .required, protocols: [])
+        var tls = TLSSettings(clientAuthentication: .required, protocols: [])
         @Setting("ssl_verification_mode", doc: "Client mode: `full` checks the server's certificate and name, `none` nothing.")
-        var verificationMode = VerificationMode.full
+        var verificationMode = TLSVerificationMode.full
         @Setting("ssl_extra_chain_certs", doc: "PEM files of intermediate certificates sent after ssl_certificate.")
         var extraChainCertificates: [String] = []
         @Setting("ssl_enable", doc: "Replaced by ssl_enabled.", obsolete: "Use 'ssl_enabled' instead.") var sslEnable = false
@@ -67,7 +63,7 @@ public final class TcpInput: Input, @unchecked Sendable {
         server = NetworkServer(shutdown: context.shutdown)
         switch settings.mode {
         case .server: tlsContext = try settings.tls.makeContext(extraChain: settings.extraChainCertificates)
-        case .client: tlsContext = try settings.tls.enabled ? Self.clientContext(settings) : nil
+        case .client: tlsContext = try settings.tls.enabled ? settings.tls.makeClientContext(verify: settings.verificationMode == .full) : nil
         }
     }
 
@@ -145,21 +141,6 @@ public final class TcpInput: Input, @unchecked Sendable {
             }
         }
         server.serve()
-    }
-
-    private static func clientContext(_ settings: Settings) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        if settings.verificationMode == .none { configuration.certificateVerification = .none }
-        if !settings.tls.certificateAuthorities.isEmpty {
-            var roots: [NIOSSLCertificate] = []
-            for path in settings.tls.certificateAuthorities { roots += try NIOSSLCertificate.fromPEMFile(path) }
-            configuration.trustRoots = .certificates(roots)
-        }
-        if let certificate = settings.tls.certificate, let key = settings.tls.key {
-            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-        }
-        return try NIOSSLContext(configuration: configuration)
     }
 }
 

@@ -42,7 +42,7 @@ final class NetworkServer: @unchecked Sendable {
     }
 
     /// Connections open now.
-    var connectionCount: Int { lock.withLock { connections.count } }
+    var openConnections: [Channel] { lock.withLock { Array(connections.values) } }
 
     /// Whether `stop` was called or the pipeline is shutting down.
     var isStopping: Bool { stopping.isRequested || shutdown.isRequested }

@@ -128,19 +128,7 @@ public final class FileOutput: Output, @unchecked Sendable {
 
     /// Shutdown ended the retries: the events stay in the persisted queue, go to the DLQ, or are reported lost.
     private func giveUp(_ events: [Event], path p: String, _ outcome: inout OutputOutcome) {
-        if context.persistedQueue {
-            logger.warn("Could not write \(events.count) events to \(p) before shutdown; they stay in the persisted queue for the next start")
-            for e in events { outcome.record(e, .retryLater) }
-            return
-        }
-        var lost = 0
-        for e in events {
-            let stored = context.deadLetterQueue.isEnabled && context.deadLetterQueue.write(
-                e, pluginType: Self.name, pluginID: context.pluginID, reason: "Could not write to \(p) before shutdown")
-            outcome.record(e, stored ? .deadLettered : .retryLater)
-            if !stored { lost += 1 }
-        }
-        if lost > 0 { logger.error("\(lost) events could not be written to \(p) before shutdown and were lost") }
+        UndeliveredAtShutdown.record(events, context: context, what: "written to \(p)", into: &outcome)
     }
 
     /// One attempt; a failed append is cut back so a retry does not leave half a line.

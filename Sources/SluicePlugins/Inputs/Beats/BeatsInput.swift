@@ -23,7 +23,7 @@ public final class BeatsInput: Input, @unchecked Sendable {
     public struct Settings: PluginSettings {
         @Setting("host", doc: "The address to listen on.") var host = "0.0.0.0"
         @Setting("port", doc: "The port to listen on.", required: true) var port = 0
-        var tls = TLSServerSettings(clientAuthentication: .none, protocols: [.tls12, .tls13])
+        var tls = TLSSettings(clientAuthentication: .none, protocols: [.tls12, .tls13])
         @Setting("ssl_handshake_timeout", doc: "Milliseconds a TLS handshake may take.") var sslHandshakeTimeout = 10000
         @Setting("client_inactivity_timeout", doc: "Seconds without traffic after which a connection is closed.")
         var clientInactivityTimeout = 60

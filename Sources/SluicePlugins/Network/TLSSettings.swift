@@ -7,6 +7,16 @@ enum ClientAuthentication: String, SettingEnum, Sendable {
     case none, optional, required
 }
 
+/// `ssl_verification_mode` of a client: `full` checks the server's certificate and name, `none` nothing.
+enum TLSVerificationMode: String, SettingEnum, Sendable {
+    case full, none
+}
+
+/// `mode` of the tcp input and output: listen for connections, or connect out.
+enum NetworkMode: String, SettingEnum, Sendable {
+    case server, client
+}
+
 /// A TLS version as Logstash's `ssl_supported_protocols` names it.
 enum TLSProtocolName: String, SettingEnum, Sendable {
     case tls11 = "TLSv1.1"
@@ -22,9 +32,10 @@ enum TLSProtocolName: String, SettingEnum, Sendable {
     }
 }
 
-/// The server-side TLS settings the tcp, beats and http inputs share (`ssl_enabled`, `ssl_certificate`, `ssl_key`,
-/// …), declared once and embedded in each plugin's `Settings`. Read on the starting thread only.
-struct TLSServerSettings: SettingsGroup, Sendable {
+/// The TLS settings the tcp, beats and http inputs and the tcp output share (`ssl_enabled`, `ssl_certificate`,
+/// `ssl_key`, …), declared once and embedded in each plugin's `Settings`; they make a server context, or a client
+/// context for the tcp plugins' client mode. Read on the starting thread only.
+struct TLSSettings: SettingsGroup, Sendable {
     @Setting("ssl_enabled", doc: "Accept TLS connections only.") var enabled = false
     @Setting("ssl_certificate", doc: "PEM file of the server certificate (its chain may follow).") var certificate: String? = nil
     @Setting("ssl_key", doc: "PEM file of the server certificate's private key (PKCS#8 or PKCS#1).") var key: String? = nil
@@ -94,6 +105,27 @@ struct TLSServerSettings: SettingsGroup, Sendable {
             for path in certificateAuthorities { roots += try NIOSSLCertificate.fromPEMFile(path) }
             configuration.trustRoots = .certificates(roots)
         }
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+extension TLSSettings {
+    /// The NIOSSL context of a client (the tcp plugins' client mode): `verify` checks the server's certificate and
+    /// name (`ssl_verification_mode => full`); `ssl_certificate`/`ssl_key`, when given, are the client certificate.
+    func makeClientContext(verify: Bool) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if !verify { configuration.certificateVerification = .none }
+        if !certificateAuthorities.isEmpty {
+            var roots: [NIOSSLCertificate] = []
+            for path in certificateAuthorities { roots += try NIOSSLCertificate.fromPEMFile(path) }
+            configuration.trustRoots = .certificates(roots)
+        }
+        if let certificate, let key {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        }
+        let versions = supportedProtocols.map(\.version)
+        if let lowest = versions.min(by: { $0.rank < $1.rank }) { configuration.minimumTLSVersion = lowest }
         return try NIOSSLContext(configuration: configuration)
     }
 }
