@@ -106,6 +106,33 @@ for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.tx
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done
 
+# Network inputs: a load generator (scripts/netload.py, 4 connections) sends to a running sluice whose output
+# writes one dot per event; the rate is events over the time from the first send to the last dot.
+net_case() {
+  local name=$1 workers=$2 input=$3 mode=$4 events=$5
+  local port start end usage
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  echo "input { $input } output { stdout { codec => dots } }" | sed "s/PORT/$port/" > "$WORK/net.conf"
+  : > "$WORK/net.dots"
+  /usr/bin/time -f '%M %U %S' -o "$WORK/net.time" "$BIN" -f "$WORK/net.conf" -w "$workers" --log.level error \
+    --path.data "$WORK/data" > "$WORK/net.dots" &
+  local pid=$!
+  until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port)).close()" 2>/dev/null; do sleep 0.05; done
+  start=$(date +%s.%N)
+  python3 "$(dirname "$0")/netload.py" "$mode" "$port" "$events" 4
+  while [ "$(stat -c %s "$WORK/net.dots")" -lt "$events" ]; do sleep 0.02; done
+  end=$(date +%s.%N)
+  pkill -INT -f "^$BIN -f $WORK/net.conf" || true  # sluice itself: time ignores SIGINT while its child runs
+  wait $pid || true
+  usage=$(tail -n 1 "$WORK/net.time")
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); rss,u,k=sys.argv[6].split(); cpu=float(u)+float(k); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  %9.0f events/CPU-s  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(rss)/1024, int(sys.argv[5])/max(cpu, 0.001), int(sys.argv[5]), s))" \
+    "$start" "$end" "$name" "$workers" "$events" "$usage"
+}
+NET_N=${BENCH_NET_EVENTS:-2000000}
+for w in 1 2; do net_case "tcp json_lines" "$w" 'tcp { port => PORT host => "127.0.0.1" codec => json_lines }' tcp "$NET_N"; done
+net_case "beats (compressed)" 2 'beats { port => PORT host => "127.0.0.1" }' beats "$NET_N"
+net_case "http JSON arrays" 2 'http { port => PORT host => "127.0.0.1" }' http "$NET_N"
+
 # The persisted queue (Logstash's page format on disk), drained at the end so every event is processed: default
 # checkpointing (every 1,024 writes and acks), then a checkpoint with fsync on every write (queue.checkpoint.writes: 1).
 PQ="-S queue.type=persisted -S queue.drain=true -S path.queue=$WORK/queue"
