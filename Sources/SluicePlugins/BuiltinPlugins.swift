@@ -40,6 +40,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .codec(JsonCodec.self),
     .codec(JsonLinesCodec.self),
     .codec(LineCodec.self),
+    .codec(MultilineCodec.self),
     .codec(PlainCodec.self),
     .codec(RubydebugCodec.self),
 ]
