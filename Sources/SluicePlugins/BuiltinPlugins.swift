@@ -4,6 +4,7 @@ import SluiceCore
 public let builtinPlugins: [PluginDescriptor] = [
     // Inputs
     .input(DeadLetterQueueInput.self),
+    .input(FileInput.self),
     .input(GeneratorInput.self),
     .input(PipelineInput.self),
     .input(StdinInput.self),
