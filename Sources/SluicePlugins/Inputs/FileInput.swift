@@ -121,6 +121,8 @@ public final class FileInput: Input, @unchecked Sendable {
     /// Set once `run` has read the sincedb: only then may it be written (a pipeline that never ran must not
     /// overwrite it with an empty table).
     var loaded = false
+    /// When the sincedb was last written (monotonic nanoseconds).
+    var lastSincedbWrite = Clock.nanoseconds()
 
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
@@ -185,17 +187,13 @@ public final class FileInput: Input, @unchecked Sendable {
         }
         discover(initial: true)
         var loops = 0
-        var lastWrite = Clock.nanoseconds()
         while !stopping {
             loops += 1
             if loops % settings.discoverInterval == 0 && !settings.exitAfterRead { discover(initial: false) }
             for file in ordered() where !stopping { process(file) }
             autoFlush()
             stateLock.withLock { runCompletedActions() }
-            if Clock.nanoseconds() - lastWrite >= settings.sincedbWriteInterval.nanoseconds {
-                writeSincedb()
-                lastWrite = Clock.nanoseconds()
-            }
+            writeSincedbIfDue()
             if settings.exitAfterRead && finishedReading { break }
             _ = wake.wait(timeoutMillis: max(1, Int(settings.statInterval.seconds * 1000)))
         }
@@ -437,6 +435,7 @@ public final class FileInput: Input, @unchecked Sendable {
             sink.push(contentsOf: events, acknowledgement: entry.acknowledgement(upTo: position, events: events.count))
         }
         entry.advance(to: position)
+        writeSincedbIfDue()
     }
 
     private func flushCodec(_ file: WatchedFile) {
@@ -461,6 +460,14 @@ public final class FileInput: Input, @unchecked Sendable {
     }
 
     // MARK: sincedb
+
+    /// Writes the sincedb once `sincedb_write_interval` has passed: after each loop, and between chunks of a long
+    /// read, so that a crash in the middle of a big file re-reads little.
+    private func writeSincedbIfDue() {
+        guard Clock.nanoseconds() - lastSincedbWrite >= settings.sincedbWriteInterval.nanoseconds else { return }
+        writeSincedb()
+        lastSincedbWrite = Clock.nanoseconds()
+    }
 
     /// Writes every record at its committed position, dropping records inactive longer than
     /// `sincedb_clean_after` that no path reads now.
