@@ -4,7 +4,7 @@ import Glibc
 import SluiceCore
 
 /// Reads lines from files (Logstash's `file` input 4.4.x): `tail` follows files as they grow, `read` reads each
-/// file once to its end and then logs and/or deletes it.
+/// file (gzip files decompressed) once to its end and then logs and/or deletes it.
 ///
 /// Files are found by globbing `path` (first at start, then every `discover_interval` loops) and known by
 /// inode and device, so renames (rotation) and copy-truncate are followed. Each line (split on `delimiter`) goes
@@ -69,7 +69,7 @@ public final class FileInput: Input, @unchecked Sendable {
         var fileCompletedLogPath: String? = nil
         @Setting("exit_after_read", doc: "Read mode: stop once every file found at start-up was read (no further discovery).")
         var exitAfterRead = false
-        @Setting("check_archive_validity", doc: "Read mode: check gzip files in full before reading them (gzip files are not read by Sluice yet).")
+        @Setting("check_archive_validity", doc: "Read mode: decompress gzip files once in full to check them before reading their lines.")
         var checkArchiveValidity = false
         public init() {}
 
@@ -154,22 +154,31 @@ public final class FileInput: Input, @unchecked Sendable {
             }
             return path
         }
-        let directory = FileSystem.absolute(context.dataPath) + "/plugins/inputs/file"
-        FileSystem.makeDirectories(directory)
-        return directory + "/.sincedb_" + MD5.hexDigest(Array(settings.path.joined(separator: ",").utf8))
+        return FileSystem.absolute(context.dataPath) + "/plugins/inputs/file" + "/.sincedb_" + MD5.hexDigest(Array(settings.path.joined(separator: ",").utf8))
     }
 
-    /// `file_completed_log_path`, created when missing (read mode with a `log` action only).
+    /// `file_completed_log_path` (read mode with a `log` action only): it must exist or be creatable; it is
+    /// created when the input starts, not when the config is checked.
     static func completedLogPath(_ settings: Settings) throws -> String? {
         guard settings.mode == .read, settings.fileCompletedAction != .delete, let path = settings.fileCompletedLogPath else { return nil }
-        if !FileSystem.exists(path) {
-            let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                throw SettingsValidationError("The \"file_completed_log_path\" file can't be created: \(path)", setting: "file_completed_log_path")
-            }
-            Glibc.close(fd)
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        if !FileSystem.exists(path) && access(parent.isEmpty ? "/" : parent, W_OK) != 0 {
+            throw SettingsValidationError("The \"file_completed_log_path\" file can't be created: \(path)", setting: "file_completed_log_path")
         }
         return path
+    }
+
+    /// The side effects of start-up, done when the input runs: the sincedb's directory and the completed log.
+    private func prepareFiles() {
+        if let slash = sincedb.path.lastIndex(of: "/") { FileSystem.makeDirectories(String(sincedb.path[..<slash])) }
+        if let completedLogPath, !FileSystem.exists(completedLogPath) {
+            let fd = open(completedLogPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                logger.error("The \"file_completed_log_path\" file can't be created: \(completedLogPath): \(String(cString: strerror(errno)))")
+            } else {
+                Glibc.close(fd)
+            }
+        }
     }
 
     public func stop() {
@@ -181,6 +190,7 @@ public final class FileInput: Input, @unchecked Sendable {
 
     public func run(_ sink: EventSink) throws {
         self.sink = sink
+        prepareFiles()
         stateLock.withLock {
             entries = sincedb.load()
             loaded = true
@@ -229,10 +239,6 @@ public final class FileInput: Input, @unchecked Sendable {
             let file = WatchedFile(path: path, codec: codec, discoveredInitially: initial)
             file.modified = FileInput.modifiedNanos(st)
             watched[path] = file
-            if settings.mode == .read && (path.hasSuffix(".gz") || path.hasSuffix(".gzip")) {
-                logger.error("Sluice's file input cannot read gzip files yet; skipping \(path)")
-                file.state = .done
-            }
         }
     }
 
@@ -264,6 +270,10 @@ public final class FileInput: Input, @unchecked Sendable {
         if let current = file.key, current != key { rotated(file) }
         if file.key == nil && !attach(file, key, st) { return }
         if file.state == .done { return }
+        if settings.mode == .read && (file.path.hasSuffix(".gz") || file.path.hasSuffix(".gzip")) {
+            readGzip(file, size: Int(st.st_size))
+            return
+        }
         let size = Int(st.st_size)
         if size < file.readOffset { truncated(file) }
         if size > file.readOffset {
@@ -378,6 +388,46 @@ public final class FileInput: Input, @unchecked Sendable {
         file.closeFile()
         file.state = .done
         stateLock.withLock { completing.append(file) }
+    }
+
+    /// Read mode's gzip files: decompressed in one go (a read cannot resume inside one), then recorded at their
+    /// size and completed like any other file. A damaged file is logged and left alone; with
+    /// `check_archive_validity` it is checked in full before any line is read.
+    private func readGzip(_ file: WatchedFile, size: Int) {
+        if settings.checkArchiveValidity && !GzipLines.isValid(file.path) {
+            logger.warn("Detected corrupted archive \(file.path) file won't be processed")
+            file.state = .done
+            return
+        }
+        var events: [Event] = []
+        do {
+            let finished = try GzipLines.read(file.path, stopping: { stopping }) { line in
+                file.codec.decode(line) { event in
+                    finish(event, file.path)
+                    events.append(event)
+                }
+                if events.count >= 125 {
+                    deliver(file, events)
+                    events.removeAll(keepingCapacity: true)
+                }
+            }
+            guard finished else {
+                deliver(file, events)
+                return
+            }
+            file.codec.flush { event in
+                finish(event, file.path)
+                events.append(event)
+            }
+            file.markRead(upTo: size)
+            deliver(file, events)
+            file.state = .done
+            stateLock.withLock { completing.append(file) }
+        } catch {
+            deliver(file, events)
+            logger.error("Cannot decompress the gzip file at path: \(file.path): \(error)")
+            file.state = .done
+        }
     }
 
     /// Runs `file_completed_action` for completed files whose events are all safe (under `stateLock`).

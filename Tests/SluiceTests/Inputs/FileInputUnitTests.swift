@@ -108,7 +108,8 @@ import Testing
         #expect(Self.configError(#"path => "/x/*.log" stat_interval => "250 ms" sincedb_clean_after => "2 w" close_older => "1 day" "# + sdb) == nil)
         let log = dir.appendingPathComponent("completed.log").path
         #expect(Self.configError(#"path => "/x/*.log" mode => "read" file_completed_action => "log_and_delete" file_completed_log_path => "\#(log)" "# + sdb) == nil)
-        #expect(FileManager.default.fileExists(atPath: log), "file_completed_log_path is created at start-up")
+        #expect(!FileManager.default.fileExists(atPath: log), "checking a config creates no file")
+        #expect(Self.configError(#"path => "/x/*.log" mode => "read" file_completed_action => "log" file_completed_log_path => "/nonexistent/dir/c.log" "# + sdb)?.contains("can't be created") == true)
         #expect(Self.configError("codec => multiline { pattern => \"^x\" what => \"next\" } path => \"/x\" " + sdb) == nil)
     }
 }

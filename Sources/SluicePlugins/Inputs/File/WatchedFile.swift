@@ -183,6 +183,13 @@ final class WatchedFile {
         line.withUnsafeBufferPointer { feed($0, start: start, end: readOffset, into: &events, finish) }
     }
 
+    /// A gzip file read in one go: everything up to `size` is in events.
+    func markRead(upTo size: Int) {
+        readOffset = size
+        fedEnd = size
+        resume = size
+    }
+
     /// Emits what the codec holds (shutdown, eviction, rotation); every line fed is then in an event.
     func flushCodec(into events: inout [Event], _ finish: (Event) -> Void) {
         codec.flush { event in
