@@ -149,6 +149,39 @@ import Testing
         #expect(first["path"] == nil)
     }
 
+    /// With one file open at a time, `close_older` frees the slot so the next file is read; `exclude` skips by name.
+    @Test func maxOpenFilesWindowAndCloseOlder() throws {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out.txt")
+        for (i, name) in ["a.log", "b.log", "c.log", "skip.log"].enumerated() {
+            try T.append(T.idLines(i * 10..<i * 10 + 10), to: dir.appendingPathComponent(name))
+        }
+        let config = Self.tailConfig("\(dir.path)/*.log", out: out, sincedb: dir.appendingPathComponent("sincedb"),
+                                     extra: "max_open_files => 1 close_older => \"200 ms\" exclude => \"skip*\"")
+        let sluice = try BackgroundSluice(config: config, directory: dir)
+        #expect(T.waitFor(seconds: 15) { T.ids(out).count == 30 }, "\(T.ids(out))")
+        usleep(300_000)
+        #expect(sluice.terminate() == 0, "\(sluice.logText)")
+        #expect(T.ids(out).sorted() == Array(0..<30))
+        #expect(sluice.logText.contains("Reached open files limit: 1"))
+    }
+
+    /// `ignore_older`: an old file's existing lines are skipped, what is appended later is read.
+    @Test func ignoreOlderSkipsOldContentOnly() throws {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("old.log"), out = dir.appendingPathComponent("out.txt")
+        try T.append(T.idLines(0..<10), to: log)
+        #expect(T.shell("touch -d '2 hours ago' '\(log.path)'") == 0)
+        let sluice = try BackgroundSluice(config: Self.tailConfig(log.path, out: out, sincedb: dir.appendingPathComponent("sincedb"), extra: "ignore_older => \"1 hour\""), directory: dir)
+        #expect(T.waitFor(seconds: 15) { sluice.logText.contains("skipping the existing contents") })
+        try T.append(T.idLines(10..<12), to: log)
+        #expect(T.waitFor(seconds: 15) { T.ids(out).count == 2 })
+        #expect(sluice.terminate() == 0, "\(sluice.logText)")
+        #expect(T.ids(out) == [10, 11])
+    }
+
     // MARK: Rotation with Debian's logrotate
 
     static let logrotateAvailable = FileManager.default.isExecutableFile(atPath: "/usr/sbin/logrotate")
@@ -224,7 +257,7 @@ import Testing
         let sincedb = dir.appendingPathComponent("sincedb")
         let total = 60_000
         try T.append(T.idLines(0..<total), to: log)
-        let config = Self.tailConfig(log.path, out: out, sincedb: sincedb, extra: "add_field => { \"run\" => \"${RUN}\" }", output: "%{run} %{message}")
+        let config = Self.tailConfig(log.path, out: out, sincedb: sincedb, extra: "file_chunk_size => 4096 add_field => { \"run\" => \"${RUN}\" }", output: "%{run} %{message}")
         // A small queue holds the input back to the output's pace, so the kill lands mid-file.
         let queue = ["-S", "queue.type=persisted", "-S", "queue.page_capacity=256kb", "-S", "queue.max_bytes=1mb"]
         let first = try BackgroundSluice(config: config, directory: dir, extra: queue, environment: ["RUN": "1"])
