@@ -373,7 +373,7 @@ public struct FriendlyDuration<BareUnit: DurationUnit>: SettingValue, Sendable, 
 
     public static var typeDescription: String { "duration" }
     public var configDescription: String? {
-        for (name, size) in [("w", 604_800.0), ("d", 86_400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
+        for (name, size) in [("d", 86_400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
         where seconds >= size && (seconds / size).rounded() == seconds / size {
             return "\"\(Int(seconds / size))\(name)\""
         }

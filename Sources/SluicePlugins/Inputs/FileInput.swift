@@ -16,16 +16,21 @@ public final class FileInput: Input, @unchecked Sendable {
     public static let name = "file"
     public static let summary = "Follows or reads files matching glob paths, remembering positions in a sincedb."
 
+    /// `mode`: follow files as they grow, or read each once.
     public enum Mode: String, SettingEnum { case tail, read }
+    /// `start_position` of files found at start-up in tail mode.
     public enum StartPosition: String, SettingEnum { case beginning, end }
+    /// `file_completed_action` in read mode.
     public enum CompletedAction: String, SettingEnum {
         case delete, log
         case logAndDelete = "log_and_delete"
     }
+    /// `file_sort_by`: the order files are read in.
     public enum SortBy: String, SettingEnum {
         case lastModified = "last_modified"
         case path
     }
+    /// `file_sort_direction`.
     public enum SortDirection: String, SettingEnum { case asc, desc }
 
     public struct Settings: PluginSettings {
@@ -205,10 +210,24 @@ public final class FileInput: Input, @unchecked Sendable {
             stateLock.withLock { runCompletedActions() }
             writeSincedbIfDue()
             if settings.exitAfterRead && finishedReading { break }
-            _ = wake.wait(timeoutMillis: max(1, Int(settings.statInterval.seconds * 1000)))
+            pause()
         }
         exitFlush()
         writeSincedb()
+    }
+
+    /// Waits `stat_interval` (or until `stop`). With multiline's `auto_flush_interval` the codecs are checked every
+    /// 0.5 s meanwhile, as Logstash's periodic runner does.
+    private func pause() {
+        let deadline = Clock.nanoseconds() + settings.statInterval.nanoseconds
+        let autoFlushing = watched.values.contains { $0.codec.autoFlushNanoseconds != nil }
+        while !stopping {
+            let left = deadline - Clock.nanoseconds()
+            if left <= 0 { return }
+            let slice = autoFlushing ? min(left, 500_000_000) : left
+            if wake.wait(timeoutMillis: max(1, slice / 1_000_000)) { return }
+            if autoFlushing { autoFlush() }
+        }
     }
 
     /// Read mode with `exit_after_read`: every file is read and its completed action done.
