@@ -7,8 +7,9 @@ NOIDA_DB_VERSION := 0.2.3
 .PHONY: deps test-deps build run test bench clean
 
 # System packages the build needs: PCRE2 (grok), zlib (gzip), jemalloc (the process allocator) and uap-core (the
-# useragent filter's regexes.yaml). Installed when missing; quiet when present.
-SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core
+# useragent filter's regexes.yaml), plus logrotate (the file input's rotation tests). Installed when missing; quiet
+# when present.
+SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core logrotate
 # The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
 TEST_PACKAGES := bsdutils curl openssl
 PYLOGBEAT_VERSION := 2.1.0

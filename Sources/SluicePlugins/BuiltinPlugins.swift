@@ -5,6 +5,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     // Inputs
     .input(DeadLetterQueueInput.self),
     .input(BeatsInput.self),
+    .input(FileInput.self),
     .input(GeneratorInput.self),
     .input(HttpInput.self),
     .input(PipelineInput.self),
@@ -47,6 +48,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .codec(JsonCodec.self),
     .codec(JsonLinesCodec.self),
     .codec(LineCodec.self),
+    .codec(MultilineCodec.self),
     .codec(PlainCodec.self),
     .codec(RubydebugCodec.self),
 ]

@@ -152,12 +152,27 @@ public protocol Codec: Plugin {
     func flush(_ emit: (Event) -> Void)
     /// Appends the encoded form of `event` to `out`.
     func encode(_ event: Event, into out: inout [UInt8])
+    /// Nanoseconds without a new line after which buffered lines are emitted on their own (multiline's
+    /// `auto_flush_interval`); nil when the codec never flushes by itself. Inputs that poll call `flushIfIdle`.
+    var autoFlushNanoseconds: Int? { get }
+    /// Emits what is buffered when no line arrived for `autoFlushNanoseconds` before `now` (`Clock.nanoseconds()`).
+    /// Called on the input's thread, between reads.
+    func flushIfIdle(now: Int, _ emit: (Event) -> Void)
+    /// Lines decoded but held back for an event still in the making (multiline). An input that commits source
+    /// positions (the file input's sincedb) commits only up to the first of them, so a crash re-reads them.
+    var bufferedLineCount: Int { get }
+    /// Whether the codec joins lines into events; the beats input refuses such codecs, as Logstash does.
+    static var joinsLines: Bool { get }
 }
 
 extension Codec {
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {}
     public func flush(_ emit: (Event) -> Void) {}
     public func encode(_ event: Event, into out: inout [UInt8]) {}
+    public var autoFlushNanoseconds: Int? { nil }
+    public func flushIfIdle(now: Int, _ emit: (Event) -> Void) {}
+    public var bufferedLineCount: Int { 0 }
+    public static var joinsLines: Bool { false }
 
     /// Decodes a string (tests and generator messages).
     public func decode(_ text: String, _ emit: (Event) -> Void) {

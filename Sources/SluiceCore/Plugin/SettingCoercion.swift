@@ -311,3 +311,87 @@ public struct ByteSize: SettingValue, Sendable, Equatable {
     public static var typeDescription: String { "bytes" }
     public var configDescription: String? { String(bytes) }
 }
+
+// MARK: Durations
+
+/// What a bare number means in a `FriendlyDuration` setting (seconds for `stat_interval`, days for
+/// `sincedb_clean_after`).
+public protocol DurationUnit: Sendable {
+    /// Seconds in one unit.
+    static var seconds: Double { get }
+}
+
+/// A bare number means seconds.
+public enum Seconds: DurationUnit { public static let seconds = 1.0 }
+
+/// A bare number means days.
+public enum Days: DurationUnit { public static let seconds = 86_400.0 }
+
+/// A duration written as a number of `BareUnit`s or as a string with a unit: `"250 ms"`, `"45s"`, `"2 w"`,
+/// `"1 day"`, `"1.5 hours"` (the file input's `friendly_durations.rb`, including its odd spellings: `"5 ds"` is
+/// 5 seconds, because its regex accepts that unit and its `case` has no branch for it).
+public struct FriendlyDuration<BareUnit: DurationUnit>: SettingValue, Sendable, Equatable, ExpressibleByIntegerLiteral {
+    public let seconds: Double
+
+    public init(seconds: Double) { self.seconds = seconds }
+    /// `count` bare units.
+    public init(integerLiteral count: Int) { seconds = Double(count) * BareUnit.seconds }
+
+    /// Nanoseconds, for comparisons with `Clock.nanoseconds()`.
+    public var nanoseconds: Int { Int((seconds * 1e9).rounded()) }
+
+    public static func coerce(_ value: ConfigValue, _ context: CoercionContext) throws(Diagnostic) -> Self {
+        let text = try scalarText(value, context, expected: "a duration")
+        guard let s = parse(text) else {
+            throw context.error(
+                value, "Value '\(text)' is not a valid duration string e.g. 200 usec, 250ms, 60 sec, 18h, 21.5d, 1 day, 2w, 6 weeks")
+        }
+        return Self(seconds: s)
+    }
+
+    /// The seconds `text` stands for: `\d+(\.\d+)?`, at most one whitespace, then an optional unit.
+    public static func parse(_ text: String) -> Double? {
+        let t = Array(text.trimmingCharacters(" ").utf8)
+        var i = 0
+        while i < t.count, t[i] >= 0x30, t[i] <= 0x39 { i += 1 }
+        guard i > 0 else { return nil }
+        if i < t.count, t[i] == 0x2E {
+            var j = i + 1
+            while j < t.count, t[j] >= 0x30, t[j] <= 0x39 { j += 1 }
+            if j > i + 1 { i = j }
+        }
+        guard let number = Double(String(decoding: t[..<i], as: UTF8.self)) else { return nil }
+        var rest = t[i...]
+        if let f = rest.first, f == 0x20 || f == 0x09 || f == 0x0A || f == 0x0D || f == 0x0C || f == 0x0B {
+            rest = rest.dropFirst()
+        }
+        let unit = String(decoding: rest, as: UTF8.self)
+        if unit.isEmpty { return number * BareUnit.seconds }
+        guard let multiplier = friendlyUnits[unit] else { return nil }
+        return number * multiplier
+    }
+
+    public static var typeDescription: String { "duration" }
+    public var configDescription: String? {
+        for (name, size) in [("d", 86_400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
+        where seconds >= size && (seconds / size).rounded() == seconds / size {
+            return "\"\(Int(seconds / size))\(name)\""
+        }
+        return "\"\(Int((seconds * 1000).rounded()))ms\""
+    }
+}
+
+/// Every unit spelling `friendly_durations.rb`'s regex accepts, with the seconds its `case` gives it.
+private let friendlyUnits: [String: Double] = {
+    var units: [String: Double] = [:]
+    for s in ["s", "ss", "sec", "secs", "sond", "sonds", "second", "seconds", "mute", "mutes", "hs", "ds", "ws", "uss", "mss"] {
+        units[s] = 1
+    }
+    for m in ["m", "min", "mins", "minute", "minutes"] { units[m] = 60 }
+    for h in ["h", "hour", "hours"] { units[h] = 3600 }
+    for d in ["d", "day", "days"] { units[d] = 86_400 }
+    for w in ["w", "week", "weeks"] { units[w] = 604_800 }
+    for ms in ["ms", "msec", "msecs"] { units[ms] = 0.001 }
+    for us in ["us", "usec", "usecs"] { units[us] = 0.000_001 }
+    return units
+}()

@@ -34,7 +34,10 @@ public final class StdinInput: Input, @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var batch: [Event] = []
         while !context.shutdown.isRequested {
-            guard waitReadable() else { continue }
+            guard waitReadable() else {
+                flushIfIdle(&batch, sink)
+                continue
+            }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
@@ -46,7 +49,7 @@ public final class StdinInput: Input, @unchecked Sendable {
                     batch.append(event)
                 }
             }
-            flush(&batch, sink)
+            flushIfIdle(&batch, sink)
         }
         var none = RawChunk(bytes: nil)
         codec.flush { event in
@@ -59,6 +62,18 @@ public final class StdinInput: Input, @unchecked Sendable {
     private func waitReadable() -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return poll(&p, 1, 200) != 0
+    }
+
+    /// Multiline's `auto_flush_interval`: the 200 ms poll is the timer's resolution.
+    private func flushIfIdle(_ batch: inout [Event], _ sink: EventSink) {
+        if codec.autoFlushNanoseconds != nil {
+            var none = RawChunk(bytes: nil)
+            codec.flushIfIdle(now: Clock.nanoseconds()) { event in
+                decorate(event, &none)
+                batch.append(event)
+            }
+        }
+        flush(&batch, sink)
     }
 
     private func flush(_ batch: inout [Event], _ sink: EventSink) {

@@ -113,7 +113,7 @@ struct PluginRegistryTests {
             "output/pipeline": #"send_to => "a""#, "filter/cidr": #"address => ["%{ip}"]"#,
             "filter/translate": #"source => "a""#, "filter/truncate": "length_bytes => 10", "filter/uuid": #"target => "id""#,
             "output/http": #"url => "http://127.0.0.1:1" http_method => "post""#, "filter/date": #"match => ["t", "ISO8601"]"#,
-            "filter/useragent": #"source => "agent""#,
+            "filter/useragent": #"source => "agent""#, "input/file": #"path => "/tmp/x.log" sincedb_path => "/dev/null""#,
             "filter/geoip": "source => \"[source][ip]\" database => \"\(TestMMDB.city)\"",
         ]
         for d in builtinPlugins where d.kind != .codec {

@@ -74,7 +74,7 @@ public final class BeatsInput: Input, @unchecked Sendable {
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
         self.context = context
-        if let codec = context.codec, type(of: codec).name == "multiline" {
+        if let codec = context.codec, type(of: codec).joinsLines {
             throw SettingsValidationError(
                 "Multiline codec with beats input is not supported. Please refer to the beats documentation for how to best manage multiline data.",
                 setting: "codec")
