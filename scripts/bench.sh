@@ -68,6 +68,11 @@ filter {
 output { stdout { codec => dots } }
 CONF
 
+# Prints one result line: start and end times, name, workers, events, and "peak-RSS-KB user-s system-s".
+report() {
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); rss,u,k=sys.argv[6].split(); cpu=float(u)+float(k); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  %9.0f events/CPU-s  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(rss)/1024, int(sys.argv[5])/max(cpu, 0.001), int(sys.argv[5]), s))" "$@"
+}
+
 # Runs one case and prints: name, workers, events/s, peak RSS, and events per CPU-second (user + system time of
 # all threads: the rate one core would give, the unit Fluent Bit's parser figures are quoted in).
 run_case() {
@@ -76,8 +81,7 @@ run_case() {
   start=$(date +%s.%N)
   usage=$( { /usr/bin/time -f '%M %U %S' "$BIN" -f "$conf" -w "$workers" --log.level error --path.data "$WORK/data" ${EXTRA:-} < "$input" > /dev/null; } 2>&1 | tail -n 1)
   end=$(date +%s.%N)
-  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); rss,u,k=sys.argv[6].split(); cpu=float(u)+float(k); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  %9.0f events/CPU-s  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(rss)/1024, int(sys.argv[5])/max(cpu, 0.001), int(sys.argv[5]), s))" \
-    "$start" "$end" "$name" "$workers" "$events" "$usage"
+  report "$start" "$end" "$name" "$workers" "$events" "$usage"
 }
 
 command -v /usr/bin/time >/dev/null || { echo "installing time"; (apt-get install -y -qq time >/dev/null 2>&1); }
@@ -125,9 +129,26 @@ net_case() {
   pkill -INT -f "^$BIN -f $WORK/net.conf" || true  # sluice itself: time ignores SIGINT while its child runs
   wait $pid || true
   usage=$(tail -n 1 "$WORK/net.time")
-  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); rss,u,k=sys.argv[6].split(); cpu=float(u)+float(k); print('%-22s -w %s  %10.0f events/s  %6.1f MB peak RSS  %9.0f events/CPU-s  (%d events in %.2f s)' % (sys.argv[3], sys.argv[4], int(sys.argv[5])/s, int(rss)/1024, int(sys.argv[5])/max(cpu, 0.001), int(sys.argv[5]), s))" \
-    "$start" "$end" "$name" "$workers" "$events" "$usage"
+  report "$start" "$end" "$name" "$workers" "$events" "$usage"
 }
+# The file input tailing the apache log from the beginning: time from start until every line is out.
+file_case() {
+  local name=$1 workers=$2 file=$3 events=$4
+  local start end usage
+  echo "input { file { path => \"$file\" start_position => \"beginning\" sincedb_path => \"/dev/null\" stat_interval => 0.1 } } output { stdout { codec => dots } }" > "$WORK/file.conf"
+  : > "$WORK/file.dots"
+  start=$(date +%s.%N)
+  /usr/bin/time -f '%M %U %S' -o "$WORK/file.time" "$BIN" -f "$WORK/file.conf" -w "$workers" --log.level error \
+    --path.data "$WORK/data" > "$WORK/file.dots" &
+  local pid=$!
+  while [ "$(stat -c %s "$WORK/file.dots")" -lt "$events" ]; do sleep 0.02; done
+  end=$(date +%s.%N)
+  pkill -INT -f "^$BIN -f $WORK/file.conf" || true
+  wait $pid || true
+  usage=$(tail -n 1 "$WORK/file.time")
+  report "$start" "$end" "$name" "$workers" "$events" "$usage"
+}
+for w in 1 2; do file_case "file tail (apache)" "$w" "$WORK/access.log" "$LINES"; done
 NET_N=${BENCH_NET_EVENTS:-2000000}
 for w in 1 2; do net_case "tcp json_lines" "$w" 'tcp { port => PORT host => "127.0.0.1" codec => json_lines }' tcp "$NET_N"; done
 net_case "beats (compressed)" 2 'beats { port => PORT host => "127.0.0.1" }' beats "$NET_N"

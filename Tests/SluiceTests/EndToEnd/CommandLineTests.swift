@@ -115,6 +115,8 @@ struct PluginRegistryTests {
             "output/http": #"url => "http://127.0.0.1:1" http_method => "post""#, "filter/date": #"match => ["t", "ISO8601"]"#,
             "filter/useragent": #"source => "agent""#, "input/file": #"path => "/tmp/x.log" sincedb_path => "/dev/null""#,
             "filter/geoip": "source => \"[source][ip]\" database => \"\(TestMMDB.city)\"",
+            "input/beats": "port => 5044", "input/tcp": "port => 5000", "input/udp": "port => 5000",
+            "output/tcp": #"host => "127.0.0.1" port => 5000"#, "output/udp": #"host => "127.0.0.1" port => "5000""#,
         ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
