@@ -8,7 +8,7 @@
 
 The payloads are built once before sending, so the client's own cost per event stays small.
 """
-import http.client, json, socket, struct, sys, threading, zlib
+import http.client, json, socket, struct, sys, threading, time, zlib
 
 mode, port, total, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 EVENT = {"service": "checkout", "level": "info", "status": 200, "latency_ms": 12.5, "msg": "request handled"}
@@ -72,11 +72,15 @@ def http_load(n):
     c = http.client.HTTPConnection("127.0.0.1", port)
     payload = body(1000)
     for k, b in [(1000, payload)] * full + ([(rest, body(rest))] if rest else []):
-        c.request("POST", "/", body=b, headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        r.read()
-        if r.status != 200:
-            raise SystemExit("status %d" % r.status)
+        while True:
+            c.request("POST", "/", body=b, headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            if r.status == 200:
+                break
+            if r.status != 429:
+                raise SystemExit("status %d" % r.status)
+            time.sleep(0.05)  # 429: the queue is blocked; try again, as a client should
     c.close()
 
 

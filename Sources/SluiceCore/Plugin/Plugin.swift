@@ -34,8 +34,6 @@ public protocol EventSink: AnyObject, Sendable {
         _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
         resume: @escaping @Sendable () -> Void
     ) -> Bool
-    /// Whether offered events wait for room now (an http input answers 429 instead of taking a request).
-    var isFull: Bool { get }
 }
 
 extension EventSink {
@@ -48,8 +46,6 @@ extension EventSink {
         onQueued?()
         return true
     }
-
-    public var isFull: Bool { false }
 }
 
 /// Produces events. Runs on its own thread.

@@ -44,8 +44,6 @@ final class InputHandOff: @unchecked Sendable {
         }
     }
 
-    var isFull: Bool { state.withLock { pendingEvents >= capacity } }
-
     /// Pushes what is left and stops the feeder; called on the input's thread once it has returned.
     func finish() {
         let thread = state.withLock { () -> Thread? in

@@ -155,8 +155,6 @@ final class InputSink: EventSink, @unchecked Sendable {
         return handOff.offer(events, acknowledgement: acknowledgement, onQueued: onQueued, resume: resume)
     }
 
-    var isFull: Bool { lock.withLock { handOff }?.isFull ?? false }
-
     /// The input has returned: whatever it offered is pushed into the queue before the pipeline counts it ended.
     func finish() {
         lock.withLock { handOff }?.finish()

@@ -8,8 +8,8 @@ import SluiceCore
 /// Receives events over HTTP (Logstash's `http` input): each request body is decoded by the codec for its
 /// content type (`additional_codecs`, else `codec`; a JSON array makes one event per element), the events get the
 /// request's headers and the client's address, and the response (`response_code`, `response_headers`, body `ok`)
-/// is sent only once the events are in the pipeline's queue. While the queue is full, or `max_pending_requests`
-/// wait, new requests get 429. Requests are read on the input's own `threads` event loops; `run` blocks the
+/// is sent only once the events are in the pipeline's queue. A request waits while the queue is full; once one has
+/// waited 10 s, or `max_pending_requests` wait, new requests get 429. Requests are read on the input's own `threads` event loops; `run` blocks the
 /// input's thread until the pipeline stops.
 public final class HttpInput: Input, @unchecked Sendable {
     public static let name = "http"
@@ -96,21 +96,8 @@ public final class HttpInput: Input, @unchecked Sendable {
     public func run(_ sink: EventSink) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         defer { try? group.syncShutdownGracefully() }
-        let channel: Channel
-        do {
-            channel = try ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.backlog, value: 1024)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { [self] channel in
-                    server.track(channel)
-                    return channel.eventLoop.makeCompletedFuture { try addHandlers(to: channel, sink) }
-                }
-                .bind(host: settings.host, port: settings.port).wait()
-        } catch {
-            throw SettingsValidationError("could not bind to \(settings.host):\(settings.port); \(error)")
-        }
+        try server.bindTCP(group: group, host: settings.host, port: settings.port) { [self] channel in try addHandlers(to: channel, sink) }
         context.logger.info("Starting http input listener {:address=>\"\(settings.host):\(settings.port)\", :ssl_enabled=>\(settings.tls.enabled)}")
-        server.listen(channel)
         server.serve()
     }
 
@@ -136,9 +123,9 @@ public final class HttpInput: Input, @unchecked Sendable {
         return given == authorization ? nil : ["Content-Length": "0"]
     }
 
-    /// Takes a slot for a request, or refuses when `max_pending_requests` wait or the queue is full.
-    func admit(_ sink: EventSink) -> Bool { !sink.isFull && pending.take(limit: settings.maxPendingRequests) }
-    func release() { pending.release() }
+    /// Takes a slot for a request, or nil to refuse it with 429 (see `PendingRequests`).
+    func admit() -> Int? { pending.take(limit: settings.maxPendingRequests) }
+    func release(_ ticket: Int) { pending.release(ticket) }
 
     var maxContentLength: Int { settings.maxContentLength }
 
@@ -181,20 +168,29 @@ final class ConnectionCodecs {
     }
 }
 
-/// A count of requests waiting for the queue, shared by the input's connections.
+/// The requests waiting for the queue, shared by the input's connections: Logstash answers 429 when
+/// `max_pending_requests` wait, or when a request has waited 10 s for the queue (the input is blocked), and
+/// otherwise lets a request wait. Called on event loops and on the hand-off's thread.
 final class PendingRequests: @unchecked Sendable {
+    /// How long a request may wait for the queue before new ones are refused (Logstash's 10 s).
+    static let blockedAfterNanoseconds = 10_000_000_000
     private let lock = Lock()
-    private var count = 0
+    private var started: [Int: Int] = [:]
+    private var nextID = 0
 
-    func take(limit: Int) -> Bool {
-        lock.withLock {
-            guard count < limit else { return false }
-            count += 1
-            return true
+    /// A ticket for a new request, or nil when it must be refused (429).
+    func take(limit: Int) -> Int? {
+        let now = Clock.nanoseconds()
+        return lock.withLock {
+            guard started.count < limit else { return nil }
+            if let oldest = started.values.min(), now - oldest >= Self.blockedAfterNanoseconds { return nil }
+            defer { nextID += 1 }
+            started[nextID] = now
+            return nextID
         }
     }
 
-    func release() { lock.withLock { count -= 1 } }
+    func release(_ ticket: Int) { _ = lock.withLock { started.removeValue(forKey: ticket) } }
 }
 
 /// What the events of one request carry: the header map Logstash builds, the client's address and the Host parts.
@@ -253,7 +249,7 @@ final class HttpRequestHandler: ChannelInboundHandler {
         if let challenge = input.authenticate(head) {
             return respond(HTTPResponseHead(version: head.version, status: .unauthorized, headers: challenge), nil, context, keepAlive: head.isKeepAlive)
         }
-        guard input.admit(sink) else { return refuse(.tooManyRequests, context, close: false) }
+        guard let ticket = input.admit() else { return refuse(.tooManyRequests, context, close: false) }
         let facts = RequestFacts(
             headers: HttpFields.headerMap(head), remoteAddress: PeerAddress(context.channel.remoteAddress)?.ip ?? "unknown")
         let codec = codecs.codec(forContentType: head.headers.first(name: "content-type"))
@@ -269,7 +265,7 @@ final class HttpRequestHandler: ChannelInboundHandler {
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let (response, responseBody) = input.successHead(head.version, keepAlive: head.isKeepAlive)
         ChannelBackPressure.offer(events, to: sink, from: context.channel) { [input] in
-            input.release()
+            input.release(ticket)
             loop.execute {
                 let (handler, context) = bound.value
                 handler.respond(response, responseBody, context, keepAlive: head.isKeepAlive)

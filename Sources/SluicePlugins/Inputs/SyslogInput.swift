@@ -63,11 +63,12 @@ public final class SyslogInput: Input, @unchecked Sendable {
         }
         do {
             try listenTCP(sink, annotate)
-            try listenUDP(sink, annotate)
+            let reader = DatagramReader(codec: try context.makeCodec(), sink: sink, logger: context.logger, annotate: annotate)
+            _ = try server.bindUDP(host: settings.host, port: settings.port, bufferSize: 65507, reader)
         } catch {
             server.stop()
             server.serve()
-            throw SettingsValidationError("could not bind to \(settings.host):\(settings.port); \(error)")
+            throw error
         }
         context.logger.info("Starting syslog listeners on \(settings.host):\(settings.port) (TCP and UDP)")
         server.serve()
@@ -77,31 +78,13 @@ public final class SyslogInput: Input, @unchecked Sendable {
 
     private func listenTCP(_ sink: EventSink, _ annotate: @escaping @Sendable (Event, String) -> Void) throws {
         let options = StreamSourceOptions(proxyProtocol: settings.proxyProtocol, reverseLookup: false)
-        let channel = try ServerBootstrap(group: NetworkEventLoops.group)
-            .serverChannelOption(ChannelOptions.backlog, value: 1024)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { [self, server, context] channel in
-                server.track(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    let codec = try StreamingCodecs.lineOriented(context.makeCodec(), context)
-                    let reader = StreamSourceHandler(codec: codec, sink: sink, options: options, logger: context.logger) { event, facts in
-                        annotate(event, facts.peer.ip)
-                    }
-                    try channel.pipeline.syncOperations.addHandler(reader)
-                }
+        try server.bindTCP(host: settings.host, port: settings.port) { [context] channel in
+            let codec = try StreamingCodecs.lineOriented(context.makeCodec(), context)
+            let reader = StreamSourceHandler(codec: codec, sink: sink, options: options, logger: context.logger) { event, facts in
+                annotate(event, facts.peer.ip)
             }
-            .bind(host: settings.host, port: settings.port).wait()
-        server.listen(channel)
-    }
-
-    private func listenUDP(_ sink: EventSink, _ annotate: @escaping @Sendable (Event, String) -> Void) throws {
-        let reader = DatagramReader(codec: try context.makeCodec(), sink: sink, logger: context.logger, annotate: annotate)
-        let channel = try DatagramBootstrap(group: NetworkEventLoops.group)
-            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65507))
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(reader) } }
-            .bind(host: settings.host, port: settings.port).wait()
-        server.listen(channel)
+            try channel.pipeline.syncOperations.addHandler(reader)
+        }
     }
 }
 

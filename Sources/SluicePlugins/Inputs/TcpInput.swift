@@ -79,22 +79,11 @@ public final class TcpInput: Input, @unchecked Sendable {
     // MARK: Server mode
 
     private func listen(_ sink: EventSink) throws {
-        let bootstrap = ServerBootstrap(group: NetworkEventLoops.group)
-            .serverChannelOption(ChannelOptions.backlog, value: 1024)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.so_keepalive), value: settings.tcpKeepAlive ? 1 : 0)
-            .childChannelInitializer { [self] channel in
-                server.track(channel)
-                return channel.eventLoop.makeCompletedFuture { try addHandlers(to: channel, sink) }
-            }
-        let channel: Channel
-        do {
-            channel = try bootstrap.bind(host: settings.host, port: settings.port).wait()
-        } catch {
-            throw SettingsValidationError("could not bind to \(settings.host):\(settings.port); \(error)")
+        try server.bindTCP(host: settings.host, port: settings.port) { [self] channel in
+            if settings.tcpKeepAlive { try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_keepalive), value: 1) }
+            try addHandlers(to: channel, sink)
         }
         context.logger.info("Starting tcp input listener {:address=>\"\(settings.host):\(settings.port)\", :ssl_enabled=>\(settings.tls.enabled)}")
-        server.listen(channel)
         server.serve()
     }
 
@@ -110,7 +99,9 @@ public final class TcpInput: Input, @unchecked Sendable {
         let pipeline = channel.pipeline.syncOperations
         if let tlsContext {
             try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
-            if settings.tls.verifiesPeer { try pipeline.addHandler(PeerSubjectHandler(reader)) }
+            if settings.tls.verifiesPeer {
+                try pipeline.addHandler(PeerCertificateHandler { certificate, _ in reader.setSSLSubject(certificate.flatMap(PeerCertificate.subject)) })
+            }
         }
         try pipeline.addHandler(reader)
     }

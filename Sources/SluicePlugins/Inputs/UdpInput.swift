@@ -60,22 +60,15 @@ public final class UdpInput: Input, @unchecked Sendable {
                 context.decorate(event)
                 event.setIfAbsent(sourceField, .string(ip))
             }
-            var bootstrap = DatagramBootstrap(group: NetworkEventLoops.group)
-                .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
-                .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: settings.bufferSize))
-                .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(reader) } }
-            if let bytes = settings.receiveBufferBytes {
-                bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(bytes))
-            }
             do {
-                let channel = try bootstrap.bind(host: settings.host, port: settings.port).wait()
-                server.listen(channel)
+                let channel = try server.bindUDP(
+                    host: settings.host, port: settings.port, bufferSize: settings.bufferSize, receiveBuffer: settings.receiveBufferBytes,
+                    reusePort: true, reader)
                 if let bytes = settings.receiveBufferBytes { checkReceiveBuffer(channel, requested: bytes) }
             } catch {
                 server.stop()
                 server.serve()
-                throw SettingsValidationError("could not bind to \(settings.host):\(settings.port); \(error)")
+                throw error
             }
         }
         context.logger.info("Starting UDP listener {:address=>\"\(settings.host):\(settings.port)\"}")

@@ -34,6 +34,47 @@ final class NetworkServer: @unchecked Sendable {
         lock.withLock { listeners.append(channel) }
     }
 
+    /// Binds a TCP listener on `group` and registers it; each accepted connection is tracked, then `initialize`
+    /// adds its handlers (on the connection's event loop). A port in use is a "could not bind" error naming it.
+    func bindTCP(
+        group: EventLoopGroup = NetworkEventLoops.group, host: String, port: Int,
+        _ initialize: @escaping @Sendable (Channel) throws -> Void
+    ) throws {
+        do {
+            let channel = try ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 1024)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { [self] channel in
+                    track(channel)
+                    return channel.eventLoop.makeCompletedFuture { try initialize(channel) }
+                }
+                .bind(host: host, port: port).wait()
+            listen(channel)
+        } catch {
+            throw SettingsValidationError("could not bind to \(host):\(port); \(error)")
+        }
+    }
+
+    /// Binds a UDP socket whose datagrams `reader` decodes, reading up to `bufferSize` bytes each; `reusePort`
+    /// lets several sockets share the port (the udp input's `workers`).
+    func bindUDP(
+        host: String, port: Int, bufferSize: Int, receiveBuffer: Int? = nil, reusePort: Bool = false, _ reader: DatagramReader
+    ) throws -> Channel {
+        var bootstrap = DatagramBootstrap(group: NetworkEventLoops.group)
+            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: bufferSize))
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(reader) } }
+        if reusePort { bootstrap = bootstrap.channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1) }
+        if let receiveBuffer { bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer)) }
+        do {
+            let channel = try bootstrap.bind(host: host, port: port).wait()
+            listen(channel)
+            return channel
+        } catch {
+            throw SettingsValidationError("could not bind to \(host):\(port) (UDP); \(error)")
+        }
+    }
+
     /// Keeps an accepted connection until it closes.
     func track(_ channel: Channel) {
         let id = ObjectIdentifier(channel)

@@ -185,25 +185,23 @@ extension String {
     }
 }
 
-/// Hands the client certificate's subject (RFC 4514, most specific first: `CN=client,O=Example`) to a
-/// connection's reader once the TLS handshake is done. Sits between the TLS handler and the reader, on the
-/// connection's event loop.
-final class PeerSubjectHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Hands the client certificate (nil when none was presented) and the TLS version to `record` once the TLS
+/// handshake is done. Sits between the TLS handler and the connection's reader, on the connection's event loop.
+final class PeerCertificateHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private let reader: StreamSourceHandler
+    private let record: (NIOSSLCertificate?, TLSVersion?) -> Void
 
-    init(_ reader: StreamSourceHandler) {
-        self.reader = reader
+    init(_ record: @escaping (NIOSSLCertificate?, TLSVersion?) -> Void) {
+        self.record = record
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            let reader = NIOLoopBound(reader, eventLoop: context.eventLoop)
-            context.channel.nioSSL_peerCertificate().whenSuccess { certificate in
-                reader.value.setSSLSubject(certificate.flatMap(PeerCertificate.subject))
-            }
+            let version = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+            let record = NIOLoopBound(record, eventLoop: context.eventLoop)
+            context.channel.nioSSL_peerCertificate().whenSuccess { record.value($0, version) }
         }
         context.fireUserInboundEventTriggered(event)
     }

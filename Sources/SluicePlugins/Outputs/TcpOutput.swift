@@ -133,16 +133,9 @@ public final class TcpOutput: Output, @unchecked Sendable {
     }
 
     private func listen() throws {
-        let channel = try ServerBootstrap(group: NetworkEventLoops.group)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { [server, tlsContext] channel in
-                server.track(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
-                }
-            }
-            .bind(host: settings.host, port: settings.port).wait()
-        server.listen(channel)
+        try server.bindTCP(host: settings.host, port: settings.port) { [tlsContext] channel in
+            if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
+        }
     }
 
     /// Every client connected now gets the payload; a client whose write fails is closed.

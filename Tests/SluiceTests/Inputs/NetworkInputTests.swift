@@ -108,13 +108,13 @@ struct NetworkInputTests {
 
     // MARK: http
 
-    @Test func httpAnswers429WhileTheQueueIsFull() throws {
+    @Test func httpAnswers429WhileRequestsWaitForAFullQueue() throws {
         // The only output can never deliver (nothing listens on its port), so the worker holds its batch, the
-        // queue fills, and the input stops taking requests.
+        // queue fills, the first request waits, and with max_pending_requests => 1 the next one is refused.
         let deadPort = SluiceProcess.freePort()
         let port = SluiceProcess.freePort()
         let sluice = try SluiceProcess([
-            "-e", "input { http { port => \(port) host => \"127.0.0.1\" } } output { tcp { host => \"127.0.0.1\" port => \(deadPort) reconnect_interval => 60 } }",
+            "-e", "input { http { port => \(port) host => \"127.0.0.1\" max_pending_requests => 1 } } output { tcp { host => \"127.0.0.1\" port => \(deadPort) reconnect_interval => 60 } }",
             "-w", "1", "-b", "10",
         ])
         #expect(sluice.waitForLog("listener"))

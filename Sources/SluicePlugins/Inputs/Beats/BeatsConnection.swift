@@ -119,32 +119,6 @@ struct BeatsPeer: Sendable {
     var verified: Bool
     var subject: String?
     var tlsProtocol: String?
-}
-
-/// Records the client certificate and TLS version of a connection after the handshake. On its event loop.
-final class BeatsPeerHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    private let connection: BeatsConnection
-
-    init(_ connection: BeatsConnection) {
-        self.connection = connection
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event {
-            let version = try? context.channel.syncOptions.flatMap { _ in
-                try context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
-            }
-            let connection = NIOLoopBound(connection, eventLoop: context.eventLoop)
-            context.channel.nioSSL_peerCertificate().whenSuccess { certificate in
-                connection.value.peer = BeatsPeer(
-                    verified: certificate != nil, subject: certificate.flatMap(PeerCertificate.subject),
-                    tlsProtocol: version.map { BeatsPeerHandler.javaName($0) })
-            }
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
 
     /// The protocol as Java names it (`TLSv1.3`).
     static func javaName(_ version: TLSVersion?) -> String {

@@ -88,21 +88,8 @@ public final class BeatsInput: Input, @unchecked Sendable {
         let threads = settings.eventLoopThreads > 0 ? settings.eventLoopThreads : settings.executorThreads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         defer { try? group.syncShutdownGracefully() }
-        let channel: Channel
-        do {
-            channel = try ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.backlog, value: 1024)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { [self] channel in
-                    server.track(channel)
-                    return channel.eventLoop.makeCompletedFuture { try addHandlers(to: channel, sink) }
-                }
-                .bind(host: settings.host, port: settings.port).wait()
-        } catch {
-            throw SettingsValidationError("could not bind to \(settings.host):\(settings.port); \(error)")
-        }
+        try server.bindTCP(group: group, host: settings.host, port: settings.port) { [self] channel in try addHandlers(to: channel, sink) }
         context.logger.info("Starting beats input listener {:address=>\"\(settings.host):\(settings.port)\", :ssl_enabled=>\(settings.tls.enabled)}")
-        server.listen(channel)
         server.serve()
     }
 
@@ -115,7 +102,10 @@ public final class BeatsInput: Input, @unchecked Sendable {
             try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
             try pipeline.addHandler(TLSHandshakeDeadline(milliseconds: settings.sslHandshakeTimeout))
             if settings.tls.verifiesPeer && settings.enriches(.sslPeerMetadata) {
-                try pipeline.addHandler(BeatsPeerHandler(connection))
+                try pipeline.addHandler(PeerCertificateHandler { certificate, version in
+                    connection.peer = BeatsPeer(
+                        verified: certificate != nil, subject: certificate.flatMap(PeerCertificate.subject), tlsProtocol: BeatsPeer.javaName(version))
+                })
             }
         }
         let idle = TimeAmount.seconds(Int64(settings.clientInactivityTimeout))

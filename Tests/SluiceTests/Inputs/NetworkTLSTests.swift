@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import SluiceCore
+
+/// TLS on the network inputs with certificates made by the `openssl` command: the tcp input requires a client
+/// certificate by default and records its subject; the http input serves HTTPS to curl; a client without a
+/// certificate gets no events in.
+@Suite(.serialized)
+struct NetworkTLSTests {
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+    static func makeCertificates(in dir: URL) throws {
+        let script = """
+            set -e
+            cd "\(dir.path)"
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=Sluice Test CA" 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/O=Sluice/CN=client" 2>/dev/null
+            openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 2>/dev/null
+            """
+        let made = try runClient("/bin/sh", ["-c", script])
+        #expect(made.exitCode == 0, "openssl: \(made.stderr)")
+    }
+
+    @Test func tcpInputRequiresAClientCertificateAndRecordsItsSubject() throws {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.makeCertificates(in: dir)
+        let port = SluiceProcess.freePort()
+        let d = dir.path
+        let sluice = try SluiceProcess([
+            "-e",
+            "input { tcp { port => \(port) host => \"127.0.0.1\" ssl_enabled => true ssl_certificate => \"\(d)/server.crt\" ssl_key => \"\(d)/server.key\" ssl_certificate_authorities => [\"\(d)/ca.crt\"] dns_reverse_lookup_enabled => false } } output { stdout { codec => json_lines } }",
+            "-w", "1", "--pipeline.ecs_compatibility", "disabled",
+        ])
+        #expect(sluice.waitForLog("listener"))
+        let client = """
+            import socket, ssl, sys
+            def send(cert, text):
+                ctx = ssl.create_default_context(cafile="\(d)/ca.crt")
+                if cert: ctx.load_cert_chain("\(d)/client.crt", "\(d)/client.key")
+                try:
+                    with socket.create_connection(("127.0.0.1", \(port)), timeout=1) as raw:
+                        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                            s.sendall(text)
+                            s.recv(1)
+                except (ssl.SSLError, ConnectionError, OSError):
+                    return False
+                return True
+            send(False, b"without a certificate\\n")
+            send(True, b"with a certificate\\n")
+            """
+        let sent = try runClient("/usr/bin/env", ["python3", "-c", client])
+        #expect(sent.exitCode == 0, "\(sent.stderr)")
+        #expect(sluice.waitForOutput(lines: 1))
+        usleep(300_000)
+        let result = sluice.stop()
+        #expect(result.exitCode == 0)
+        #expect(!result.stdout.contains("without a certificate"))
+        #expect(result.stdout.contains("\"message\":\"with a certificate\""))
+        #expect(result.stdout.contains("\"sslsubject\":\"CN=client,O=Sluice\""), "\(result.stdout)")
+    }
+
+    @Test func httpInputServesHTTPS() throws {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.makeCertificates(in: dir)
+        let port = SluiceProcess.freePort()
+        let d = dir.path
+        let sluice = try SluiceProcess([
+            "-e",
+            "input { http { port => \(port) host => \"127.0.0.1\" ssl_enabled => true ssl_certificate => \"\(d)/server.crt\" ssl_key => \"\(d)/server.key\" } } output { stdout { codec => json_lines } }",
+            "-w", "1",
+        ])
+        #expect(sluice.waitForLog("listener"))
+        let sent = try runClient("/usr/bin/curl", ["-s", "-w", "%{http_code}", "--cacert", "\(d)/ca.crt", "--data", "over tls", "https://127.0.0.1:\(port)/"])
+        #expect(sent.exitCode == 0, "curl: \(sent.stderr)")
+        #expect(sent.stdout == "ok200")
+        let plain = try runClient("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data", "x", "http://127.0.0.1:\(port)/"])
+        #expect(plain.stdout != "200", "plain HTTP must not be served on a TLS port")
+        #expect(sluice.waitForOutput(lines: 1))
+        let result = sluice.stop()
+        #expect(result.exitCode == 0)
+        #expect(result.stdout.contains("\"message\":\"over tls\""))
+        #expect(result.stdout.split(separator: "\n").count == 1)
+    }
+}
