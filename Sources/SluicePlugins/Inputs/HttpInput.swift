@@ -75,6 +75,10 @@ public final class HttpInput: Input, @unchecked Sendable {
     private let tlsContext: NIOSSLContext?
     private let server: NetworkServer
     private let pending = PendingRequests()
+    /// The success response's headers and body, built once from `response_headers` and `response_code`.
+    private let successHeaders: HTTPHeaders
+    private let successBody: ByteBuffer?
+    private let successStatus: HTTPResponseStatus
 
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
@@ -91,6 +95,11 @@ public final class HttpInput: Input, @unchecked Sendable {
         for (_, codec) in settings.additionalCodecs { _ = try context.makeCodec(named: codec) }
         tlsContext = try settings.tls.makeContext()
         server = NetworkServer(shutdown: context.shutdown)
+        successBody = settings.responseCode == .noContent ? nil : ByteBuffer(string: "ok")
+        var headers = HTTPHeaders(settings.responseHeaders.map { ($0.key, $0.value) })
+        headers.replaceOrAdd(name: "Content-Length", value: String(successBody?.readableBytes ?? 0))
+        successHeaders = headers
+        successStatus = HTTPResponseStatus(statusCode: Int(settings.responseCode.rawValue)!)
     }
 
     public func run(_ sink: EventSink) throws {
@@ -130,12 +139,9 @@ public final class HttpInput: Input, @unchecked Sendable {
     var maxContentLength: Int { settings.maxContentLength }
 
     func successHead(_ version: HTTPVersion, keepAlive: Bool) -> (HTTPResponseHead, ByteBuffer?) {
-        var headers = HTTPHeaders(settings.responseHeaders.map { ($0.key, $0.value) })
-        let body: ByteBuffer? = settings.responseCode == .noContent ? nil : ByteBuffer(string: "ok")
-        headers.replaceOrAdd(name: "Content-Length", value: String(body?.readableBytes ?? 0))
+        var headers = successHeaders
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: Int(settings.responseCode.rawValue)!)
-        return (HTTPResponseHead(version: version, status: status, headers: headers), body)
+        return (HTTPResponseHead(version: version, status: successStatus, headers: headers), successBody)
     }
 
     /// Adds the request's fields to one decoded event, then the input's decorations.
@@ -328,21 +334,24 @@ struct HttpFields: Sendable {
         event.set(remoteHost, .string(request.remoteAddress))
     }
 
+    /// The ECS fields copied from the header map: (header key, field).
+    private static let ecsCopies: [(key: String, field: FieldReference)] = [
+        ("http_version", "[http][version]"), ("http_user_agent", "[user_agent][original]"), ("request_method", "[http][method]"),
+        ("request_path", "[url][path]"), ("content_length", "[http][request][body][bytes]"),
+        ("content_type", "[http][request][mime_type]"),
+    ].map { ($0.0, FieldReference($0.1)) }
+    private static let urlDomain = FieldReference("[url][domain]")
+    private static let urlPort = FieldReference("[url][port]")
+
     private func applyECS(to event: Event, _ map: Object) {
-        func copy(_ key: String, to field: String) {
-            if let value = map[key], value != .null { event.set(FieldReference(field), value) }
+        for (key, field) in Self.ecsCopies {
+            if let value = map[key], value != .null { event.set(field, value) }
         }
-        copy("http_version", to: "[http][version]")
-        copy("http_user_agent", to: "[user_agent][original]")
         if case .string(let host)? = map["http_host"] {
             let (domain, port) = Self.domainAndPort(host)
-            event.set(FieldReference("[url][domain]"), .string(domain))
-            if let port { event.set(FieldReference("[url][port]"), .int(port)) }
+            event.set(Self.urlDomain, .string(domain))
+            if let port { event.set(Self.urlPort, .int(port)) }
         }
-        copy("request_method", to: "[http][method]")
-        copy("request_path", to: "[url][path]")
-        copy("content_length", to: "[http][request][body][bytes]")
-        copy("content_type", to: "[http][request][mime_type]")
     }
 
     /// `host:port` or `[v6]:port` → (host, port); anything else is the domain alone.

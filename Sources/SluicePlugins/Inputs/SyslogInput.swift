@@ -66,9 +66,7 @@ public final class SyslogInput: Input, @unchecked Sendable {
             let reader = DatagramReader(codec: try context.makeCodec(), sink: sink, logger: context.logger, annotate: annotate)
             _ = try server.bindUDP(host: settings.host, port: settings.port, bufferSize: 65507, reader)
         } catch {
-            server.stop()
-            server.serve()
-            throw error
+            try server.abandon(after: error)
         }
         context.logger.info("Starting syslog listeners on \(settings.host):\(settings.port) (TCP and UDP)")
         server.serve()
@@ -100,6 +98,9 @@ struct SyslogParser: Sendable {
     private let useLabels: Bool
     private let facilityLabels, severityLabels: [String]
     private let serviceType: Value
+    private static let serviceTypeField = FieldReference("[service][type]")
+    private static let timestampField = FieldReference("timestamp")
+    private static let timestamp8601Field = FieldReference("timestamp8601")
 
     static let failureTag = "_grokparsefailure_sysloginput"
 
@@ -153,13 +154,13 @@ struct SyslogParser: Sendable {
         event.set(host, .string(ip))
         if ecs, let raw = event.get(syslogField) { event.set(.eventOriginal, raw) }
         let parsed = parse(event)
-        if ecs, event.get(FieldReference("[service][type]")) == nil { event.set(FieldReference("[service][type]"), serviceType) }
+        if ecs { event.setIfAbsent(Self.serviceTypeField, serviceType) }
         if parsed {
             setPriority(event, Self.rubyToI(event.get(priority)))
-            if !ecs, let iso = event.get(FieldReference("timestamp8601")) { event.set(FieldReference("timestamp"), iso) }
+            if !ecs, let iso = event.get(Self.timestamp8601Field) { event.set(Self.timestampField, iso) }
             var batch = FilterBatch(events: [event])
             date.filter(&batch)
-            if ecs { event.remove(FieldReference("timestamp")) }
+            if ecs { event.remove(Self.timestampField) }
         } else {
             setPriority(event, 13)
         }

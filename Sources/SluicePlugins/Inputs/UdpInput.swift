@@ -66,9 +66,7 @@ public final class UdpInput: Input, @unchecked Sendable {
                     reusePort: true, reader)
                 if let bytes = settings.receiveBufferBytes { checkReceiveBuffer(channel, requested: bytes) }
             } catch {
-                server.stop()
-                server.serve()
-                throw error
+                try server.abandon(after: error)
             }
         }
         context.logger.info("Starting UDP listener {:address=>\"\(settings.host):\(settings.port)\"}")

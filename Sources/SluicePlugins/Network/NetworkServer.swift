@@ -115,6 +115,13 @@ final class NetworkServer: @unchecked Sendable {
         stopping.request()
         stopped.signal()
     }
+
+    /// Closes whatever was bound before a later bind failed, then rethrows that failure (an input's start-up).
+    func abandon(after error: Error) throws -> Never {
+        stop()
+        serve()
+        throw error
+    }
 }
 
 /// The far end of a connection or datagram as inputs record it.

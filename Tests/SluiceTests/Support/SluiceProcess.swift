@@ -8,7 +8,10 @@ final class SluiceProcess {
     private let outFile: URL
     private let errFile: URL
 
-    init(_ arguments: [String], currentDirectory: URL? = nil, environment: [String: String] = [:]) throws {
+    /// Standard input when started with `stdinPipe: true` (write to it, close it to end the stream).
+    let input = Pipe()
+
+    init(_ arguments: [String], currentDirectory: URL? = nil, environment: [String: String] = [:], stdinPipe: Bool = false) throws {
         work = TestPaths.temporaryDirectory()
         outFile = work.appendingPathComponent("stdout")
         errFile = work.appendingPathComponent("stderr")
@@ -20,7 +23,7 @@ final class SluiceProcess {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = stdinPipe ? input : FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: outFile)
         process.standardError = try FileHandle(forWritingTo: errFile)
         try process.run()

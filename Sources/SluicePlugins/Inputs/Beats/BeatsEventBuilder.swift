@@ -16,6 +16,9 @@ struct BeatsEventBuilder: Sendable {
     /// Without codec metadata, the default plain codec sets no [event][original] (Logstash swaps in a plain codec
     /// with ECS disabled).
     let plainWithoutOriginal: Bool
+    /// Where the sender's address, the `add_hostname` copy and the TLS facts go (legacy or ECS names).
+    let sourceIPField, hostNameField, peerStatusField, peerSubjectField, peerProtocolField: FieldReference
+    static let beatHostname = FieldReference("[beat][hostname]")
 
     init(settings: BeatsInput.Settings, context: PluginContext) {
         self.context = context
@@ -28,6 +31,13 @@ struct BeatsEventBuilder: Sendable {
         rawTag = tags ? "beats_input_raw_event" : nil
         addHostname = settings.addHostname
         plainWithoutOriginal = !settings.enriches(.codecMetadata) && codecName == "plain"
+        let ecs = self.ecs
+        let pick = { (legacy: String, ecsName: String) in FieldReference(ecs ? ecsName : legacy) }
+        sourceIPField = pick("[@metadata][ip_address]", "[@metadata][input][beats][host][ip]")
+        hostNameField = pick("host", "[host][name]")
+        peerStatusField = FieldReference("[@metadata][tls_peer][status]")
+        peerSubjectField = pick("[@metadata][tls_peer][subject]", "[@metadata][input][beats][tls][client][subject]")
+        peerProtocolField = pick("[@metadata][tls_peer][protocol]", "[@metadata][input][beats][tls][version_protocol]")
     }
 
     func makeCodec() throws -> any Codec {
@@ -86,24 +96,17 @@ struct BeatsEventBuilder: Sendable {
     }
 
     private func finish(_ event: Event, _ peerIP: String, _ peer: BeatsPeer?, tag: String?) {
-        if sourceMetadata { event.set(FieldReference(ecs ? "[@metadata][input][beats][host][ip]" : "[@metadata][ip_address]"), .string(peerIP)) }
+        if sourceMetadata { event.set(sourceIPField, .string(peerIP)) }
         if peerMetadata, let peer { setPeer(event, peer) }
-        if addHostname, event.fields["host"] == nil, let name = event.get(FieldReference("[beat][hostname]")) {
-            event.set(FieldReference(ecs ? "[host][name]" : "host"), name)
-        }
+        if addHostname, event.fields["host"] == nil, let name = event.get(Self.beatHostname) { event.set(hostNameField, name) }
         context.decorate(event)
         if let tag { event.tag(tag) }
     }
 
     private func setPeer(_ event: Event, _ peer: BeatsPeer) {
-        event.set(FieldReference("[@metadata][tls_peer][status]"), .string(peer.verified ? "verified" : "unverified"))
+        event.set(peerStatusField, .string(peer.verified ? "verified" : "unverified"))
         guard peer.verified else { return }
-        let base = ecs ? "[@metadata][input][beats][tls]" : "[@metadata][tls_peer]"
-        if let subject = peer.subject {
-            event.set(FieldReference(ecs ? "\(base)[client][subject]" : "\(base)[subject]"), .string(subject))
-        }
-        if let tlsProtocol = peer.tlsProtocol {
-            event.set(FieldReference(ecs ? "\(base)[version_protocol]" : "\(base)[protocol]"), .string(tlsProtocol))
-        }
+        if let subject = peer.subject { event.set(peerSubjectField, .string(subject)) }
+        if let tlsProtocol = peer.tlsProtocol { event.set(peerProtocolField, .string(tlsProtocol)) }
     }
 }
