@@ -72,25 +72,18 @@ final class SluiceProcess {
         return ProcessResult(exitCode: process.terminationStatus, stdout: stdout, stderr: stderr)
     }
 
-    /// A port that is free on 127.0.0.1 for both TCP and UDP at the moment of asking.
+    /// A port that is free on 127.0.0.1 for both TCP (`freePort()`) and UDP at the moment of asking (the syslog
+    /// input binds both).
     static func freePort() -> Int {
         for _ in 0..<50 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
+            let port = SluiceTests.freePort()
+            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(udp) }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-            }
-            guard bound else { continue }
-            let port = Int(UInt16(bigEndian: address.sin_port))
-            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            defer { close(udp) }
-            var probe = address
-            let udpFree = withUnsafeMutablePointer(to: &probe) {
+            address.sin_port = UInt16(port).bigEndian
+            let udpFree = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
             if udpFree { return port }
