@@ -19,61 +19,30 @@ public final class JsonLinesCodec: Codec, @unchecked Sendable {
 
     let delimiter: [UInt8]
     let decoder: JSONEventDecoder
-    let sizeLimit: Int
-    var pending: [UInt8] = []
-
     let charset: TextCharset
+    let logger: Logger
+    /// `decode_size_limit_bytes` (the splitter's own copy is not readable while it splits).
+    let sizeLimit: Int
+    /// The unfinished line between chunks (decoding is single-threaded: one input or connection owns this codec).
+    var lines: DelimitedLines
+
     public init(settings: Settings, context: PluginContext) throws {
         charset = settings.charset
         delimiter = Array(settings.delimiter.utf8)
         if delimiter.isEmpty { throw SettingsValidationError("delimiter must not be empty", setting: "delimiter") }
+        if settings.decodeSizeLimitBytes < 1 {
+            throw SettingsValidationError("decode_size_limit_bytes must be at least 1", setting: "decode_size_limit_bytes")
+        }
         decoder = JSONEventDecoder(target: settings.target, setOriginal: false, logger: context.logger, logLevel: .warn)
+        logger = context.logger
         sizeLimit = settings.decodeSizeLimitBytes
+        lines = DelimitedLines(delimiter: delimiter, limit: sizeLimit)
     }
 
     /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        charset.withUTF8(bytes) { decodeUTF8($0, emit) }
-    }
-
-    private func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        var start = 0
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == delimiter[0] && (delimiter.count == 1 || hasDelimiter(bytes, i)) {
-                line(UnsafeBufferPointer(rebasing: bytes[start..<i]), emit)
-                i += delimiter.count
-                start = i
-            } else {
-                i += 1
-            }
-        }
-        if start < bytes.count {
-            pending.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
-            if pending.count > sizeLimit {
-                let e = Event()
-                e.fields["message"] = .string("payload bigger than \(sizeLimit) bytes")
-                e.tag("_jsonparsetoobigfailure")
-                emit(e)
-                pending.removeAll()
-            }
-        }
-    }
-
-    private func hasDelimiter(_ bytes: UnsafeBufferPointer<UInt8>, _ i: Int) -> Bool {
-        guard i + delimiter.count <= bytes.count else { return false }
-        for k in 1..<delimiter.count where bytes[i + k] != delimiter[k] { return false }
-        return true
-    }
-
-    private func line(_ chunk: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        if pending.isEmpty {
-            decodeLine(chunk, emit)
-        } else {
-            pending.append(contentsOf: chunk)
-            let whole = pending
-            pending.removeAll(keepingCapacity: true)
-            whole.withUnsafeBufferPointer { decodeLine($0, emit) }
+        charset.withUTF8(bytes) { utf8 in
+            lines.split(utf8, line: { decodeLine($0, emit) }, oversized: { emitOversized($0, emit) })
         }
     }
 
@@ -83,11 +52,23 @@ public final class JsonLinesCodec: Codec, @unchecked Sendable {
         decoder.decode(line, emit)
     }
 
+    /// A line longer than `decode_size_limit_bytes` (where Logstash stops the input with "input buffer full"): its
+    /// first bytes as the message, tagged, and a warning; the rest of the line is skipped.
+    private func emitOversized(_ prefix: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        logger.rateLimited(
+            .warn, key: "json-line-too-big",
+            "A JSON line is longer than decode_size_limit_bytes (\(sizeLimit)): its first \(sizeLimit) bytes become the message of an event tagged \(Self.tooBigTag), the rest is skipped")
+        let event = Event()
+        event.fields["message"] = .string(String(decoding: prefix, as: UTF8.self))
+        event.tag(Self.tooBigTag)
+        emit(event)
+    }
+
+    /// The tag of an event whose line was cut at `decode_size_limit_bytes`.
+    static let tooBigTag = "_jsonparsetoobigfailure"
+
     public func flush(_ emit: (Event) -> Void) {
-        guard !pending.isEmpty else { return }
-        let rest = pending
-        pending.removeAll()
-        rest.withUnsafeBufferPointer { decodeLine($0, emit) }
+        lines.flush(line: { decodeLine($0, emit) }, oversized: { emitOversized($0, emit) })
     }
 
     public func encode(_ event: Event, into out: inout [UInt8]) {

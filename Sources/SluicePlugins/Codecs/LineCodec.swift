@@ -12,69 +12,61 @@ public final class LineCodec: Codec, @unchecked Sendable {
         var delimiter = "\n"
         @Setting("format", doc: "A sprintf format for encoding; defaults to `<@timestamp> <host> <message>`.")
         var format: Template? = nil
+        @Setting("decode_size_limit_bytes", doc: "Sluice: the longest line kept whole; a longer one is cut there and tagged _linetoobigfailure.")
+        var decodeSizeLimitBytes = 512 * 1024 * 1024
         public init() {}
     }
 
     let delimiter: [UInt8]
     let format: Template?
     let setOriginal: Bool
-    /// Bytes after the last delimiter seen (decoding is single-threaded: one input owns this codec).
-    var pending: [UInt8] = []
-
     let charset: TextCharset
+    let logger: Logger
+    /// `decode_size_limit_bytes` (the splitter's own copy is not readable while it splits).
+    let sizeLimit: Int
+    /// The unfinished line between chunks (decoding is single-threaded: one input or connection owns this codec).
+    var lines: DelimitedLines
+
     public init(settings: Settings, context: PluginContext) throws {
         charset = settings.charset
         delimiter = Array(settings.delimiter.utf8)
         format = settings.format
         setOriginal = context.ecsCompatibility.isEnabled
+        logger = context.logger
         if delimiter.isEmpty { throw SettingsValidationError("delimiter must not be empty", setting: "delimiter") }
+        if settings.decodeSizeLimitBytes < 1 {
+            throw SettingsValidationError("decode_size_limit_bytes must be at least 1", setting: "decode_size_limit_bytes")
+        }
+        sizeLimit = settings.decodeSizeLimitBytes
+        lines = DelimitedLines(delimiter: delimiter, limit: sizeLimit)
     }
 
     /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        charset.withUTF8(bytes) { decodeUTF8($0, emit) }
-    }
-
-    private func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        var start = 0
-        var i = 0
-        let d0 = delimiter[0]
-        while i < bytes.count {
-            if bytes[i] == d0 && matchesDelimiter(bytes, at: i) {
-                emitLine(bytes, start..<i, emit)
-                i += delimiter.count
-                start = i
-            } else {
-                i += 1
-            }
+        charset.withUTF8(bytes) { utf8 in
+            lines.split(utf8, line: { emitLine($0, emit) }, oversized: { emitOversized($0, emit) })
         }
-        if start < bytes.count { pending.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
     }
 
-    private func matchesDelimiter(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> Bool {
-        if delimiter.count == 1 { return true }
-        guard i + delimiter.count <= bytes.count else { return false }
-        for k in 1..<delimiter.count where bytes[i + k] != delimiter[k] { return false }
-        return true
+    private func emitLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        emit(TextEvents.make(String(decoding: line, as: UTF8.self), setOriginal: setOriginal))
     }
 
-    private func emitLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ emit: (Event) -> Void) {
-        let text: String
-        if pending.isEmpty {
-            text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-        } else {
-            pending.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[range]))
-            text = String(decoding: pending, as: UTF8.self)
-            pending.removeAll(keepingCapacity: true)
-        }
-        emit(TextEvents.make(text, setOriginal: setOriginal))
+    /// A line longer than `decode_size_limit_bytes`: its first bytes, tagged, and a warning.
+    private func emitOversized(_ prefix: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+        logger.rateLimited(
+            .warn, key: "line-too-big",
+            "A line is longer than decode_size_limit_bytes (\(sizeLimit)): its first \(sizeLimit) bytes become an event tagged \(Self.tooBigTag), the rest is skipped")
+        let event = TextEvents.make(String(decoding: prefix, as: UTF8.self), setOriginal: setOriginal)
+        event.tag(Self.tooBigTag)
+        emit(event)
     }
+
+    /// The tag of an event cut at `decode_size_limit_bytes`.
+    static let tooBigTag = "_linetoobigfailure"
 
     public func flush(_ emit: (Event) -> Void) {
-        guard !pending.isEmpty else { return }
-        let text = String(decoding: pending, as: UTF8.self)
-        pending.removeAll()
-        emit(TextEvents.make(text, setOriginal: setOriginal))
+        lines.flush(line: { emitLine($0, emit) }, oversized: { emitOversized($0, emit) })
     }
 
     public func encode(_ event: Event, into out: inout [UInt8]) {

@@ -38,6 +38,9 @@ public final class HttpInput: Input, @unchecked Sendable {
         @Setting("threads", doc: "Event-loop threads reading requests.") var threads = System.cpuCount
         @Setting("max_pending_requests", doc: "Requests waiting for the queue before new ones get 429.") var maxPendingRequests = 200
         @Setting("max_content_length", doc: "The largest body accepted, in bytes; larger ones get 413.") var maxContentLength = 100 * 1024 * 1024
+        @Setting("header_timeout", doc: "Sluice: seconds a connection may take to send a request line and headers (from connecting, or from the last response); slower ones are closed.")
+        var headerTimeout = 60.0
+        @Setting("max_connections", doc: "Sluice: connections served at once; further ones are closed when accepted.") var maxConnections = 10_000
         @Setting("ssl_keystore_path", doc: "Not supported by Sluice: use ssl_certificate and ssl_key (PEM).") var keystorePath: String? = nil
         @Setting("ssl_keystore_password", doc: "Not supported by Sluice (see ssl_keystore_path).") var keystorePassword: String? = nil
         @Setting("ssl_keystore_type", doc: "Not supported by Sluice (see ssl_keystore_path).") var keystoreType: String? = nil
@@ -64,6 +67,8 @@ public final class HttpInput: Input, @unchecked Sendable {
             }
             if threads < 1 { throw SettingsValidationError("threads must be at least 1", setting: "threads") }
             if maxPendingRequests < 1 { throw SettingsValidationError("max_pending_requests must be at least 1", setting: "max_pending_requests") }
+            if !(headerTimeout > 0) { throw SettingsValidationError("header_timeout must be more than 0 seconds", setting: "header_timeout") }
+            if maxConnections < 1 { throw SettingsValidationError("max_connections must be at least 1", setting: "max_connections") }
             try tls.validateServer()
         }
     }
@@ -79,6 +84,8 @@ public final class HttpInput: Input, @unchecked Sendable {
     private let successHeaders: HTTPHeaders
     private let successBody: ByteBuffer?
     private let successStatus: HTTPResponseStatus
+    /// `header_timeout`: how long a connection may wait for a request head.
+    let headerTimeout: TimeAmount
 
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
@@ -94,7 +101,8 @@ public final class HttpInput: Input, @unchecked Sendable {
         }
         for (_, codec) in settings.additionalCodecs { _ = try context.makeCodec(named: codec) }
         tlsContext = try settings.tls.makeContext()
-        server = NetworkServer(shutdown: context.shutdown)
+        server = NetworkServer(shutdown: context.shutdown, maxConnections: settings.maxConnections, logger: context.logger)
+        headerTimeout = .nanoseconds(Int64(settings.headerTimeout * 1e9))
         successBody = settings.responseCode == .noContent ? nil : ByteBuffer(string: "ok")
         var headers = HTTPHeaders(settings.responseHeaders.map { ($0.key, $0.value) })
         headers.replaceOrAdd(name: "Content-Length", value: String(successBody?.readableBytes ?? 0))
@@ -218,6 +226,8 @@ final class HttpRequestHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var refused = false
+    /// Closes the connection when no request head arrives in time (slowloris); armed while waiting for one.
+    private var headerDeadline: Scheduled<Void>?
 
     init(input: HttpInput, sink: EventSink, codecs: ConnectionCodecs) {
         self.input = input
@@ -225,9 +235,25 @@ final class HttpRequestHandler: ChannelInboundHandler {
         self.codecs = codecs
     }
 
+    func handlerAdded(context: ChannelHandlerContext) { awaitNextHead(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        headerDeadline?.cancel()
+        headerDeadline = nil
+    }
+
+    /// Arms the `header_timeout` deadline: on a new connection, and after each response on a kept-alive one.
+    private func awaitNextHead(_ context: ChannelHandlerContext) {
+        headerDeadline?.cancel()
+        let channel = context.channel
+        headerDeadline = context.eventLoop.scheduleTask(in: input.headerTimeout) { channel.close(promise: nil) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            headerDeadline?.cancel()
+            headerDeadline = nil
             self.head = head
             body.clear()
             refused = false
@@ -292,7 +318,11 @@ final class HttpRequestHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
+        if keepAlive {
+            awaitNextHead(context)
+        } else {
+            done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        }
     }
 }
 

@@ -24,9 +24,14 @@ final class NetworkServer: @unchecked Sendable {
     private let stopped = Semaphore()
     private let stopping = ShutdownFlag()
     private let shutdown: ShutdownFlag
+    /// The most connections served at once (nil: no limit); further ones are closed as soon as they are accepted.
+    private let maxConnections: Int?
+    private let logger: Logger?
 
-    init(shutdown: ShutdownFlag) {
+    init(shutdown: ShutdownFlag, maxConnections: Int? = nil, logger: Logger? = nil) {
         self.shutdown = shutdown
+        self.maxConnections = maxConnections
+        self.logger = logger
     }
 
     /// Registers a bound listener.
@@ -45,7 +50,7 @@ final class NetworkServer: @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.backlog, value: 1024)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { [self] channel in
-                    track(channel)
+                    guard track(channel) else { return channel.close() }
                     return channel.eventLoop.makeCompletedFuture { try initialize(channel) }
                 }
                 .bind(host: host, port: port).wait()
@@ -75,11 +80,21 @@ final class NetworkServer: @unchecked Sendable {
         }
     }
 
-    /// Keeps an accepted connection until it closes.
-    func track(_ channel: Channel) {
+    /// Keeps an accepted connection until it closes; false (and a warning) when `maxConnections` are open already.
+    @discardableResult
+    func track(_ channel: Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        lock.withLock { connections[id] = channel }
+        let admitted = lock.withLock { () -> Bool in
+            if let maxConnections, connections.count >= maxConnections { return false }
+            connections[id] = channel
+            return true
+        }
+        guard admitted else {
+            logger?.rateLimited(.warn, key: "max-connections", "\(maxConnections ?? 0) connections are open (max_connections): closing a new one")
+            return false
+        }
         channel.closeFuture.whenComplete { [self] _ in _ = lock.withLock { connections.removeValue(forKey: id) } }
+        return true
     }
 
     /// Connections open now.
