@@ -106,6 +106,37 @@ struct NetworkInputTests {
         #expect(result.stderr.contains("Invalid version of beats protocol"))
     }
 
+    @Test func beatsClosesAConnectionIdleForClientInactivityTimeout() throws {
+        let (sluice, port) = try receiver("beats { port => PORT host => \"127.0.0.1\" client_inactivity_timeout => 1 }")
+        let idle = try LumberjackClient(port: port)
+        defer { idle.close() }
+        let started = Date()
+        #expect(idle.readsEndOfStream(), "the idle connection is closed")
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited > 0.5 && waited < 5, "closed after \(waited) s; client_inactivity_timeout is 1 s")
+        #expect(sluice.stop().exitCode == 0)
+    }
+
+    @Test func beatsSendsKeepAliveAcksWhileItsWindowWaitsForAFullQueue() throws {
+        // As in the http 429 test, the only output can never deliver, so the window's events cannot all be queued.
+        let deadPort = SluiceProcess.freePort()
+        let port = SluiceProcess.freePort()
+        let sluice = try SluiceProcess([
+            "-e", "input { beats { port => \(port) host => \"127.0.0.1\" } } output { tcp { host => \"127.0.0.1\" port => \(deadPort) reconnect_interval => 60 } }",
+            "-w", "1", "-b", "10",
+        ])
+        #expect(sluice.waitForLog("listener"))
+        let client = try LumberjackClient(port: port)
+        defer { client.close() }
+        let n = 5_000
+        try client.write(LumberjackClient.window(n) + (1...n).flatMap { LumberjackClient.json($0, #"{"message":"held"}"#) })
+        // The next frame is an ACK of sequence 0 (Logstash's keep-alive), never the window's own ACK.
+        let frame = try client.readFrame()
+        #expect(frame == [UInt8(ascii: "2"), UInt8(ascii: "A"), 0, 0, 0, 0], "\(frame)")
+        let result = sluice.stop()
+        #expect(result.exitCode == 1, "the held events are reported lost: \(result.stderr)")
+    }
+
     // MARK: http
 
     @Test func httpAnswers429WhileRequestsWaitForAFullQueue() throws {
@@ -168,16 +199,22 @@ final class LumberjackClient {
         }
     }
 
+    /// The next 6-byte frame from the server (an ACK), keep-alives included.
+    func readFrame() throws -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: 6)
+        var got = 0
+        while got < 6 {
+            let n = frame[got...].withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw HarnessError("no ACK (read \(n), errno \(errno))") }
+            got += n
+        }
+        return frame
+    }
+
     /// The next non-keep-alive ACK's sequence number.
     func readAck(version: Character = "2") throws -> UInt32 {
         while true {
-            var frame = [UInt8](repeating: 0, count: 6)
-            var got = 0
-            while got < 6 {
-                let n = frame[got...].withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                guard n > 0 else { throw HarnessError("no ACK (read \(n), errno \(errno))") }
-                got += n
-            }
+            let frame = try readFrame()
             guard frame[1] == UInt8(ascii: "A") else { throw HarnessError("not an ACK: \(frame)") }
             let sequence = frame[2...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             if sequence == 0 && frame[0] == UInt8(ascii: "2") && version == "2" { continue }
