@@ -5,7 +5,8 @@ import Testing
 /// TLS on the network inputs with certificates made by the `openssl` command: the tcp input requires a client
 /// certificate by default and records its subject; the beats input, with `ssl_client_authentication => required`,
 /// takes pylogbeat's events over TLS with a client certificate and reports the peer (`ssl_peer_metadata`); the http
-/// input serves HTTPS to curl; a client without a certificate gets no events in.
+/// input serves HTTPS to curl; the tcp output in server mode serves every TLS client; a client without a certificate
+/// gets no events in.
 @Suite(.serialized)
 struct NetworkTLSTests {
     /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
@@ -103,6 +104,62 @@ struct NetworkTLSTests {
         #expect(lines.count == 1 && result.stdout.contains("\"message\":\"with a certificate\""), "\(result.stdout)")
         #expect(result.stdout.contains("\"status\":\"verified\""), "\(result.stdout)")
         #expect(result.stdout.contains("CN=client"), "the peer's subject: \(result.stdout)")
+    }
+
+    @Test func tcpOutputInServerModeWritesEveryEventToATLSClient() throws {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.makeCertificates(in: dir)
+        let port = SluiceProcess.freePort()
+        let d = dir.path
+        let sluice = try SluiceProcess(
+            [
+                "-e",
+                "input { stdin { } } output { tcp { mode => server host => \"127.0.0.1\" port => \(port) ssl_enabled => true ssl_certificate => \"\(d)/server.crt\" ssl_key => \"\(d)/server.key\" ssl_client_authentication => none codec => json_lines } }",
+                "-w", "1", "-b", "1", "--pipeline.ecs_compatibility", "disabled",
+            ], stdinPipe: true)
+        // The output listens from its first batch on; nobody is connected to get this one.
+        sluice.input.fileHandleForWriting.write(Data("before anyone listens\n".utf8))
+        #expect(sluice.waitUntil(10) { HostileNetworkTests.connectTCP(port).map { close($0) } != nil }, "the output listens")
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = [
+            "python3", "-c",
+            """
+            import socket, ssl
+            ctx = ssl.create_default_context(cafile="\(d)/ca.crt")
+            with socket.create_connection(("127.0.0.1", \(port)), timeout=10) as raw, ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                print("connected", flush=True)
+                data = b""
+                while data.count(b"\\n") < 3:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                print(data.decode(), end="")
+            """,
+        ]
+        let out = Pipe()
+        reader.standardOutput = out
+        try reader.run()
+        var greeting = Data()
+        while !String(decoding: greeting, as: UTF8.self).contains("connected\n") {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            greeting.append(byte)
+        }
+        usleep(200_000)  // the TLS handshake completes on the server's side
+        sluice.input.fileHandleForWriting.write(Data("one\ntwo\nthree\n".utf8))
+        let received = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        reader.waitUntilExit()
+        #expect(reader.terminationStatus == 0)
+        try sluice.input.fileHandleForWriting.close()
+        let result = sluice.stop()
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let messages = received.split(separator: "\n").compactMap { line -> String? in
+            guard case .object(let o)? = try? JSONParser.parse(String(line)) else { return nil }
+            return o["message"]?.stringValue
+        }
+        #expect(messages == ["one", "two", "three"], "\(received)")
     }
 
     @Test func httpInputServesHTTPS() throws {
