@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// Release builds skip the run-time exclusivity checks on the event hot paths (every field write of an `Event`, a
+/// class, paid for a check); debug builds — the tests — keep them.
+let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "Sluice",
     products: [
@@ -28,7 +32,8 @@ let package = Package(
         ),
         .target(
             name: "SluiceCore",
-            dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams")],
+            swiftSettings: releaseSettings
         ),
         .systemLibrary(
             name: "CZlib",
@@ -48,7 +53,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
             ],
-            resources: [.copy("Grok/patterns")]
+            resources: [.copy("Grok/patterns")],
+            swiftSettings: releaseSettings
         ),
         .target(
             name: "SluiceAPI",

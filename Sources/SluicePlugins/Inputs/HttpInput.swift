@@ -152,9 +152,14 @@ public final class HttpInput: Input, @unchecked Sendable {
         return (HTTPResponseHead(version: version, status: successStatus, headers: headers), successBody)
     }
 
+    /// The fields every event of a request gets (built once per request).
+    func requestFields(_ head: HTTPRequestHead, remoteAddress: String) -> FieldOverlay {
+        fields.overlay(headers: HttpFields.headerMap(head), remoteAddress: remoteAddress)
+    }
+
     /// Adds the request's fields to one decoded event, then the input's decorations.
-    func annotate(_ event: Event, _ request: RequestFacts) {
-        fields.apply(to: event, request)
+    func annotate(_ event: Event, _ request: FieldOverlay) {
+        request.apply(to: event)
         context.decorate(event)
     }
 
@@ -205,12 +210,6 @@ final class PendingRequests: @unchecked Sendable {
     }
 
     func release(_ ticket: Int) { _ = lock.withLock { started.removeValue(forKey: ticket) } }
-}
-
-/// What the events of one request carry: the header map Logstash builds, the client's address and the Host parts.
-struct RequestFacts {
-    let headers: Object
-    let remoteAddress: String
 }
 
 /// Reads requests on one connection: collects the body up to `max_content_length` (413 beyond), checks basic
@@ -282,8 +281,7 @@ final class HttpRequestHandler: ChannelInboundHandler {
             return respond(HTTPResponseHead(version: head.version, status: .unauthorized, headers: challenge), nil, context, keepAlive: head.isKeepAlive)
         }
         guard let ticket = input.admit() else { return refuse(.tooManyRequests, context, close: false) }
-        let facts = RequestFacts(
-            headers: HttpFields.headerMap(head), remoteAddress: PeerAddress(context.channel.remoteAddress)?.ip ?? "unknown")
+        let facts = input.requestFields(head, remoteAddress: PeerAddress(context.channel.remoteAddress)?.ip ?? "unknown")
         let codec = codecs.codec(forContentType: head.headers.first(name: "content-type"))
         var events: [Event] = []
         let collect = { [input] (event: Event) in
@@ -358,10 +356,14 @@ struct HttpFields: Sendable {
         return map
     }
 
-    func apply(to event: Event, _ request: RequestFacts) {
-        if ecs { applyECS(to: event, request.headers) }
-        event.set(headers, .object(request.headers))
-        event.set(remoteHost, .string(request.remoteAddress))
+    /// The fields of one request's events, in the order Logstash sets them: the ECS facts, the header map, the
+    /// client's address.
+    func overlay(headers map: Object, remoteAddress: String) -> FieldOverlay {
+        var sets: [(field: FieldReference, value: Value)] = []
+        if ecs { sets += Self.ecsFields(map) }
+        sets.append((headers, .object(map)))
+        sets.append((remoteHost, .string(remoteAddress)))
+        return FieldOverlay(sets)
     }
 
     /// The ECS fields copied from the header map: (header key, field).
@@ -373,15 +375,17 @@ struct HttpFields: Sendable {
     private static let urlDomain = FieldReference("[url][domain]")
     private static let urlPort = FieldReference("[url][port]")
 
-    private func applyECS(to event: Event, _ map: Object) {
-        for (key, field) in Self.ecsCopies {
-            if let value = map[key], value != .null { event.set(field, value) }
+    private static func ecsFields(_ map: Object) -> [(field: FieldReference, value: Value)] {
+        var sets: [(field: FieldReference, value: Value)] = []
+        for (key, field) in ecsCopies {
+            if let value = map[key], value != .null { sets.append((field, value)) }
         }
         if case .string(let host)? = map["http_host"] {
-            let (domain, port) = Self.domainAndPort(host)
-            event.set(Self.urlDomain, .string(domain))
-            if let port { event.set(Self.urlPort, .int(port)) }
+            let (domain, port) = domainAndPort(host)
+            sets.append((urlDomain, .string(domain)))
+            if let port { sets.append((urlPort, .int(port))) }
         }
+        return sets
     }
 
     /// `host:port` or `[v6]:port` → (host, port); anything else is the domain alone.
@@ -390,7 +394,7 @@ struct HttpFields: Sendable {
         var domain = host[..<colon]
         if domain.first == "[" && domain.last == "]" {
             domain = domain.dropFirst().dropLast()
-        } else if domain.contains(":") || domain.isEmpty {
+        } else if domain.utf8.contains(UInt8(ascii: ":")) || domain.isEmpty {
             return (host, nil)
         }
         return (String(domain), port)
