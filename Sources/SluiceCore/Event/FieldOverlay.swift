@@ -15,10 +15,14 @@ public struct FieldOverlay: Sendable {
     }
 
     let groups: [Group]
+    /// Whether each field is set only where the event has no value yet.
+    let onlyWhereAbsent: Bool
 
     /// `sets` in order; a set that `Event.set` would refuse (a path through a scalar set earlier) is refused the
-    /// same way. `@timestamp` is not supported (its string conversion belongs to `Event.set`).
-    public init(_ sets: [(field: FieldReference, value: Value)]) {
+    /// same way. With `onlyWhereAbsent`, a field the event already has keeps its value. `@timestamp` is not
+    /// supported (its string conversion belongs to `Event.set`).
+    public init(_ sets: [(field: FieldReference, value: Value)], onlyWhereAbsent: Bool = false) {
+        self.onlyWhereAbsent = onlyWhereAbsent
         var order: [(key: String, isMetadata: Bool)] = []
         var byKey: [String: [(field: FieldReference, value: Value)]] = [:]
         for set in sets {
@@ -45,7 +49,7 @@ public struct FieldOverlay: Sendable {
             if absent && group.subtree != .null {
                 if group.isMetadata { event.metadata[group.key] = group.subtree } else { event.fields[group.key] = group.subtree }
             } else {
-                for set in group.sets { event.set(set.field, set.value) }
+                for set in group.sets where !onlyWhereAbsent || event.get(set.field) == nil { event.set(set.field, set.value) }
             }
         }
     }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Cuts a byte stream into lines at a delimiter for the `line` and `json_lines` codecs (Logstash's
 /// `BufferedTokenizer`): the bytes after the last delimiter wait for the next chunk, a delimiter split across two
 /// chunks is still found, and a line longer than `limit` bytes is cut — its first `limit` bytes are handed over as
@@ -27,8 +30,9 @@ struct DelimitedLines {
         var start = completeSplitDelimiter(bytes, line, oversized)
         var i = start
         let d0 = delimiter[0]
-        while i < bytes.count {
-            if bytes[i] == d0 && delimiterMatches(bytes, at: i) {
+        while let found = bytes.firstIndex(of: d0, from: i) {
+            i = found
+            if delimiterMatches(bytes, at: i) {
                 complete(UnsafeBufferPointer(rebasing: bytes[start..<i]), line, oversized)
                 i += delimiter.count
                 start = i
@@ -111,5 +115,14 @@ struct DelimitedLines {
             let keepCount = min(delimiter.count - 1, pending.count)
             pending = Array(pending.suffix(keepCount))
         }
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// The first position at or after `start` holding `byte` (`memchr`, which scans many bytes per step).
+    @inline(__always)
+    func firstIndex(of byte: UInt8, from start: Int) -> Int? {
+        guard start < count, let base = baseAddress, let hit = memchr(base + start, Int32(byte), count - start) else { return nil }
+        return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
     }
 }

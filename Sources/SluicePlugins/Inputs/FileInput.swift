@@ -387,7 +387,7 @@ public final class FileInput: Input, @unchecked Sendable {
         }
         _ = file.read(
             budget: readBudget, chunkSize: settings.fileChunkSize, delimiter: delimiter, buffer: &buffer,
-            stopping: { stopping }, finish: { finish($0, file.path) }, deliver: { deliver(file, $0) })
+            stopping: { stopping }, finish: { finish($0, file) }, deliver: { deliver(file, $0) })
     }
 
     /// Tail mode's `close_older`: a fully read file idle that long is closed (and its codec flushed).
@@ -401,12 +401,21 @@ public final class FileInput: Input, @unchecked Sendable {
 
     /// The file input's fields: `[@metadata][path]` and `[@metadata][host]` always; `host`/`path` (ECS:
     /// `[host][name]`, `[log][file][path]`) only when absent; then the input's decorations.
-    func finish(_ event: Event, _ path: String) {
-        event.metadata["path"] = .string(path)
-        event.metadata["host"] = host
+    func finish(_ event: Event, _ file: WatchedFile) {
+        let fields = file.eventFields ?? makeEventFields(file)
+        fields.metadata.apply(to: event)
         hostField.addIfAbsent(to: event)
-        if event.get(pathField) == nil { event.set(pathField, .string(path)) }
+        fields.path.apply(to: event)
         context.decorate(event)
+    }
+
+    private func makeEventFields(_ file: WatchedFile) -> FileEventFields {
+        let path = Value.string(file.path)
+        let fields = FileEventFields(
+            metadata: FieldOverlay([(FieldReference("[@metadata][path]"), path), (FieldReference("[@metadata][host]"), host)]),
+            path: FieldOverlay([(pathField, path)], onlyWhereAbsent: true))
+        file.eventFields = fields
+        return fields
     }
 
     /// Pushes a file's events (blocking while the queue is full) with an acknowledgement that commits the
@@ -427,7 +436,7 @@ public final class FileInput: Input, @unchecked Sendable {
 
     private func flushCodec(_ file: WatchedFile) {
         var events: [Event] = []
-        file.flushCodec(into: &events) { finish($0, file.path) }
+        file.flushCodec(into: &events) { finish($0, file) }
         deliver(file, events)
     }
 
@@ -436,7 +445,7 @@ public final class FileInput: Input, @unchecked Sendable {
         let now = Clock.nanoseconds()
         for file in watched.values where file.codec.autoFlushNanoseconds != nil && file.codec.bufferedLineCount > 0 {
             var events: [Event] = []
-            file.flushCodecIfIdle(now: now, into: &events) { finish($0, file.path) }
+            file.flushCodecIfIdle(now: now, into: &events) { finish($0, file) }
             deliver(file, events)
         }
     }
@@ -474,4 +483,10 @@ public final class FileInput: Input, @unchecked Sendable {
             sincedb.write(text)
         }
     }
+}
+
+/// The fields the file input gives every event of one file, prepared once per file.
+struct FileEventFields {
+    let metadata: FieldOverlay
+    let path: FieldOverlay
 }

@@ -36,6 +36,21 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        [("message", Value.string("m"))],
+        [("url", Value.object({ var o = Object(); o["domain"] = .string("kept"); return o }())), ("plain", .int(1))],
+        [("http", Value.string("a scalar"))],
+    ])
+    func onlyWhereAbsentKeepsWhatTheEventHas(fields: [(String, Value)]) {
+        let overlay = FieldOverlay(Self.sets, onlyWhereAbsent: true)
+        let expected = Self.starting(fields)
+        for (field, value) in Self.sets where expected.get(field) == nil { expected.set(field, value) }
+        let actual = Self.starting(fields)
+        overlay.apply(to: actual)
+        #expect(actual.fields == expected.fields)
+        #expect(actual.metadata == expected.metadata)
+    }
+
     @Test func eventsDoNotShareChangesThroughThePreparedSubtrees() {
         let overlay = FieldOverlay(Self.sets)
         let a = Event(), b = Event()

@@ -10,8 +10,8 @@ extension FileInput {
     /// closed, and its completed action waits until those events are safe.
     func completeRead(_ file: WatchedFile) {
         var events: [Event] = []
-        file.feedRemainder(into: &events) { finish($0, file.path) }
-        file.flushCodec(into: &events) { finish($0, file.path) }
+        file.feedRemainder(into: &events) { finish($0, file) }
+        file.flushCodec(into: &events) { finish($0, file) }
         deliver(file, events)
         file.closeFile()
         file.state = .done
@@ -31,7 +31,7 @@ extension FileInput {
         do {
             let finished = try GzipLines.read(file.path, stopping: { stopping }) { line in
                 file.codec.decode(line) { event in
-                    finish(event, file.path)
+                    finish(event, file)
                     events.append(event)
                 }
                 if events.count >= 125 {
@@ -44,7 +44,7 @@ extension FileInput {
                 return
             }
             file.codec.flush { event in
-                finish(event, file.path)
+                finish(event, file)
                 events.append(event)
             }
             file.markRead(upTo: size)

@@ -20,6 +20,8 @@ final class WatchedFile {
     let codec: any Codec
     /// Found by the first discovery: only then does `start_position => end` apply.
     let discoveredInitially: Bool
+    /// The fields every event of this file gets, prepared by the input on first use.
+    var eventFields: FileEventFields?
     var state = State.watching
     /// Whether the path was never attached to a file yet (`start_position` and `ignore_older` apply once).
     var firstContact = true
@@ -139,8 +141,10 @@ final class WatchedFile {
         var i = scanFrom
         let d0 = delimiter[0], dn = delimiter.count
         pending.withUnsafeBufferPointer { bytes in
-            while i + dn <= bytes.count {
-                if bytes[i] == d0 && (dn == 1 || Array(bytes[i..<i + dn]) == delimiter) {
+            while i + dn <= bytes.count, let found = bytes.firstIndex(of: d0, from: i) {
+                i = found
+                guard i + dn <= bytes.count else { break }
+                if dn == 1 || delimiter.withUnsafeBufferPointer({ memcmp(bytes.baseAddress! + i, $0.baseAddress!, dn) == 0 }) {
                     body(UnsafeBufferPointer(rebasing: bytes[lineStart..<i]), base + lineStart, base + i + dn)
                     i += dn
                     lineStart = i
