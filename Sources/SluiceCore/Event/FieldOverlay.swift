@@ -15,6 +15,8 @@ public struct FieldOverlay: Sendable {
     }
 
     let groups: [Group]
+    /// How many top-level metadata keys the overlay sets.
+    let metadataGroups: Int
     /// Whether each field is set only where the event has no value yet.
     let onlyWhereAbsent: Bool
 
@@ -40,10 +42,13 @@ public struct FieldOverlay: Sendable {
             let subtree = (isMetadata ? scratch.metadata[key] : scratch.fields[key]) ?? .null
             return Group(key: key, isMetadata: isMetadata, subtree: subtree, sets: groupSets)
         }
+        metadataGroups = groups.count { $0.isMetadata }
     }
 
     /// Sets the overlay's fields on `event`.
     public func apply(to event: Event) {
+        // Metadata usually starts empty: give it its final size at once instead of growing it key by key.
+        if metadataGroups > 1 && event.metadata.isEmpty { event.metadata = Object(minimumCapacity: metadataGroups) }
         for group in groups {
             let absent = group.isMetadata ? event.metadata[group.key] == nil : event.fields[group.key] == nil
             if absent && group.subtree != .null {

@@ -50,7 +50,7 @@ enum TextEvents {
     }
 
     static func originalObject(_ text: String) -> Object {
-        var o = Object()
+        var o = Object(minimumCapacity: 1)
         o["original"] = .string(text)
         return o
     }
