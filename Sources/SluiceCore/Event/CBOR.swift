@@ -52,12 +52,12 @@ struct CBORWriter {
 
     var bytes: [UInt8]
     /// The string-reference table of the current namespace (nil: stringref disabled).
-    private var references: [String: Int]?
+    private var references: StringReferenceTable?
 
     /// A writer appending to `buffer` (pass it uniquely referenced to avoid a copy).
     init(reusing buffer: [UInt8], stringReferences: Bool) {
         bytes = buffer
-        references = stringReferences ? [:] : nil
+        references = stringReferences ? StringReferenceTable() : nil
     }
 
     /// Hands the written bytes back, leaving the writer empty.
@@ -70,8 +70,10 @@ struct CBORWriter {
     /// Starts a stringref namespace (tag 256) when string references are on.
     mutating func beginNamespaceIfEnabled() {
         guard references != nil else { return }
-        bytes.append(contentsOf: [0xD9, 0x01, 0x00])
-        references = [:]
+        bytes.append(0xD9)
+        bytes.append(0x01)
+        bytes.append(0x00)
+        references!.removeAll()
     }
 
     /// A header with a minimal-length argument.
@@ -79,8 +81,13 @@ struct CBORWriter {
         let m = major << 5
         switch value {
         case 0..<24: bytes.append(m | UInt8(value))
-        case 24...0xFF: bytes.append(contentsOf: [m | 24, UInt8(value)])
-        case 0x100...0xFFFF: bytes.append(contentsOf: [m | 25, UInt8(value >> 8), UInt8(value & 0xFF)])
+        case 24...0xFF:
+            bytes.append(m | 24)
+            bytes.append(UInt8(value))
+        case 0x100...0xFFFF:
+            bytes.append(m | 25)
+            bytes.append(UInt8(value >> 8))
+            bytes.append(UInt8(value & 0xFF))
         case 0x1_0000...0xFFFF_FFFF:
             bytes.append(m | 26)
             appendBigEndian(UInt32(value))
@@ -90,8 +97,12 @@ struct CBORWriter {
         }
     }
 
+    // Byte by byte: an array literal here would be a heap allocation per call.
     mutating func appendBigEndian(_ v: UInt32) {
-        bytes.append(contentsOf: [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)])
+        bytes.append(UInt8(v >> 24))
+        bytes.append(UInt8((v >> 16) & 0xFF))
+        bytes.append(UInt8((v >> 8) & 0xFF))
+        bytes.append(UInt8(v & 0xFF))
     }
 
     mutating func appendBigEndian(_ v: UInt64) {
@@ -131,16 +142,18 @@ struct CBORWriter {
             return
         }
         if references != nil && utf8Count >= 3 {
-            if let index = references![s] {
-                bytes.append(contentsOf: [0xD8, 0x19])
+            if let index = references!.index(of: s, utf8Count: utf8Count) {
+                bytes.append(0xD8)
+                bytes.append(0x19)
                 head(0, UInt64(index))
                 return
             }
             let n = references!.count
-            if utf8Count >= CBORWriter.minimumReferencedLength(tableCount: n) { references![s] = n }
+            if utf8Count >= CBORWriter.minimumReferencedLength(tableCount: n) { references!.append(s, utf8Count: utf8Count) }
         }
         head(3, UInt64(utf8Count))
-        bytes.append(contentsOf: s.utf8)
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }  // contiguous UTF-8: one copy, not a byte-by-byte walk
     }
 
     /// The shortest string worth a table entry once the table holds `tableCount` strings (stringref spec).
@@ -174,6 +187,37 @@ struct CBORWriter {
             bytes.append(contentsOf: chunk)
         }
         bytes.append(0xFF)
+    }
+}
+
+/// The strings of one stringref namespace in the order they were numbered. An event numbers a dozen or so strings,
+/// mostly the same few class names: a scan that compares lengths first beats hashing each one, so the hash index
+/// is built only for namespaces that grow large.
+struct StringReferenceTable {
+    private var strings: [(text: String, utf8Count: Int)] = []
+    private var index: [String: Int]?
+    private static let indexThreshold = 32
+
+    var count: Int { strings.count }
+
+    func index(of s: String, utf8Count: Int) -> Int? {
+        if let index { return index[s] }
+        for i in strings.indices where strings[i].utf8Count == utf8Count && strings[i].text == s { return i }
+        return nil
+    }
+
+    mutating func append(_ s: String, utf8Count: Int) {
+        strings.append((s, utf8Count))
+        if index != nil {
+            index![s] = strings.count - 1
+        } else if strings.count > Self.indexThreshold {
+            index = Dictionary(strings.enumerated().map { ($1.text, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    mutating func removeAll() {
+        strings.removeAll(keepingCapacity: true)
+        index = nil
     }
 }
 

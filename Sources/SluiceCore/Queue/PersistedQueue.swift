@@ -48,6 +48,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     private var cacheFirst: Int64 = 0
     private let cacheLimit: Int
     private var directory: String { settings.directory }
+    /// Head checkpoints triggered by writes and acknowledgements, written off the pushing and acking threads.
+    private let checkpointWriter: HeadCheckpointWriter
 
     /// Opens (or creates) the queue directory, recovering what a previous run left.
     public init(settings: PersistedQueueSettings, cacheLimit: Int = 1000, ledger: PipelineLedger = PipelineLedger(),
@@ -57,6 +59,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         self.metrics = metrics
         self.logger = logger
         self.cacheLimit = cacheLimit
+        checkpointWriter = HeadCheckpointWriter(directory: settings.directory, retry: settings.checkpointRetry, logger: logger)
         guard FileSystem.makeDirectories(settings.directory) else { throw .io("cannot create the queue directory", settings.directory) }
         do {
             lock = try FileLock.acquire(settings.directory + "/.lock", owner: "The queue")
@@ -75,6 +78,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         recoveredCount = unacked
         ledger.recovered.add(unacked, ordering: .relaxed)
     }
+
+    deinit { checkpointWriter.stop() }
 
     // MARK: Opening
 
@@ -223,14 +228,26 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
 
     private var firstUnackedPageNum: Int32 { Int32(tails.first?.number ?? head.number) }
 
-    /// The head checkpoint; when it advertises new elements, the page is synced first.
+    /// The head checkpoint, now (after any requested one); when it advertises new elements, the page is synced
+    /// first.
     private func writeHeadCheckpoint() throws(PersistedQueueError) {
+        checkpointWriter.drain()
         let cp = head.checkpoint(firstUnackedPageNum: firstUnackedPageNum)
         if cp == head.lastCheckpoint { return }
         if cp.elementCount != head.lastCheckpoint?.elementCount, let file = head.file, !file.sync() {
             throw .io("cannot sync page", file.path)
         }
         try cp.write(directory, "checkpoint.head", retry: settings.checkpointRetry)
+        head.lastCheckpoint = cp
+    }
+
+    /// The head checkpoint a write or acknowledgement count triggers (`queue.checkpoint.writes`/`acks`), handed to
+    /// the checkpoint thread.
+    private func requestHeadCheckpoint() {
+        let cp = head.checkpoint(firstUnackedPageNum: firstUnackedPageNum)
+        if cp == head.lastCheckpoint { return }
+        let sync = cp.elementCount != head.lastCheckpoint?.elementCount ? head.file : nil
+        checkpointWriter.request(cp, syncing: sync)
         head.lastCheckpoint = cp
     }
 
@@ -348,7 +365,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         unread += n
         unacked += n
         if settings.checkpointWrites > 0, seqNum >= (head.lastCheckpoint?.maxSeqNum ?? -1) + Int64(settings.checkpointWrites) {
-            checkpointHeadLogging()
+            requestHeadCheckpoint()
         }
         return .wrote(n)
     }
@@ -471,7 +488,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         unacked -= count
         if page === head {
             if page.isFullyAcked || (settings.checkpointAcks > 0 && page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks)) {
-                checkpointHeadLogging()
+                requestHeadCheckpoint()
             }
             return
         }
@@ -487,7 +504,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
                 tails.removeFirst()
             }
             pthread_cond_broadcast(&monitor.notFull)
-            checkpointHeadLogging()
+            requestHeadCheckpoint()
         } else if settings.checkpointAcks > 0,
                   page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks) {
             try? writeTailCheckpoint(page)
@@ -500,6 +517,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
 
     /// Logstash's close: every tail checkpoint rewritten, the head synced and checkpointed, the lock released.
     public func shutdown() {
+        checkpointWriter.stop()
         pthread_mutex_lock(&monitor.mutex)
         for page in tails where page.file != nil { try? writeTailCheckpoint(page) }
         checkpointHeadLogging()
@@ -518,7 +536,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         s.pageCapacity = settings.pageCapacity
         s.path = directory
         s.recovered = recoveredCount
-        s.lastError = lastError
+        s.lastError = lastError ?? checkpointWriter.lastFailure
         return s
     }
 }
