@@ -49,6 +49,8 @@ public final class Pipeline: @unchecked Sendable {
     public var deadLetterQueueThresholds: (warn: Int?, critical: Int?) = (nil, nil)
     /// Rates over the pipeline's counters (the API's `flow`); the agent captures them every 5 s.
     public let flow: PipelineFlow
+    /// What the persisted queue's flow metrics read, attached when the queue opens.
+    private let persistedQueueGauges = PersistedQueueGauges()
     private var alertLevel = DeadLetterQueueAlert.green
     private var finished = false
 
@@ -87,7 +89,9 @@ public final class Pipeline: @unchecked Sendable {
         queue = MemoryQueue(
             capacity: settings.workers * settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil, ledger: ledger)
         logger = Logger("pipeline", pipelineID: settings.id)
-        flow = PipelineFlow(metrics: program.metrics, workers: settings.workers, startNanos: Clock.nanoseconds())
+        flow = PipelineFlow(
+            metrics: program.metrics, workers: settings.workers, startNanos: Clock.nanoseconds(),
+            persistedQueue: persistedQueue == nil ? nil : persistedQueueGauges)
     }
 
     /// Opens the persisted queue (`queue.type: persisted`), recovering what a previous run left; a no-op for the
@@ -97,6 +101,7 @@ public final class Pipeline: @unchecked Sendable {
         queue = try PersistedQueue(
             settings: persistedQueueSettings, cacheLimit: 2 * settings.workers * settings.batchSize, ledger: ledger,
             metrics: program.collectsMetrics ? program.metrics : nil, logger: Logger("queue", pipelineID: settings.id))
+        persistedQueueGauges.attach(queue)
         let snapshot = queue.snapshot
         if snapshot.unacknowledged > 0 {
             logger.info("The persisted queue at \(persistedQueueSettings.directory) holds \(snapshot.unacknowledged) unacknowledged events from an earlier run; they are delivered first")

@@ -78,13 +78,24 @@ public final class PipelineFlow: Sendable {
     /// By plugin id; plugins with `enable_metric => false` have none.
     public let plugins: [String: FlowMetricSet]
 
-    public init(metrics: PipelineMetrics, workers: Int, startNanos: Int) {
+    /// - Parameter persistedQueue: the queue's gauges when the pipeline has a persisted queue, which adds Logstash's
+    ///   `queue_persisted_growth_bytes` and `queue_persisted_growth_events`.
+    public init(metrics: PipelineMetrics, workers: Int, startNanos: Int, persistedQueue: PersistedQueueGauges? = nil) {
         let workers = Double(max(1, workers))
         var stages = FlowMetricSet.stages(startNanos: startNanos) { EventCounts(metrics) }
         // Percent of the workers' available time spent in filters and outputs.
         stages.append(FlowMetric(name: "worker_utilization", startNanos: startNanos) { up in
             (millis(metrics.durationNanos.load(ordering: .relaxed)) * 100, millis(up) * workers)
         })
+        if let gauges = persistedQueue {
+            // The change of a gauge per second: bytes on the live pages, and unread events.
+            stages.append(FlowMetric(name: "queue_persisted_growth_bytes", startNanos: startNanos) { up in
+                (Double(gauges.current.bytes), seconds(up))
+            })
+            stages.append(FlowMetric(name: "queue_persisted_growth_events", startNanos: startNanos) { up in
+                (Double(gauges.current.events), seconds(up))
+            })
+        }
         pipeline = FlowMetricSet(stages)
         var plugins: [String: FlowMetricSet] = [:]
         for (id, m) in metrics.plugins {
@@ -126,4 +137,20 @@ public final class NodeFlow: Sendable {
     }
 
     public func capture(at nanos: Int) { metrics.capture(at: nanos) }
+}
+
+/// The persisted queue's size gauges its flow metrics read: bytes on the live pages and unread events. Attached once
+/// the queue is open (zero before); read by the flow ticker and the API, on any thread.
+public final class PersistedQueueGauges: @unchecked Sendable {
+    private let lock = Lock()
+    private var queue: (any PipelineQueue)?
+
+    public init() {}
+
+    func attach(_ queue: any PipelineQueue) { lock.withLock { self.queue = queue } }
+
+    var current: (bytes: Int64, events: Int) {
+        guard let snapshot = lock.withLock({ queue })?.snapshot else { return (0, 0) }
+        return (snapshot.persistedBytes, snapshot.unread)
+    }
 }
