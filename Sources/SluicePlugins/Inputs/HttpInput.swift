@@ -59,7 +59,11 @@ public final class HttpInput: Input, @unchecked Sendable {
 
         public func validate() throws(SettingsValidationError) {
             if !(1...65535).contains(port) { throw SettingsValidationError("port must be between 1 and 65535, got \(port)", setting: "port") }
-            for (name, value) in [("ssl_keystore_path", keystorePath), ("ssl_truststore_path", truststorePath)] where value != nil {
+            let javaStores = [
+                ("ssl_keystore_path", keystorePath), ("ssl_keystore_password", keystorePassword), ("ssl_keystore_type", keystoreType),
+                ("ssl_truststore_path", truststorePath), ("ssl_truststore_password", truststorePassword),
+            ]
+            for (name, value) in javaStores where value != nil {
                 throw SettingsValidationError("\(name) (Java keystores) is not supported by Sluice; give PEM files with ssl_certificate, ssl_key and ssl_certificate_authorities", setting: name)
             }
             if (user == nil) != (password == nil) {

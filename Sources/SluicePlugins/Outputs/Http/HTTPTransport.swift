@@ -45,11 +45,16 @@ final class HTTPTransport: Sendable {
 
     /// - Parameters:
     ///   - poolSize: most keep-alive connections per host.
-    ///   - timeoutSeconds: connect and read timeout, and the deadline of a whole exchange.
+    ///   - timeoutSeconds: the deadline of a whole exchange, and the connect and read timeouts unless given.
+    ///   - connectTimeoutSeconds: how long establishing a connection may take.
+    ///   - readTimeoutSeconds: how long to wait for data on a connection.
     ///   - tls: certificate checks for https hosts.
     ///   - retryConnect: whether AsyncHTTPClient retries a failed connection attempt until the deadline (off for
     ///     outputs that mark hosts dead and retry themselves).
-    init(poolSize: Int, timeoutSeconds: Double, tls: TLSOptions = TLSOptions(), retryConnect: Bool = false) throws {
+    init(
+        poolSize: Int, timeoutSeconds: Double, connectTimeoutSeconds: Double? = nil, readTimeoutSeconds: Double? = nil,
+        tls: TLSOptions = TLSOptions(), retryConnect: Bool = false
+    ) throws {
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         if !tls.verify { tlsConfiguration.certificateVerification = .none }
         if !tls.certificateAuthorities.isEmpty {
@@ -59,12 +64,13 @@ final class HTTPTransport: Sendable {
             }
             tlsConfiguration.trustRoots = .certificates(certificates)
         }
-        let timeout = TimeAmount.milliseconds(Int64(max(timeoutSeconds, 0.001) * 1000))
+        func amount(_ seconds: Double) -> TimeAmount { .milliseconds(Int64(max(seconds, 0.001) * 1000)) }
         var pool = HTTPClient.Configuration.ConnectionPool(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, poolSize))
         pool.retryConnectionEstablishment = retryConnect
         var configuration = HTTPClient.Configuration(
-            tlsConfiguration: tlsConfiguration, timeout: .init(connect: timeout, read: timeout), connectionPool: pool,
+            tlsConfiguration: tlsConfiguration, timeout: .init(
+                connect: amount(connectTimeoutSeconds ?? timeoutSeconds), read: amount(readTimeoutSeconds ?? timeoutSeconds)), connectionPool: pool,
             decompression: .enabled(limit: .none))
         configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)

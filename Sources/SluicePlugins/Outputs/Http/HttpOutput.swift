@@ -47,9 +47,9 @@ public final class HttpOutput: Output, @unchecked Sendable {
         var poolMaxPerRoute = 25
         @Setting("request_timeout", doc: "Seconds before a request times out.")
         var requestTimeout = 60.0
-        @Setting("connect_timeout", doc: "Seconds to wait for a connection (Sluice applies `request_timeout` to the whole exchange).")
+        @Setting("connect_timeout", doc: "Seconds to wait for a connection.")
         var connectTimeout = 10.0
-        @Setting("socket_timeout", doc: "Seconds to wait for data (Sluice applies `request_timeout` to the whole exchange).")
+        @Setting("socket_timeout", doc: "Seconds to wait for data on a connection.")
         var socketTimeout = 10.0
         @Setting("keepalive", doc: "Reuse connections.")
         var keepalive = true
@@ -106,6 +106,7 @@ public final class HttpOutput: Output, @unchecked Sendable {
         ignorable = Set(settings.ignorableCodes)
         transport = try HTTPTransport(
             poolSize: settings.keepalive ? settings.poolMaxPerRoute : 1, timeoutSeconds: settings.requestTimeout,
+            connectTimeoutSeconds: settings.connectTimeout, readTimeoutSeconds: settings.socketTimeout,
             tls: .init(verify: settings.sslVerificationMode == .full, certificateAuthorities: settings.sslCertificateAuthorities),
             retryConnect: false)
     }
