@@ -34,9 +34,12 @@ struct ProcessResult {
     let stderr: String
 }
 
-/// Runs `sluice` with arguments and standard input, capturing its output.
+/// Runs `sluice` with arguments and standard input, capturing its output. With `descriptorLimit`, it runs under
+/// that soft and hard `RLIMIT_NOFILE` (set by `/bin/sh`'s `ulimit -n`, which sets both); a run longer than
+/// `timeout` seconds is killed and reported as exit code -9.
 func runSluice(
-    _ arguments: [String], stdin: Data = Data(), currentDirectory: URL? = nil, environment: [String: String] = [:]
+    _ arguments: [String], stdin: Data = Data(), currentDirectory: URL? = nil, environment: [String: String] = [:],
+    descriptorLimit: Int? = nil, timeout: Double = 60
 ) throws -> ProcessResult {
     let work = TestPaths.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: work) }
@@ -46,8 +49,13 @@ func runSluice(
     FileManager.default.createFile(atPath: outFile.path, contents: nil)
     FileManager.default.createFile(atPath: errFile.path, contents: nil)
     let process = Process()
-    process.executableURL = TestPaths.binary
-    process.arguments = arguments
+    if let descriptorLimit {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", #"ulimit -n \#(descriptorLimit) && exec "$0" "$@""#, TestPaths.binary.path] + arguments
+    } else {
+        process.executableURL = TestPaths.binary
+        process.arguments = arguments
+    }
     if let currentDirectory { process.currentDirectoryURL = currentDirectory }
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
@@ -57,12 +65,13 @@ func runSluice(
     process.standardError = try FileHandle(forWritingTo: errFile)
     try process.run()
     // A hung pipeline fails its test instead of hanging the suite.
-    let deadline = Date().addingTimeInterval(60)
+    let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { usleep(2_000) }
     if process.isRunning {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        return ProcessResult(exitCode: -9, stdout: "", stderr: "sluice did not finish within 60 s: killed")
+        let stderr = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
+        return ProcessResult(exitCode: -9, stdout: "", stderr: "sluice did not finish within \(Int(timeout)) s: killed\n" + stderr.suffix(3000))
     }
     process.waitUntilExit()
     return ProcessResult(
