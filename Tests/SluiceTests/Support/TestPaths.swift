@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Locations the tests need: the package root, the fixtures, the built `sluice` binary.
 enum TestPaths {
@@ -27,11 +28,43 @@ enum TestPaths {
     }
 }
 
-/// The result of running the `sluice` binary.
-struct ProcessResult {
-    let exitCode: Int32
+/// The result of running a program. For the `sluice` binary (`checksExitCode`), reading `exitCode` marks the
+/// result checked, and a result released without that records an issue naming the command: every test that
+/// starts Sluice asserts how it ended (issue 15).
+final class ProcessResult: @unchecked Sendable {
+    private let status: Int32
     let stdout: String
     let stderr: String
+    private let command: String?
+    private let lock = NSLock()
+    private var checked = false
+
+    init(exitCode: Int32, stdout: String, stderr: String, checkedAs command: String? = nil) {
+        status = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.command = command
+    }
+
+    var exitCode: Int32 {
+        lock.lock()
+        checked = true
+        lock.unlock()
+        return status
+    }
+
+    deinit {
+        if let command, !checked {
+            Issue.record("the exit status of `sluice \(command)` was never checked (it was \(status))")
+        }
+    }
+}
+
+extension ProcessResult {
+    /// How `sluice` was started, for the issue recorded when its exit status is not checked.
+    static func describe(_ arguments: [String]) -> String {
+        arguments.map { $0.count > 40 ? String($0.prefix(37)) + "..." : $0 }.joined(separator: " ")
+    }
 }
 
 /// Runs `sluice` with arguments and standard input, capturing its output. With `descriptorLimit`, it runs under
@@ -71,11 +104,13 @@ func runSluice(
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         let stderr = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
-        return ProcessResult(exitCode: -9, stdout: "", stderr: "sluice did not finish within \(Int(timeout)) s: killed\n" + stderr.suffix(3000))
+        return ProcessResult(exitCode: -9, stdout: "", stderr: "sluice did not finish within \(Int(timeout)) s: killed\n" + stderr.suffix(3000),
+                             checkedAs: ProcessResult.describe(arguments))
     }
     process.waitUntilExit()
     return ProcessResult(
         exitCode: process.terminationStatus,
         stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+        stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "",
+        checkedAs: ProcessResult.describe(arguments))
 }
