@@ -110,12 +110,20 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
             head = try newHeadPage(0)
             return
         }
+        guard headCheckpoint.firstUnackedPageNum <= headCheckpoint.pageNum else {
+            throw PersistedQueueError(
+                "\(directory)/checkpoint.head: the first unacknowledged page \(headCheckpoint.firstUnackedPageNum) comes after the head page \(headCheckpoint.pageNum) (a corrupted checkpoint). Run `sluice queue check` and `sluice queue repair`.")
+        }
+        // The tail pages between the two: those with a checkpoint (a corrupted head checkpoint may span 2^31 numbers).
+        let tailRange = Int(headCheckpoint.firstUnackedPageNum)..<Int(headCheckpoint.pageNum)
+        let names = FileSystem.list(directory)
+        let tailNumbers = names.compactMap { $0.hasPrefix("checkpoint.") ? Int($0.dropFirst(11)) : nil }.filter(tailRange.contains).sorted()
+        let unlisted = names.compactMap { $0.hasPrefix("page.") ? Int($0.dropFirst(5)) : nil }
+            .filter { tailRange.contains($0) && !tailNumbers.contains($0) }.sorted()
+        for n in unlisted { logger.warn("Page \(n) of \(directory) has no checkpoint and is skipped; `sluice queue repair` removes it") }
         var foundUnacked = false
-        for n in Int(headCheckpoint.firstUnackedPageNum)..<Int(headCheckpoint.pageNum) {
-            guard let cp = try QueueCheckpoint.read(directory, "checkpoint.\(n)") else {
-                logger.warn("Page \(n) of \(directory) has no checkpoint and is skipped; `sluice queue repair` removes it")
-                continue
-            }
+        for n in tailNumbers {
+            guard let cp = try QueueCheckpoint.read(directory, "checkpoint.\(n)") else { continue }
             if cp.isFullyAcked {
                 unlink(QueuePageFile.path(directory, n))
                 if !foundUnacked { unlink(directory + "/checkpoint.\(n)") }
@@ -148,6 +156,10 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     /// is too full for a new page or a checkpoint, the recovered page stays the head (a valid layout) and intake
     /// continues in it until space returns.
     private func startNextHeadPage(after recovered: QueuePage) {
+        guard recovered.number < Int(Int32.max) else {
+            noteError("Page \(recovered.number) is the last page number a checkpoint can name; it stays the head")
+            return
+        }
         let file: QueuePageFile
         do {
             file = try QueuePageFile.create(directory, recovered.number + 1, capacity: settings.pageCapacity)
@@ -374,6 +386,9 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     /// created. A failure leaves the head as it was.
     private func rollHeadPage() throws(PersistedQueueError) {
         let old = head
+        guard old.number < Int(Int32.max) else {
+            throw PersistedQueueError("page \(old.number) is the last page number a checkpoint can name (a corrupted checkpoint numbered the pages)")
+        }
         let file = try QueuePageFile.create(directory, old.number + 1, capacity: settings.pageCapacity)
         if old.isFullyAcked && tails.isEmpty {
             deletePageFile(old)

@@ -18,6 +18,11 @@ public struct PersistedQueueError: Error, Sendable, CustomStringConvertible {
 /// number, element count and a CRC-32 of the first 30 bytes, all big-endian.
 public struct QueueCheckpoint: Equatable, Sendable, CustomStringConvertible {
     public static let size = 34
+    /// The largest sequence number read from a file (2^62): a queue taking a million events a second reaches it
+    /// after 146,000 years, so anything above is corruption, and arithmetic on what is read cannot overflow.
+    public static let maximumSeqNum: Int64 = 1 << 62
+    /// The largest page number read from a file: the next page's number still fits in 32 bits.
+    public static let maximumPageNum = Int32.max - 1
     public var pageNum: Int32
     public var firstUnackedPageNum: Int32
     public var firstUnackedSeqNum: Int64
@@ -63,12 +68,28 @@ public struct QueueCheckpoint: Equatable, Sendable, CustomStringConvertible {
         }
         let version = BigEndian.uint16(bytes, at: 0)
         guard version == 1 else { throw PersistedQueueError("\(name): Unknown file format version: \(version)") }
-        return QueueCheckpoint(
+        let cp = QueueCheckpoint(
             pageNum: Int32(bitPattern: BigEndian.uint32(bytes, at: 2)),
             firstUnackedPageNum: Int32(bitPattern: BigEndian.uint32(bytes, at: 6)),
             firstUnackedSeqNum: Int64(bitPattern: BigEndian.uint64(bytes, at: 10)),
             minSeqNum: Int64(bitPattern: BigEndian.uint64(bytes, at: 18)),
             elementCount: Int32(bitPattern: BigEndian.uint32(bytes, at: 26)))
+        if let problem = cp.rangeProblem {
+            throw PersistedQueueError("\(name): \(problem), which no queue writes (a corrupted checkpoint: run `sluice queue check` and `sluice queue repair`)")
+        }
+        return cp
+    }
+
+    /// A field outside what a queue can write: negative numbers, sequence numbers past `maximumSeqNum`, page
+    /// numbers past `maximumPageNum`. Checked after the checksum, so it only finds checkpoints written wrong.
+    var rangeProblem: String? {
+        let pages = 0...Self.maximumPageNum, seqs = 0...Self.maximumSeqNum
+        if !pages.contains(pageNum) { return "page number \(pageNum)" }
+        if !pages.contains(firstUnackedPageNum) { return "first unacknowledged page number \(firstUnackedPageNum)" }
+        if !seqs.contains(minSeqNum) { return "minSeqNum \(minSeqNum)" }
+        if !seqs.contains(firstUnackedSeqNum) { return "firstUnackedSeqNum \(firstUnackedSeqNum)" }
+        if elementCount < 0 || minSeqNum + Int64(elementCount) > Self.maximumSeqNum { return "elementCount \(elementCount) from minSeqNum \(minSeqNum)" }
+        return nil
     }
 
     /// Reads `<directory>/<name>`; nil when the file does not exist.

@@ -123,10 +123,10 @@ final class QueuePageFile {
             guard offset + 12 <= capacity, let header = read(at: offset, count: 12) else { break }
             let seq = Int64(bitPattern: BigEndian.uint64(header, at: 0))
             let length = Int(Int32(bitPattern: BigEndian.uint32(header, at: 8)))
-            if expected == nil && scan.count == 0 { expected = seq == 0 ? nil : seq }
             if seq == 0 && length == 0 { break }
-            guard let want = expected, seq == want else {
-                scan.problem = "element \(scan.count) at offset \(offset) has seqNum \(seq), expected \(expected.map(String.init) ?? "a positive number")"
+            // The first element of a recovered page may carry any sequence number a queue can write.
+            guard seq == expected ?? seq, seq >= 1, seq <= QueueCheckpoint.maximumSeqNum else {
+                scan.problem = "element \(scan.count) at offset \(offset) has seqNum \(seq), expected \(expected.map(String.init) ?? "a number from 1 to 2^62")"
                 break
             }
             guard length > 0, offset + 12 + length + 4 <= capacity else {

@@ -107,7 +107,10 @@ public struct QueueTool {
             lines.append("\(name), fully-acked: \(cp.isFullyAcked ? "YES" : "NO"), page.\(cp.pageNum) size: \(size)")
             lines.append("  \(cp)")
             if size == "NOT FOUND" {
-                if !cp.isFullyAcked && cp.elementCount > 0 { problems.append("\(pagePath) is missing but \(name) has \(cp.elementCount - Int32(cp.firstUnackedSeqNum - cp.minSeqNum)) unacked elements") }
+                if !cp.isFullyAcked && cp.elementCount > 0 {
+                    let unacked = Int64(cp.elementCount) - max(0, cp.firstUnackedSeqNum - cp.minSeqNum)
+                    problems.append("\(pagePath) is missing but \(name) has \(unacked) unacked elements")
+                }
                 continue
             }
             problems += checkElements(name, cp)
@@ -156,7 +159,7 @@ public struct QueueTool {
             let length = Int(Int32(bitPattern: BigEndian.uint32(header, at: 8)))
             if seq == 0 && length == 0 && limit == nil { break }
             if expected == nil { expected = seq }
-            guard seq == expected, length > 0, offset + 16 + length <= file.capacity,
+            guard seq == expected, seq >= 1, seq <= QueueCheckpoint.maximumSeqNum, length > 0, offset + 16 + length <= file.capacity,
                   let body = file.read(at: offset + 12, count: length + 4) else {
                 if limit != nil || seq != 0 || length != 0 {
                     walk.stop = "element at offset \(offset) is unreadable (seqNum \(seq), expected \(expected ?? 0); length \(length)): it and everything after it in this page are lost"
@@ -176,6 +179,11 @@ public struct QueueTool {
 
     // MARK: repair
 
+    /// The numbers of the `page.N` files a checkpoint can name (0 to 2^31 - 1), sorted; other names are left alone.
+    var pageNumbers: [Int] {
+        FileSystem.list(directory).compactMap { $0.hasPrefix("page.") ? Int32($0.dropFirst(5)).map(Int.init) : nil }.filter { $0 >= 0 }.sorted()
+    }
+
     /// Logstash's pqrepair steps, then each damaged page rewritten with its intact elements (renumbered from its
     /// first sequence number; acknowledged ones stay acknowledged). Returns what was done and dropped.
     public func repair() throws(PersistedQueueError) -> [String] {
@@ -184,8 +192,15 @@ public struct QueueTool {
             unlink(directory + "/" + name)
             report.append("deleted \(name) (an interrupted checkpoint write)")
         }
-        let head = try? QueueCheckpoint.read(directory, "checkpoint.head")
-        let pageNumbers = FileSystem.list(directory).compactMap { $0.hasPrefix("page.") ? Int($0.dropFirst(5)) : nil }.sorted()
+        var head = try? QueueCheckpoint.read(directory, "checkpoint.head")
+        let pageNumbers = self.pageNumbers
+        // A head checkpoint is trusted to delete pages only when it describes these pages: its page exists, is
+        // the last one, and the first unacknowledged page does not come after it.
+        if let h = head, let problem = headProblem(h, pageNumbers) {
+            unlink(directory + "/checkpoint.head")
+            report.append("deleted checkpoint.head (\(problem)): it is rebuilt from the last page")
+            head = nil
+        }
         if let head {
             for n in pageNumbers where n < Int(head.firstUnackedPageNum) {
                 unlink(QueuePageFile.path(directory, n))
@@ -200,34 +215,56 @@ public struct QueueTool {
                 report.append("deleted \(name): its page is missing")
             }
         }
-        let live = FileSystem.list(directory).compactMap { $0.hasPrefix("page.") ? Int($0.dropFirst(5)) : nil }.sorted()
+        let live = self.pageNumbers
         for n in live where (FileSystem.size(QueuePageFile.path(directory, n)) ?? 0) < QueuePageFile.minimumSize {
             unlink(QueuePageFile.path(directory, n))
             unlink(directory + "/checkpoint.\(n)")
             report.append("deleted page.\(n): smaller than 18 bytes")
         }
-        let pages = FileSystem.list(directory).compactMap { $0.hasPrefix("page.") ? Int($0.dropFirst(5)) : nil }.sorted()
-        for n in pages { report += try repairPage(n, isHead: n == Int(head?.pageNum ?? -1) || (head == nil && n == pages.last)) }
+        let pages = self.pageNumbers
+        if let h = head, let problem = headProblem(h, pages) {
+            unlink(directory + "/checkpoint.head")
+            report.append("deleted checkpoint.head (\(problem)): it is rebuilt from the last page")
+            head = nil
+        }
+        for n in pages {
+            report += try repairPage(n, isHead: n == Int(head?.pageNum ?? -1) || (head == nil && n == pages.last), firstPage: pages.first ?? n)
+        }
         return report
     }
 
-    /// Rewrites page `n` when its elements or its checkpoint are damaged; rebuilds a missing tail checkpoint.
-    private func repairPage(_ n: Int, isHead: Bool) throws(PersistedQueueError) -> [String] {
+    /// Why a head checkpoint does not describe the pages `numbers`, nil when it does.
+    private func headProblem(_ head: QueueCheckpoint, _ numbers: [Int]) -> String? {
+        if !numbers.contains(Int(head.pageNum)) { return "it names page.\(head.pageNum), which is missing" }
+        if let last = numbers.last, last > Int(head.pageNum) { return "it names page.\(head.pageNum), but page.\(last) comes after it" }
+        if head.firstUnackedPageNum > head.pageNum {
+            return "its first unacknowledged page \(head.firstUnackedPageNum) comes after its page \(head.pageNum)"
+        }
+        return nil
+    }
+
+    /// Rewrites page `n` when its elements or its checkpoint are damaged; rebuilds a missing checkpoint (a rebuilt
+    /// head checkpoint names `firstPage`, the first page left, as the first unacknowledged one).
+    private func repairPage(_ n: Int, isHead: Bool, firstPage: Int) throws(PersistedQueueError) -> [String] {
         let name = isHead ? "checkpoint.head" : "checkpoint.\(n)"
-        let cp = try? QueueCheckpoint.read(directory, name)
+        var report: [String] = []
+        var cp = try? QueueCheckpoint.read(directory, name)
+        if let named = cp?.pageNum, Int(named) != n {
+            report.append("\(name) describes page.\(named), not page.\(n): it is rebuilt")
+            cp = nil
+        }
         let file = try QueuePageFile.open(directory, n)
         let trusted = (cp != nil && !isHead) ? cp : nil
         let walk = walkElements(file, first: trusted?.minSeqNum, limit: trusted.map { Int($0.elementCount) })
         let expectedCount = trusted.map { Int($0.elementCount) } ?? (walk.kept.count + walk.damaged.count)
         let lost = max(0, expectedCount - walk.kept.count - walk.damaged.count)
-        var report: [String] = []
         if walk.damaged.isEmpty && walk.stop == nil && cp != nil && lost == 0 { return report }
         let minSeq = walk.kept.first?.seq ?? walk.damaged.first?.seq ?? (cp?.minSeqNum ?? 0)
         let ackedBefore = cp.map { Int(max(0, $0.firstUnackedSeqNum - minSeq)) } ?? 0
         let keptAcked = walk.kept.filter { $0.seq < minSeq + Int64(ackedBefore) }.count
         try rewrite(file, n, walk.kept)
         let count = Int32(walk.kept.count)
-        let fua = Int32(cp?.firstUnackedPageNum ?? Int32(n))
+        let fua = cp?.firstUnackedPageNum ?? Int32(firstPage)
         let newCheckpoint = QueueCheckpoint(
             pageNum: Int32(n), firstUnackedPageNum: isHead ? fua : 0,
             firstUnackedSeqNum: count == 0 ? 0 : minSeq + Int64(keptAcked), minSeqNum: count == 0 ? 0 : minSeq, elementCount: count)

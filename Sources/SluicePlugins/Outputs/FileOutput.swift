@@ -47,10 +47,12 @@ public final class FileOutput: Output, @unchecked Sendable {
         }
     }
 
-    /// An open file and whether it was written since the last stale-file sweep.
+    /// An open file, whether it was written since the last stale-file sweep, and when it was last used (a
+    /// counter of uses, for closing the least recently used files when descriptors run out).
     struct OpenFile {
         let fd: Int32
         var active: Bool
+        var lastUse: UInt64
     }
 
     let path: Template
@@ -66,6 +68,7 @@ public final class FileOutput: Output, @unchecked Sendable {
     let lock = Lock()
     var files: [String: OpenFile] = [:]
     var lastSweep = Clock.nanoseconds()
+    var uses: UInt64 = 0
 
     public init(settings: Settings, context: PluginContext) throws {
         path = settings.path
@@ -146,18 +149,31 @@ public final class FileOutput: Output, @unchecked Sendable {
     }
 
     private func handle(for p: String) -> Int32? {
-        if let open = files[p], SystemCalls.exists(p) { return open.fd }
+        uses += 1
+        if files[p] != nil, SystemCalls.exists(p) {
+            files[p]!.lastUse = uses
+            return files[p]!.fd
+        }
         closeFile(p)
         if let slash = p.lastIndex(of: "/"), slash != p.startIndex {
             _ = SystemCalls.makeDirectories(String(p[..<slash]), mode: dirMode)
         }
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_APPEND)
-        let fd = SystemCalls.open(p, flags: flags, mode: fileMode)
+        var fd = SystemCalls.open(p, flags: flags, mode: fileMode)
+        // Out of descriptors (the process's or the system's): the least recently used quarter of this output's
+        // files are closed and the open tried again, so that many paths never stall on one open.
+        while fd < 0 && SystemCalls.lastErrorIsDescriptorShortage && !files.isEmpty {
+            let closing = max(1, files.count / 4)
+            logger.rateLimited(.warn, key: "descriptors",
+                "Out of file descriptors opening \(p) with \(files.count) files open: closing the \(closing) least recently used")
+            for (path, _) in files.sorted(by: { $0.value.lastUse < $1.value.lastUse }).prefix(closing) { closeFile(path) }
+            fd = SystemCalls.open(p, flags: flags, mode: fileMode)
+        }
         guard fd >= 0 else {
             logger.rateLimited(.error, key: "open:" + p, "Failed to open \(p) for writing: \(SystemCalls.lastError); will retry")
             return nil
         }
-        files[p] = OpenFile(fd: fd, active: true)
+        files[p] = OpenFile(fd: fd, active: true, lastUse: uses)
         return fd
     }
 

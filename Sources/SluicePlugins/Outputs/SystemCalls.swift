@@ -6,6 +6,8 @@ import Glibc
 enum SystemCalls {
     static func write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { Glibc.write(fd, p, n) }
     static var lastErrorIsInterrupt: Bool { errno == EINTR }
+    /// The last call failed for want of a descriptor: the process's limit (EMFILE) or the system's (ENFILE).
+    static var lastErrorIsDescriptorShortage: Bool { errno == EMFILE || errno == ENFILE }
     static var lastError: String { String(cString: strerror(errno)) }
 
     /// Creates `path` and its parents (like `mkdir -p`).

@@ -15,6 +15,7 @@ struct CommandLineTests {
 
     @Test func configStringWithOutputKeepsIt() throws {
         let r = try runSluice(["-e", "output { stdout { codec => json_lines } }", "-w", "1", "--path.settings", "/nonexistent"], stdin: Data("x\n".utf8))
+        #expect(r.exitCode == 0, "\(r.stderr)")
         let events = try GoldenJSON.parseLines(r.stdout)
         #expect(events.count == 1)
         #expect(events.first?.objectValue?["type"] == "stdin")
@@ -46,6 +47,7 @@ struct CommandLineTests {
         #expect(h.exitCode == 0)
         #expect(h.stdout.contains("run (default)"))
         let runHelp = try runSluice(["run", "--help"])
+        #expect(runHelp.exitCode == 0)
         #expect(runHelp.stdout.contains("-f, --path.config"))
     }
 
@@ -83,6 +85,7 @@ struct CommandLineTests {
 
     @Test func pluginsListsEveryBuiltin() throws {
         let r = try runSluice(["plugins", "--verbose"])
+        #expect(r.exitCode == 0)
         for d in builtinPlugins { #expect(r.stdout.contains("\(d.kind.rawValue) \(d.name):")) }
         #expect(r.stdout.contains("tag_on_failure <string> (default \"_mutate_error\")"))
     }

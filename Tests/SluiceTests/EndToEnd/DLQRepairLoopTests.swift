@@ -52,19 +52,19 @@ struct DLQRepairLoopTests {
         }
 
         // commit_offsets: a second repair run finds nothing new.
-        _ = try runRepair()
+        #expect(try runRepair().exitCode == 0)
         #expect(try indexed().count == 5)
 
         // New dead letters go to a new segment; only they are repaired next time.
-        _ = try runMain(#"{"path":"/late","response_ms":"x"}"# + "\n")
-        _ = try runRepair()
+        #expect(try runMain(#"{"path":"/late","response_ms":"x"}"# + "\n").exitCode == 0)
+        #expect(try runRepair().exitCode == 0)
         #expect(paths(try indexed(), tagged: "repaired") == ["/search", "/login", "/late"])
     }
 
     @Test func cleanConsumedDeletesReadSegments() throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        _ = try runMain(#"{"path":"/a","response_ms":"x"}"# + "\n")
-        _ = try runMain(#"{"path":"/b","response_ms":"y"}"# + "\n")
+        #expect(try runMain(#"{"path":"/a","response_ms":"x"}"# + "\n").exitCode == 0)
+        #expect(try runMain(#"{"path":"/b","response_ms":"y"}"# + "\n").exitCode == 0)
         let queue = work.appendingPathComponent("data/dead_letter_queue/main")
         #expect(DeadLetterQueueReader.sealedSegmentIDs(in: queue.path) == [1, 2])
         let config = work.appendingPathComponent("clean.conf")
@@ -82,11 +82,11 @@ struct DLQRepairLoopTests {
 
     @Test func startTimestampSkipsOlderEntries() throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        _ = try runMain(#"{"path":"/old","response_ms":"x"}"# + "\n")
+        #expect(try runMain(#"{"path":"/old","response_ms":"x"}"# + "\n").exitCode == 0)
         usleep(50_000)
         let cut = Timestamp.now()
         usleep(50_000)
-        _ = try runMain(#"{"path":"/new","response_ms":"y"}"# + "\n")
+        #expect(try runMain(#"{"path":"/new","response_ms":"y"}"# + "\n").exitCode == 0)
         let config = work.appendingPathComponent("since.conf")
         try """
             input { dead_letter_queue { path => "data/dead_letter_queue" commit_offsets => false exit_at_end => true start_timestamp => "\(cut.iso8601)" } }
@@ -99,18 +99,23 @@ struct DLQRepairLoopTests {
 
     @Test func dlqCommandsReportAndClear() throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        _ = try runMain(#"{"path":"/a","response_ms":"x"}"# + "\n" + #"{"path":"/b","response_ms":"y"}"# + "\n")
+        #expect(try runMain(#"{"path":"/a","response_ms":"x"}"# + "\n" + #"{"path":"/b","response_ms":"y"}"# + "\n").exitCode == 0)
         let stats = try runSluice(["dlq", "stats"], currentDirectory: work)
+        #expect(stats.exitCode == 0)
         let parsed = try JSONParser.parse(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(parsed.objectValue?["entries"] == .int(2))
         #expect(parsed.objectValue?["by_plugin"] == ["if-statement:if-statement": 2])
         let list = try runSluice(["dlq", "list", "--reason", "TypeError"], currentDirectory: work)
+        #expect(list.exitCode == 0)
         #expect(try GoldenJSON.parseLines(list.stdout).count == 2)
         let none = try runSluice(["dlq", "list", "--plugin", "elasticsearch"], currentDirectory: work)
+        #expect(none.exitCode == 0)
         #expect(none.stdout.isEmpty)
         let clear = try runSluice(["dlq", "clear"], currentDirectory: work)
         #expect(clear.exitCode == 0)
-        let after = try JSONParser.parse(try runSluice(["dlq", "stats"], currentDirectory: work).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let statsAfter = try runSluice(["dlq", "stats"], currentDirectory: work)
+        #expect(statsAfter.exitCode == 0)
+        let after = try JSONParser.parse(statsAfter.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(after.objectValue?["entries"] == .int(0))
     }
 

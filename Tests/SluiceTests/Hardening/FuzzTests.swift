@@ -6,7 +6,8 @@ import Testing
 /// Seeded random mutations as ordinary tests (issue 15, item 7): 10,000 inputs each for the config compiler with
 /// every built-in plugin registered (so settings decoding is fuzzed too), the JSON codec and the CBOR decoder. A
 /// failure names its iteration; the seed makes it reproduce. The DLQ reader's fuzz test is
-/// `DLQCorruptionTests.tenThousandRandomCorruptionsNeverCrashTheReader`.
+/// `DLQCorruptionTests.tenThousandRandomCorruptionsNeverCrashTheReader`; the beats frame decoder's and the
+/// persisted queue's are `BeatsFuzzTests` and `QueueFuzzTests`.
 @Suite struct FuzzTests {
     static let iterations = 10_000
 

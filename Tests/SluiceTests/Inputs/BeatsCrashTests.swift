@@ -20,6 +20,7 @@ struct BeatsCrashTests {
         let first = try SluiceProcess(arguments)
         #expect(first.waitForLog("listener"))
         let acknowledged = sendUntilKilled(port: port, killing: first, after: seconds)
+        #expect(first.killed(), "the first run died of the SIGKILL, not before it: \(first.stderr.suffix(1000))")
         #expect(acknowledged > 0, "no window was acknowledged before the kill")
         print("beats kill -9 after \(seconds) s: \(acknowledged) events acknowledged before the kill")
 

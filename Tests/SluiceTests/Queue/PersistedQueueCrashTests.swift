@@ -141,6 +141,8 @@ import Testing
         kill(feeder.process.processIdentifier, SIGKILL)
         feeder.process.waitUntilExit()
         feeding.join()
+        #expect(feeder.process.terminationReason == .uncaughtSignal && feeder.process.terminationStatus == SIGKILL,
+                "sluice ran until the SIGKILL")
         let check = try runSluice(["queue", "check", queueDir])
         #expect(check.exitCode == 0, "\(check.stdout)")
         let accepted = PQBytes.ids(inQueue: queueDir)

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// A `sluice` process running in the background (network inputs): started with arguments, waited on until its
 /// log shows it is ready, stopped with SIGINT, and its exit status and output returned for the test to check.
@@ -29,9 +30,21 @@ final class SluiceProcess {
         try process.run()
     }
 
+    /// Whether `stop()` or `killed()` reported how the process ended.
+    private var ended = false
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if !ended { Issue.record("`sluice \(ProcessResult.describe(process.arguments ?? []))` was started and never stopped with its exit status checked") }
         try? FileManager.default.removeItem(at: work)
+    }
+
+    /// SIGKILL, and whether the process died of it (a crash test's expected end).
+    func killed() -> Bool {
+        ended = true
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
     }
 
     var stdout: String { (try? String(contentsOf: outFile, encoding: .utf8)) ?? "" }
@@ -60,16 +73,19 @@ final class SluiceProcess {
 
     /// SIGINT, then waits up to 30 s for a clean exit (SIGKILL after that, reported as exit code -9).
     func stop() -> ProcessResult {
+        ended = true
         if process.isRunning { kill(process.processIdentifier, SIGINT) }
         let deadline = Date().addingTimeInterval(30)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            return ProcessResult(exitCode: -9, stdout: stdout, stderr: stderr + "\nsluice did not stop within 30 s: killed")
+            return ProcessResult(exitCode: -9, stdout: stdout, stderr: stderr + "\nsluice did not stop within 30 s: killed",
+                                 checkedAs: ProcessResult.describe(process.arguments ?? []))
         }
         process.waitUntilExit()
-        return ProcessResult(exitCode: process.terminationStatus, stdout: stdout, stderr: stderr)
+        return ProcessResult(exitCode: process.terminationStatus, stdout: stdout, stderr: stderr,
+                             checkedAs: ProcessResult.describe(process.arguments ?? []))
     }
 
     /// A port that is free on 127.0.0.1 for both TCP (`freePort()`) and UDP at the moment of asking (the syslog

@@ -29,18 +29,33 @@ struct BeatsProtocolError: Error, CustomStringConvertible {
 
 /// Parses lumberjack v1/v2 frames from a byte stream, incrementally: bytes are appended as they arrive and
 /// `next()` returns each complete frame (nil when more bytes are needed). Compressed frames (`C`) are inflated
-/// and their frames returned in order. Frames and inflated payloads are bounded by `maximumFrameBytes`, so a
-/// hostile length cannot make it allocate without bound. Used on one connection's event loop.
+/// and their frames returned in order. Frames and inflated payloads are bounded by `maximumFrameBytes` (a data
+/// frame's length fields count too), so a hostile length or pair count cannot make it buffer or allocate without
+/// bound: what it holds between calls is at most one incomplete frame of that size. Used on one connection's
+/// event loop.
 struct BeatsFrameDecoder {
     static let version1 = UInt8(ascii: "1"), version2 = UInt8(ascii: "2")
     /// The largest frame payload or inflated compressed block accepted.
     let maximumFrameBytes: Int
     private var buffer = ByteBuffer()
     private var expanded: [BeatsFrame] = []
+    /// How far the lengths of an incomplete data frame at the front of `buffer` were checked, so that a large
+    /// frame arriving in many reads is scanned once, not once per read.
+    private var dataScan: DataScan?
+
+    /// Progress through a data frame's strings: `offset` from the frame's start, strings and bytes counted.
+    struct DataScan {
+        var offset = 10
+        var strings = 0
+        var total = 0
+    }
 
     init(maximumFrameBytes: Int = 64 << 20) {
         self.maximumFrameBytes = maximumFrameBytes
     }
+
+    /// Bytes received and not yet returned as frames (an incomplete frame once `next()` returned nil).
+    var bufferedBytes: Int { buffer.readableBytes }
 
     mutating func append(_ bytes: inout ByteBuffer) {
         if buffer.readerIndex > 0 { buffer.discardReadBytes() }
@@ -49,14 +64,15 @@ struct BeatsFrameDecoder {
 
     mutating func next() throws(BeatsProtocolError) -> BeatsFrame? {
         if !expanded.isEmpty { return expanded.removeFirst() }
-        while let frame = try Self.parse(&buffer, maximumFrameBytes) {
+        while let frame = try Self.parse(&buffer, maximumFrameBytes, &dataScan) {
             switch frame {
             case .frame(let f):
                 return f
             case .compressed(let payload):
                 var inflated = ByteBuffer(bytes: try Self.inflate(payload, limit: maximumFrameBytes))
+                var scan: DataScan?
                 while inflated.readableBytes > 0 {
-                    guard case .frame(let f)? = try Self.parse(&inflated, maximumFrameBytes) else {
+                    guard case .frame(let f)? = try Self.parse(&inflated, maximumFrameBytes, &scan) else {
                         throw BeatsProtocolError("Insufficient bytes in compressed content")
                     }
                     expanded.append(f)
@@ -73,7 +89,8 @@ struct BeatsFrameDecoder {
     }
 
     /// One frame from the front of `buffer`, consuming it; nil (nothing consumed) when it is not complete yet.
-    private static func parse(_ buffer: inout ByteBuffer, _ limit: Int) throws(BeatsProtocolError) -> Parsed? {
+    /// `scan` carries the progress through an incomplete data frame from one call to the next.
+    private static func parse(_ buffer: inout ByteBuffer, _ limit: Int, _ scan: inout DataScan?) throws(BeatsProtocolError) -> Parsed? {
         var view = buffer
         guard let version = view.readInteger(as: UInt8.self), let type = view.readInteger(as: UInt8.self) else { return nil }
         guard version == version1 || version == version2 else {
@@ -93,10 +110,32 @@ struct BeatsFrameDecoder {
         case UInt8(ascii: "D"):
             guard let sequence = view.readInteger(as: UInt32.self), let count = view.readInteger(as: UInt32.self) else { return nil }
             guard count > 0 else { throw BeatsProtocolError("Invalid data frame: 0 pairs") }
+            // Each pair takes at least its two 4-byte lengths.
+            guard Int(count) <= limit / 8 else { throw BeatsProtocolError("data frame of \(count) pairs exceeds the limit of \(limit) bytes") }
+            // The lengths first, resuming where the last call stopped: the strings are made once all are here.
+            var progress = scan ?? DataScan()
+            scan = nil
+            while progress.strings < 2 * Int(count) {
+                guard let length = buffer.getInteger(at: buffer.readerIndex + progress.offset, as: UInt32.self) else {
+                    scan = progress
+                    return nil
+                }
+                progress.total += 4 + Int(length)
+                guard progress.total <= limit else { throw BeatsProtocolError("data frame exceeds the limit of \(limit) bytes") }
+                guard buffer.readableBytes >= progress.offset + 4 + Int(length) else {
+                    progress.total -= 4 + Int(length)
+                    scan = progress
+                    return nil
+                }
+                progress.offset += 4 + Int(length)
+                progress.strings += 1
+            }
             var pairs: [(String, String)] = []
-            var total = 0
+            pairs.reserveCapacity(Int(count))
             for _ in 0..<count {
-                guard let key = try readString(&view, &total, limit), let value = try readString(&view, &total, limit) else { return nil }
+                guard let key = readString(&view), let value = readString(&view) else {
+                    throw BeatsProtocolError("data frame shorter than its lengths")  // cannot happen: checked above
+                }
                 pairs.append((key, value))
             }
             parsed = .frame(.data(version: version, sequence: sequence, pairs: pairs))
@@ -112,10 +151,8 @@ struct BeatsFrameDecoder {
         return parsed
     }
 
-    private static func readString(_ view: inout ByteBuffer, _ total: inout Int, _ limit: Int) throws(BeatsProtocolError) -> String? {
+    private static func readString(_ view: inout ByteBuffer) -> String? {
         guard let length = view.readInteger(as: UInt32.self) else { return nil }
-        total += Int(length)
-        guard total <= limit else { throw BeatsProtocolError("data frame exceeds the limit of \(limit) bytes") }
         return view.readString(length: Int(length))
     }
 
