@@ -122,9 +122,29 @@ public indirect enum ValueTemplate: Sendable {
         }
         switch value {
         case .string(let s): self = .string(Template(s))
-        case .array(let a): self = .array(a.map(ValueTemplate.init))
+        case .array(let a): self = .array(a.map { ValueTemplate($0) })
         case .object(let o): self = .object(o.map { (key: $0.0, value: ValueTemplate($0.1)) })
         default: self = .constant(value)
+        }
+    }
+
+    /// A config value as Logstash's `sprintf` leaves it: every scalar becomes its text (`42` → "42", `true` →
+    /// "true"), in lists and hashes too. `add_field` (`Decorators.add_fields`) and the http output's `mapping`
+    /// sprintf their values, so what they add is always text.
+    public init(sprintfLeaves value: Value) {
+        self.init(ValueTemplate.textLeaves(value))
+    }
+
+    static func textLeaves(_ v: Value) -> Value {
+        switch v {
+        case .object(let o):
+            var out = Object(minimumCapacity: o.count)
+            for (k, x) in o { out[k] = textLeaves(x) }
+            return .object(out)
+        case .array(let a): return .array(a.map(textLeaves))
+        case .string: return v
+        case .double(let d): return .string(RubyFloat.format(d))
+        default: return .string(v.interpolated)
         }
     }
 

@@ -14,7 +14,12 @@ public struct ConditionCompiler {
         /// `pipeline.regex.match_limit`: PCRE2's match limit for `=~`/`!~`; a match that reaches it is an
         /// evaluation error (the event goes to the DLQ), not a silent non-match.
         public var regexMatchLimit: UInt32
-        public init(regexMatchLimit: UInt32 = Regex.defaultMatchLimit) { self.regexMatchLimit = regexMatchLimit }
+        /// `${VAR}` in string literals (Logstash 8.1+), resolved once at compile time; nil leaves them as written.
+        public var substitution: Substitution?
+        public init(regexMatchLimit: UInt32 = Regex.defaultMatchLimit, substitution: Substitution? = nil) {
+            self.regexMatchLimit = regexMatchLimit
+            self.substitution = substitution
+        }
     }
 
     /// Compiles `expr`, or throws a diagnostic for constructs Logstash rejects (method calls, bad regexes).
@@ -48,12 +53,12 @@ public struct ConditionCompiler {
             let c = try compile(inner, options: options)
             return { e throws(ConditionEvaluationError) in try !c(e) }
         case .value(let rv):
-            let operand = try Operand(rv)
+            let operand = try Operand(rv, options.substitution)
             return { e in operand.truthy(e) }
         case .compare(let op, let l, let r, _):
-            return try compileComparison(op, try Operand(l), try Operand(r))
+            return try compileComparison(op, try Operand(l, options.substitution), try Operand(r, options.substitution))
         case .regex(let negated, let l, let r, let span):
-            let operand = try Operand(l)
+            let operand = try Operand(l, options.substitution)
             let regex = try compileRegex(r, span, matchLimit: options.regexMatchLimit)
             return { e throws(ConditionEvaluationError) in
                 guard case .string(let s)? = operand.value(e) else { return negated }
@@ -64,7 +69,7 @@ public struct ConditionCompiler {
                 }
             }
         case .membership(let negated, let l, let r, _):
-            let lhs = try Operand(l), rhs = try Operand(r)
+            let lhs = try Operand(l, options.substitution), rhs = try Operand(r, options.substitution)
             return { e in Membership.test(lhs, rhs, e) != negated }
         }
     }
@@ -116,9 +121,19 @@ struct Operand: Sendable {
     }
     let kind: Kind
 
-    init(_ rv: Rvalue) throws(Diagnostic) {
+    /// - Parameter substitution: resolves `${VAR}` in string literals; an undefined variable is a diagnostic.
+    init(_ rv: Rvalue, _ substitution: Substitution? = nil) throws(Diagnostic) {
         switch rv {
-        case .string(let s, _): kind = .constant(.string(s))
+        case .string(let s, let span):
+            guard let substitution, s.contains("${") else {
+                kind = .constant(.string(s))
+                return
+            }
+            do {
+                kind = .constant(.string(try substitution.apply(s)))
+            } catch {
+                throw Diagnostic(code: "undefined_variable", span: span, error.description)
+            }
         case .integer(let i, _): kind = .constant(.int(i))
         case .float(let d, _): kind = .constant(.double(d))
         case .regex(let p, _): kind = .constant(.string(p))
@@ -131,7 +146,7 @@ struct Operand: Sendable {
         case .array(let items, _):
             var values: [Value] = []
             for item in items {
-                let o = try Operand(item)
+                let o = try Operand(item, substitution)
                 guard case .constant(let v) = o.kind else {
                     throw Diagnostic(code: "invalid_condition", span: item.span, "a list in a condition may hold only literals")
                 }
@@ -167,9 +182,12 @@ struct Operand: Sendable {
 
 /// `==` / `!=`: Ruby equality; numbers compare across integer and float; a missing field equals nothing.
 enum Equality {
+    /// Logstash's `==`: two missing (or null) values are equal — `[foo] == [bar]` holds on an event with neither
+    /// (CompiledPipelineTest#conditionalWithNullField) —, a missing value equals nothing else.
     static func equal(_ a: Value?, _ b: Value?) -> Bool {
-        guard let a, let b else { return false }
-        return same(a, b)
+        let aMissing = a == nil || a == .null, bMissing = b == nil || b == .null
+        if aMissing || bMissing { return aMissing && bMissing }
+        return same(a!, b!)
     }
 
     static func same(_ a: Value, _ b: Value) -> Bool {

@@ -81,7 +81,8 @@ public struct ProgramCompiler {
                 for clause in branch.clauses {
                     let body = compileSteps(clause.body, kind: kind, &state)
                     do {
-                        let options = ConditionCompiler.Options(regexMatchLimit: environment.regexMatchLimit)
+                        let options = ConditionCompiler.Options(
+                            regexMatchLimit: environment.regexMatchLimit, substitution: environment.substitution)
                         clauses.append((try ConditionCompiler.compile(clause.condition, options: options), body))
                     } catch {
                         state.diagnostics.append(error)

@@ -174,13 +174,14 @@ public enum Decorations {
         }
     }
 
-    /// `remove_tag`: removes every equal element (may leave `tags: []`).
+    /// `remove_tag`: removes every equal element (may leave `tags: []`); a string `tags` becomes a list first, as
+    /// Logstash's `Array(tags)` makes it.
     public static func removeTag(_ event: Event, _ tag: String) {
         switch event.fields["tags"] {
         case .array(let a)?:
             event.fields["tags"] = .array(a.filter { $0 != .string(tag) })
-        case .string(let s)? where s == tag:
-            event.fields["tags"] = .array([])
+        case .string(let s)?:
+            event.fields["tags"] = .array(s == tag ? [] : [.string(s)])
         default: break
         }
     }

@@ -158,7 +158,7 @@ public struct PluginRegistry: Sendable {
         let codec = try buildCodec(codecSpec, env)
         let ecs = common.ecsCompatibility ?? env.ecsCompatibility
         let decoration = InputDecoration(
-            type: common.type, addField: common.addField.map { (Template($0.key), ValueTemplate($0.value)) }, tags: common.tags)
+            type: common.type, addField: common.addField.map { (Template($0.key), ValueTemplate(sprintfLeaves: $0.value)) }, tags: common.tags)
         let id = pluginID(common.id, decl, env)
         let context = PluginContext(.input, P.name, id: id, env, codec: codec, ecs: ecs, inputDecoration: decoration)
         context.codecFactory = { [self] in try buildCodec(codecSpec, env) }
@@ -182,7 +182,7 @@ public struct PluginRegistry: Sendable {
         let id = pluginID(common.id, decl, env)
         let context = PluginContext(.filter, P.name, id: id, env, ecs: common.ecsCompatibility)
         let decorations = FilterDecorations(
-            addField: common.addField.map { (Template($0.key), ValueTemplate($0.value)) }, removeField: common.removeField.map(Template.init),
+            addField: common.addField.map { (Template($0.key), ValueTemplate(sprintfLeaves: $0.value)) }, removeField: common.removeField.map(Template.init),
             addTag: common.addTag.map(Template.init), removeTag: common.removeTag.map(Template.init))
         try checkOnError(common.onError, canFail: P.canFail, decl, env)
         let instance = try instantiate(P.self, settings, context, decl)

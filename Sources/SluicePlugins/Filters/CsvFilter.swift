@@ -63,6 +63,8 @@ public final class CsvFilter: Filter {
     let skipEmptyRows: Bool
     let conversions: [String: Conversion]
     let configuredColumns: [String]
+    /// The paths of configured columns written as field references (`[test][one]`), parsed once.
+    let referenceColumns: [String: [String]]
     /// Columns learnt from the first line with `autodetect_column_names`.
     let detected = DetectedColumns()
     let logger: Logger
@@ -84,6 +86,8 @@ public final class CsvFilter: Filter {
         for (column, type) in settings.convert { conversions[column] = type }
         self.conversions = conversions
         configuredColumns = settings.columns
+        referenceColumns = Dictionary(
+            settings.columns.filter { $0.hasPrefix("[") }.map { ($0, CsvFilter.columnPath($0)) }, uniquingKeysWith: { a, _ in a })
         logger = context.logger
     }
 
@@ -157,10 +161,18 @@ public final class CsvFilter: Filter {
                     ok = false
                     break
                 }
-                event.set(FieldReference(path: targetPath + [name], isMetadata: targetIsMetadata), converted)
+                let path = name.utf8.first == UInt8(ascii: "[") ? referenceColumns[name] ?? CsvFilter.columnPath(name) : [name]
+                event.set(FieldReference(path: targetPath + path, isMetadata: targetIsMetadata), converted)
             }
             if ok { batch.matched[i] = true }
         }
+    }
+
+    /// Logstash's `field_ref`: a column name that starts with `[` is a field reference nested under the target;
+    /// any other name (or one that does not parse) is one key.
+    static func columnPath(_ name: String) -> [String] {
+        guard name.hasPrefix("["), let ref = try? FieldReference(parsing: name), !ref.isMetadata, !ref.path.isEmpty else { return [name] }
+        return ref.path
     }
 
     func failed(_ batch: inout FilterBatch, _ i: Int, _ event: Event, _ raw: Value, _ message: String) {

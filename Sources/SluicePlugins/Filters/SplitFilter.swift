@@ -56,6 +56,8 @@ public final class SplitFilter: Filter {
                 continue
             }
             for piece in pieces {
+                // Logstash: `next if value.nil? || (value.is_a?(String) && value.empty?)`.
+                if piece == .null { continue }
                 if case .string(let s) = piece, s.isEmpty { continue }
                 let copy = Event(copying: event)
                 copy.set(target, piece)

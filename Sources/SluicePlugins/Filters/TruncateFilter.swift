@@ -27,31 +27,42 @@ public final class TruncateFilter: Filter {
 
     public func filter(_ batch: inout FilterBatch) {
         for (i, event) in batch.events.enumerated() {
+            var truncated = false
             if let fields {
-                for field in fields { truncate(event, field) }
+                for field in fields where truncate(event, field) { truncated = true }
             } else {
-                for key in event.fields.orderedKeys { truncate(event, FieldReference(path: [key])) }
+                for key in event.fields.orderedKeys where truncate(event, FieldReference(path: [key])) { truncated = true }
             }
-            batch.matched[i] = true
+            // The decorations (add_tag, …) apply only when something was cut, as in Logstash.
+            if truncated { batch.matched[i] = true }
         }
     }
 
-    func truncate(_ event: Event, _ ref: FieldReference) {
-        guard let value = event.get(ref) else { return }
+    /// Truncates the value at `ref`; whether anything was cut.
+    func truncate(_ event: Event, _ ref: FieldReference) -> Bool {
+        guard let value = event.get(ref) else { return false }
         switch value {
         case .string(let s):
-            if s.utf8.count > length { event.set(ref, .string(TruncateFilter.trim(s, length))) }
+            guard s.utf8.count > length else { return false }
+            event.set(ref, .string(TruncateFilter.trim(s, length)))
+            return true
         case .array(let a):
-            event.set(ref, .array(a.map { element in
-                if case .string(let s) = element { return .string(TruncateFilter.trim(s, length)) }
-                return element
-            }))
-        case .object(let o):
-            for key in o.orderedKeys {
-                truncate(event, FieldReference(path: ref.path + [key], isMetadata: ref.isMetadata))
+            var cut = false
+            let trimmed = a.map { element -> Value in
+                guard case .string(let s) = element, s.utf8.count > length else { return element }
+                cut = true
+                return .string(TruncateFilter.trim(s, length))
             }
+            if cut { event.set(ref, .array(trimmed)) }
+            return cut
+        case .object(let o):
+            var cut = false
+            for key in o.orderedKeys where truncate(event, FieldReference(path: ref.path + [key], isMetadata: ref.isMetadata)) {
+                cut = true
+            }
+            return cut
         default:
-            break
+            return false
         }
     }
 

@@ -69,7 +69,7 @@ public final class UrldecodeFilter: Filter {
         }
     }
 
-    /// Ruby's `CGI.unescape`: `+` → space, `%XX` → the byte, anything else as is.
+    /// Logstash's urldecode (`URI.unescape`): `%XX` → the byte, anything else — `+` included — as is.
     static func unescape(_ s: String) -> [UInt8] {
         let b = Array(s.utf8)
         var out: [UInt8] = []
@@ -77,9 +77,7 @@ public final class UrldecodeFilter: Filter {
         var i = 0
         while i < b.count {
             let c = b[i]
-            if c == UInt8(ascii: "+") {
-                out.append(32)
-            } else if c == UInt8(ascii: "%"), i + 2 < b.count, let h = hex(b[i + 1]), let l = hex(b[i + 2])
+            if c == UInt8(ascii: "%"), i + 2 < b.count, let h = hex(b[i + 1]), let l = hex(b[i + 2])
             {
                 out.append(h << 4 | l)
                 i += 3

@@ -29,9 +29,12 @@ enum DateFormat: Sendable {
             return DateResolver.instant(fields, hasYear: parser.hasYear, zone: zone, now: now)
         case .unix:
             switch value {
-            case .int(let i): return Timestamp(epochMilliseconds: Int64(i) * 1000)
+            // Above Logstash's maximum epoch seconds UNIX fails, so that a following UNIX_MS can match.
+            case .int(let i):
+                guard Int64(i) <= DateFormat.maxEpochSeconds else { return nil }
+                return Timestamp(epochMilliseconds: Int64(i) * 1000)
             case .double(let d):
-                guard d.isFinite, abs(d) < 9.2e15 else { return nil }
+                guard d.isFinite, abs(d) < 9.2e15, Int64(d) <= DateFormat.maxEpochSeconds else { return nil }
                 return Timestamp(epochMilliseconds: Int64(d * 1000))
             case .string(let s): return DateFormat.parseUnixSeconds(s)
             default: return nil
@@ -57,6 +60,9 @@ enum DateFormat: Sendable {
         }
     }
 
+    /// Logstash's `UnixEpochParser.MAX_EPOCH_SECONDS` (`Integer.MAX_VALUE`): `UNIX` refuses larger values.
+    static let maxEpochSeconds = Int64(Int32.max)
+
     /// `UNIX`: whole or fractional epoch seconds as text (`1478207457`, `1478207457.456`); milliseconds kept.
     static func parseUnixSeconds(_ s: String) -> Timestamp? {
         var b = Array(s.utf8)[...]
@@ -70,7 +76,7 @@ enum DateFormat: Sendable {
             b = b.dropFirst()
             if n > 15 { return nil }
         }
-        guard n > 0 else { return nil }
+        guard n > 0, negative || seconds <= maxEpochSeconds else { return nil }
         var millis: Int64 = 0
         if b.first == UInt8(ascii: ".") {
             b = b.dropFirst()

@@ -148,9 +148,10 @@ public final class ElasticsearchOutput: Output, @unchecked Sendable {
                     "ilm_enabled => true is not supported by Sluice; manage the rollover alias in Elasticsearch and set `index`",
                     setting: "ilm_enabled")
             }
-            if retryInitialInterval <= 0 || retryMaxInterval < retryInitialInterval {
-                throw SettingsValidationError(
-                    "retry_initial_interval must be positive and at most retry_max_interval", setting: "retry_initial_interval")
+            // A retry_max_interval below retry_initial_interval is accepted as Logstash accepts it: the first wait
+            // is retry_initial_interval, every later one is capped at retry_max_interval.
+            if retryInitialInterval <= 0 {
+                throw SettingsValidationError("retry_initial_interval must be positive", setting: "retry_initial_interval")
             }
             let hosts = try parsedHosts()
             if apiKey != nil && !(sslEnabled ?? hosts.allSatisfy { $0.scheme == "https" }) {

@@ -100,7 +100,7 @@ public final class HttpOutput: Output, @unchecked Sendable {
         if settings.format == .message && settings.mapping != nil {
             context.logger.warn("mapping is not supported and will be ignored if message format is used")
         }
-        mapping = settings.mapping.map(HttpOutput.mappingTemplate)
+        mapping = settings.mapping.map { ValueTemplate(sprintfLeaves: $0) }
         message = settings.message.map(Template.init)
         retryable = Set(settings.retryableCodes)
         ignorable = Set(settings.ignorableCodes)
@@ -275,23 +275,6 @@ public final class HttpOutput: Output, @unchecked Sendable {
     func mapEvent(_ event: Event) -> Value {
         guard let mapping else { return .object(event.fields) }
         return mapping.render(event)
-    }
-
-    /// `mapping` as the template it is rendered from: Logstash sprintf's every leaf, so non-string scalars become
-    /// their `to_s` text.
-    static func mappingTemplate(_ value: Value) -> ValueTemplate {
-        func leavesAsText(_ v: Value) -> Value {
-            switch v {
-            case .object(let o):
-                var out = Object(minimumCapacity: o.count)
-                for (k, x) in o { out[k] = leavesAsText(x) }
-                return .object(out)
-            case .array(let a): return .array(a.map(leavesAsText))
-            case .string: return v
-            default: return .string(Ruby.toS(v))
-            }
-        }
-        return ValueTemplate(leavesAsText(value))
     }
 
     /// Ruby's `CGI.escape`: unreserved characters stay, a space becomes `+`, the rest is %-encoded.
