@@ -377,7 +377,9 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         unread += n
         unacked += n
         if settings.checkpointWrites > 0, seqNum >= (head.lastCheckpoint?.maxSeqNum ?? -1) + Int64(settings.checkpointWrites) {
-            requestHeadCheckpoint()
+            // `queue.checkpoint.writes: 1` is Logstash's maximum durability: every write synced and checkpointed
+            // before the input is told. Larger values trade that bound for throughput, checkpointed in the background.
+            if settings.checkpointWrites == 1 { checkpointHeadLogging() } else { requestHeadCheckpoint() }
         }
         return .wrote(n)
     }

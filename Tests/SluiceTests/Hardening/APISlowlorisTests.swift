@@ -9,22 +9,7 @@ import SluiceCore
 @Suite(.serialized)
 struct APISlowlorisTests {
     /// A connected socket to 127.0.0.1:`port`, or nil.
-    static func connectSocket(_ port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard ok == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
+    static func connectSocket(_ port: Int) -> Int32? { Loopback.tcp(port) }
 
     /// Whether the server closed `fd` (EOF or reset) within `seconds`; false when it is still open then.
     static func closedByServer(_ fd: Int32, within seconds: Double) -> Bool {

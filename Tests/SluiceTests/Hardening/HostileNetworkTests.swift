@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized)
 struct HostileNetworkTests {
     /// A connected TCP socket to 127.0.0.1:`port`, blocking; nil when the connection failed.
-    static func connectTCP(_ port: Int) -> Int32? { APISlowlorisTests.connectSocket(port) }
+    static func connectTCP(_ port: Int) -> Int32? { Loopback.tcp(port) }
 
     /// Writes all of `bytes` (blocking), false when the peer went away.
     @discardableResult
@@ -55,6 +55,21 @@ struct HostileNetworkTests {
         return (sluice, port)
     }
 
+    /// The MD5 of `count` times `letter`, computed by coreutils (`md5sum`), independently of Sluice's fingerprint.
+    static func md5(of letter: Character, count: Int) throws -> String {
+        let made = try runClient("/bin/sh", ["-c", "head -c \(count) /dev/zero | tr '\\0' \(letter) | md5sum | cut -d' ' -f1"])
+        #expect(made.exitCode == 0)
+        return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Reads the process's peak memory, stops it (expecting exit status 0) and parses its events.
+    static func stopMeasuring(_ sluice: SluiceProcess) -> (peakMiB: Int?, result: ProcessResult, events: [Object]) {
+        let peak = peakMemoryMiB(sluice.process.processIdentifier)
+        let result = sluice.stop()
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        return (peak, result, events(result.stdout))
+    }
+
     /// `count` short lines `small-<i>` on a fresh connection.
     static func sendSmallLines(_ port: Int, count: Int) throws {
         let fd = try #require(connectTCP(port))
@@ -81,16 +96,10 @@ struct HostileNetworkTests {
         for _ in half..<100 { #expect(chunk.withUnsafeBytes { Self.sendAll(big, $0) }) }
         #expect(Self.sendAll(big, "\n"))
         #expect(sluice.waitForOutput(lines: 1_001, seconds: 60), "\(sluice.stderr)")
-        let peak = Self.peakMemoryMiB(sluice.process.processIdentifier)
-        let result = sluice.stop()
-        #expect(result.exitCode == 0, "\(result.stderr)")
-        let events = Self.events(result.stdout)
+        let (peak, _, events) = Self.stopMeasuring(sluice)
         #expect(Self.smallLines(events).count == 1_000)
-        // md5sum of 104,857,600 "x" bytes, computed by coreutils.
-        let md5 = try runClient("/bin/sh", ["-c", "head -c 104857600 /dev/zero | tr '\\0' x | md5sum | cut -d' ' -f1"])
-        #expect(md5.exitCode == 0)
         let digests = events.compactMap { $0["md5"]?.stringValue }
-        #expect(digests == [md5.stdout.trimmingCharacters(in: .whitespacesAndNewlines)], "the big line, whole")
+        #expect(digests == [try Self.md5(of: "x", count: 104_857_600)], "the big line, whole")
         // The line itself, its String and its event: a few hundred MiB at most, not a multiple of the traffic.
         #expect((peak ?? Int.max) < 600, "peak RSS \(String(describing: peak)) MiB")
     }
@@ -107,14 +116,10 @@ struct HostileNetworkTests {
         try Self.sendSmallLines(port, count: 100)
         #expect(Self.sendAll(endless, "\nsmall-after\n"))
         #expect(sluice.waitForOutput(lines: 102, seconds: 60), "\(sluice.stderr)")
-        let peak = Self.peakMemoryMiB(sluice.process.processIdentifier)
-        let result = sluice.stop()
-        #expect(result.exitCode == 0, "\(result.stderr)")
-        let events = Self.events(result.stdout)
+        let (peak, result, events) = Self.stopMeasuring(sluice)
         let cut = events.filter { $0["md5"] != nil }
-        let md5 = try runClient("/bin/sh", ["-c", "head -c 1048576 /dev/zero | tr '\\0' y | md5sum | cut -d' ' -f1"])
         #expect(cut.count == 1, "one event for the endless line")
-        #expect(cut.first?["md5"]?.stringValue == md5.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "its first 1 MiB")
+        #expect(cut.first?["md5"]?.stringValue == (try Self.md5(of: "y", count: 1_048_576)), "its first 1 MiB")
         #expect(Self.smallLines(events).count == 101, "the other connection and the line after the cut")
         #expect(result.stderr.contains("decode_size_limit_bytes"), "the cut is logged")
         #expect((peak ?? Int.max) < 120, "peak RSS \(String(describing: peak)) MiB after 300 MiB of one line")

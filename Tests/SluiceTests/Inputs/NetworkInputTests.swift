@@ -17,6 +17,16 @@ struct NetworkInputTests {
         return (sluice, port)
     }
 
+    /// A sluice whose only output can never deliver (nothing listens on its port): the worker holds its batch of
+    /// 10 and the queue fills, so the input soon cannot queue more.
+    func blockedReceiver(_ input: String) throws -> (SluiceProcess, Int) {
+        let deadPort = SluiceProcess.freePort(), port = SluiceProcess.freePort()
+        let config = "input { \(input.replacingOccurrences(of: "PORT", with: String(port))) } output { tcp { host => \"127.0.0.1\" port => \(deadPort) reconnect_interval => 60 } }"
+        let sluice = try SluiceProcess(["-e", config, "-w", "1", "-b", "10"])
+        #expect(sluice.waitForLog("listener"), "receiver did not start\n\(sluice.stderr)")
+        return (sluice, port)
+    }
+
     static func ids(_ stdout: String, field: String = "sequence") -> [Int] {
         stdout.split(separator: "\n").compactMap { line in
             guard case .object(let o)? = try? JSONParser.parse(String(line)) else { return nil }
@@ -118,14 +128,8 @@ struct NetworkInputTests {
     }
 
     @Test func beatsSendsKeepAliveAcksWhileItsWindowWaitsForAFullQueue() throws {
-        // As in the http 429 test, the only output can never deliver, so the window's events cannot all be queued.
-        let deadPort = SluiceProcess.freePort()
-        let port = SluiceProcess.freePort()
-        let sluice = try SluiceProcess([
-            "-e", "input { beats { port => \(port) host => \"127.0.0.1\" } } output { tcp { host => \"127.0.0.1\" port => \(deadPort) reconnect_interval => 60 } }",
-            "-w", "1", "-b", "10",
-        ])
-        #expect(sluice.waitForLog("listener"))
+        // The window's events cannot all be queued.
+        let (sluice, port) = try blockedReceiver("beats { port => PORT host => \"127.0.0.1\" }")
         let client = try LumberjackClient(port: port)
         defer { client.close() }
         let n = 5_000
@@ -140,15 +144,8 @@ struct NetworkInputTests {
     // MARK: http
 
     @Test func httpAnswers429WhileRequestsWaitForAFullQueue() throws {
-        // The only output can never deliver (nothing listens on its port), so the worker holds its batch, the
-        // queue fills, the first request waits, and with max_pending_requests => 1 the next one is refused.
-        let deadPort = SluiceProcess.freePort()
-        let port = SluiceProcess.freePort()
-        let sluice = try SluiceProcess([
-            "-e", "input { http { port => \(port) host => \"127.0.0.1\" max_pending_requests => 1 } } output { tcp { host => \"127.0.0.1\" port => \(deadPort) reconnect_interval => 60 } }",
-            "-w", "1", "-b", "10",
-        ])
-        #expect(sluice.waitForLog("listener"))
+        // The first request waits for the full queue, and with max_pending_requests => 1 the next one is refused.
+        let (sluice, port) = try blockedReceiver("http { port => PORT host => \"127.0.0.1\" max_pending_requests => 1 }")
         let array = "[" + (0..<5000).map { "{\"n\":\($0)}" }.joined(separator: ",") + "]"
         let first = try runClient(
             "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", "-H", "Content-Type: application/json", "--data-binary", "@-", "http://127.0.0.1:\(port)/"],
@@ -175,15 +172,8 @@ final class LumberjackClient {
     let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { throw HarnessError("connect failed: \(errno)") }
+        guard let connected = Loopback.tcp(port) else { throw HarnessError("connect failed: \(errno)") }
+        fd = connected
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
