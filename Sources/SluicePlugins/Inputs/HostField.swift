@@ -40,3 +40,11 @@ struct HostField: Sendable {
         }
     }
 }
+
+extension FieldReference {
+    /// The field an input writes under its legacy name, or under its ECS name when ECS compatibility is on; built
+    /// once at start-up.
+    static func named(ecs: Bool, legacy: String, ecsName: String) -> FieldReference {
+        FieldReference(ecs ? ecsName : legacy)
+    }
+}

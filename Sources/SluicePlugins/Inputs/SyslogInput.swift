@@ -107,7 +107,7 @@ struct SyslogParser: Sendable {
     init(_ settings: SyslogInput.Settings, ecs mode: ECSCompatibility) throws {
         let ecs = mode.isEnabled
         self.ecs = ecs
-        let pick = { (legacy: String, ecsName: String) in FieldReference(ecs ? ecsName : legacy) }
+        let pick = { FieldReference.named(ecs: ecs, legacy: $0, ecsName: $1) }
         priority = pick("priority", "[log][syslog][priority]")
         facility = pick("facility", "[log][syslog][facility][code]")
         severity = pick("severity", "[log][syslog][severity][code]")

@@ -141,7 +141,7 @@ struct TcpFields: Sendable {
     let host, ip, port, proxyHost, proxyPort, sslSubject: FieldReference
 
     init(ecs: Bool) {
-        func pick(_ legacy: String, _ ecsName: String) -> FieldReference { FieldReference(ecs ? ecsName : legacy) }
+        let pick = { FieldReference.named(ecs: ecs, legacy: $0, ecsName: $1) }
         host = pick("host", "[@metadata][input][tcp][source][name]")
         ip = pick("[@metadata][ip_address]", "[@metadata][input][tcp][source][ip]")
         port = pick("port", "[@metadata][input][tcp][source][port]")

@@ -32,7 +32,7 @@ struct BeatsEventBuilder: Sendable {
         addHostname = settings.addHostname
         plainWithoutOriginal = !settings.enriches(.codecMetadata) && codecName == "plain"
         let ecs = self.ecs
-        let pick = { (legacy: String, ecsName: String) in FieldReference(ecs ? ecsName : legacy) }
+        let pick = { FieldReference.named(ecs: ecs, legacy: $0, ecsName: $1) }
         sourceIPField = pick("[@metadata][ip_address]", "[@metadata][input][beats][host][ip]")
         hostNameField = pick("host", "[host][name]")
         peerStatusField = FieldReference("[@metadata][tls_peer][status]")
