@@ -9,13 +9,21 @@ public struct APIRequest: Sendable {
     public var query: String
     /// The `Authorization` header, if any.
     public var authorization: String?
+    /// The `sluice-xsrf` header, which every request that changes something must carry: a page of another site
+    /// cannot send it (a form cannot set headers, and a script's cross-origin request with it needs a CORS
+    /// permission the server never gives).
+    public var xsrf: String?
 
-    public init(method: String = "GET", path: String, query: String = "", authorization: String? = nil) {
+    public init(method: String = "GET", path: String, query: String = "", authorization: String? = nil, xsrf: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.authorization = authorization
+        self.xsrf = xsrf
     }
+
+    /// The header name of `xsrf`.
+    public static let xsrfHeader = "sluice-xsrf"
 
     /// The value of query parameter `name`, percent-decoded (`+` is a space), or nil when absent.
     public func value(_ name: String) -> String? {
@@ -111,6 +119,14 @@ struct BadRequest: APIResponseError {
     let message: String
     var status: Int { 400 }
     var body: Value { errorBody(path: path, status: 400, message: message) }
+}
+
+/// A failure on the server's side (a file that cannot be written), with the reason.
+struct ServerError: APIResponseError {
+    let path: String
+    let message: String
+    var status: Int { 500 }
+    var body: Value { errorBody(path: path, status: 500, message: message) }
 }
 
 struct MethodNotAllowed: APIResponseError {

@@ -8,7 +8,12 @@ import SluiceCore
 /// GET /_sluice/dlq/<pipeline>                   statistics and failure signatures
 /// GET /_sluice/dlq/<pipeline>/entries           a page: ?since ?until ?plugin ?reason ?signature ?after ?size
 /// GET /_sluice/dlq/<pipeline>/entries/<id>      one entry with its event
+/// DELETE /_sluice/dlq/<pipeline>/entries/<id>   remove one entry
+/// POST /_sluice/dlq/<pipeline>/_remove          remove every entry the query selects (at least one condition)
+/// DELETE /_sluice/dlq/<pipeline>                purge the queue
 /// ```
+///
+/// Requests that change something must carry the `sluice-xsrf` header (any value).
 ///
 /// Called on the API server's event loops; holds nothing but the directory it reads.
 struct DeadLetterQueueAPI {
@@ -17,10 +22,16 @@ struct DeadLetterQueueAPI {
     /// The most entries a page holds (`?size`); 100 by default.
     static let maximumPageSize = 1_000
 
+    /// Whether `request` is one of the API's changes (other methods than GET are refused elsewhere).
+    static func takes(_ request: APIRequest) -> Bool {
+        (request.method == "DELETE" || request.method == "POST") && request.path.hasPrefix("/_sluice/dlq/")
+    }
+
     func route(_ parts: ArraySlice<String>, _ request: APIRequest) throws -> Value {
         let parts = Array(parts)
         guard let id = parts.first else { return .object(everyPipeline()) }
         let (p, admin) = try pipeline(id, request)
+        if request.method == "DELETE" || request.method == "POST" { return try change(parts, admin, request) }
         switch parts.count {
         case 1:
             return .object(stats(admin, p))
@@ -32,6 +43,36 @@ struct DeadLetterQueueAPI {
         default:
             throw NotFound(path: request.path)
         }
+    }
+
+    /// DELETE of an entry or of the whole queue, POST `_remove`.
+    func change(_ parts: [String], _ admin: DeadLetterQueueAdmin, _ request: APIRequest) throws -> Value {
+        guard request.xsrf != nil else {
+            throw BadRequest(path: request.path, message: "a request that changes the queue needs the \(APIRequest.xsrfHeader) header")
+        }
+        var o = Object()
+        do {
+            switch (request.method, parts.count) {
+            case ("DELETE", 1):
+                o["removed"] = .int(try admin.purge())
+            case ("DELETE", 3) where parts[1] == "entries":
+                guard let at = DeadLetterQueueEntryID(parts[2]), try admin.remove([at]).count == 1 else {
+                    throw NotFound(path: request.path)
+                }
+                o["removed"] = .int(1)
+            case ("POST", 2) where parts[1] == "_remove":
+                let selection = try Self.selection(request)
+                guard selection.isRestricted else {
+                    throw BadRequest(path: request.path, message: "_remove needs a selection (since, until, plugin, reason or signature); DELETE the queue to purge it")
+                }
+                o["removed"] = .int(try admin.remove(selection))
+            default:
+                throw MethodNotAllowed(path: request.path)
+            }
+        } catch let error as DeadLetterQueueError {
+            throw ServerError(path: request.path, message: error.message)
+        }
+        return .object(o)
     }
 
     func everyPipeline() -> Object {

@@ -61,7 +61,8 @@ public final class MonitoringAPI: Sendable {
     public func respond(to request: APIRequest) -> APIResponse {
         do {
             try authorize(request)
-            guard request.method == "GET" || request.method == "HEAD" else { throw MethodNotAllowed(path: request.path) }
+            let reads = request.method == "GET" || request.method == "HEAD"
+            guard reads || DeadLetterQueueAPI.takes(request) else { throw MethodNotAllowed(path: request.path) }
             if request.path == "/metrics" {
                 return APIResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: prometheus())
             }

@@ -5,7 +5,7 @@ import SluiceCore
 struct DLQ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq", abstract: "Inspect or clear a pipeline's dead letter queue.",
-        subcommands: [Stats.self, List.self, Show.self, Clear.self])
+        subcommands: [Stats.self, List.self, Show.self, Remove.self, Purge.self, Clear.self])
 
     /// Which queue: `--path.data`/`--path.dead_letter_queue` and `--pipeline`.
     struct Location: ParsableArguments {
@@ -137,6 +137,58 @@ struct DLQ: ParsableCommand {
         var o = event.fields
         o["@metadata"] = .object(metadata)
         return o
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove entries by id or by selection, also while the pipeline runs (recorded in removed_entries).")
+        @OptionGroup var location: Location
+        @OptionGroup var select: SelectionOptions
+
+        @Argument(help: "Entry ids, as `sluice dlq list` prints them.")
+        var ids: [String] = []
+
+        func run() throws {
+            let selection = try select.selection
+            guard ids.isEmpty != !selection.isRestricted else {
+                throw ValidationError("name entry ids or a selection (--since, --until, --plugin, --reason, --signature), not both")
+            }
+            do {
+                if ids.isEmpty {
+                    print("Removed \(try location.admin.remove(selection)) entries")
+                    return
+                }
+                let parsed = try ids.map { text in
+                    guard let id = DeadLetterQueueEntryID(text) else { throw ValidationError("\(text) is not an entry id such as 3-4097") }
+                    return id
+                }
+                let removed = try location.admin.remove(parsed)
+                print("Removed \(removed.count) entries")
+                let missing = Set(parsed).subtracting(removed)
+                if !missing.isEmpty {
+                    printError("ERROR: no such entries: \(missing.sorted().map(\.description).joined(separator: ", "))")
+                    throw ExitCode(1)
+                }
+            } catch let error as DeadLetterQueueError {
+                printError("ERROR: \(error.message)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove every entry: deletes the segments, or, while a pipeline writes, records them as removed.")
+        @OptionGroup var location: Location
+
+        func run() throws {
+            do {
+                print("Removed \(try location.admin.purge()) entries from \(location.admin.directory)")
+            } catch {
+                printError("ERROR: \(error.message)")
+                throw ExitCode(1)
+            }
+        }
     }
 
     struct Clear: ParsableCommand {

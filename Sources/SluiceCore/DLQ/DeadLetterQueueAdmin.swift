@@ -43,6 +43,9 @@ public struct DeadLetterQueueSelection: Sendable {
         self.signature = signature
     }
 
+    /// Whether any condition is set (an empty selection takes everything).
+    public var isRestricted: Bool { since != nil || until != nil || plugin != nil || reason != nil || signature != nil }
+
     public func matches(_ e: DeadLetterQueueEntry) -> Bool {
         if let since, e.entryTime < since { return false }
         if let until, !(e.entryTime < until) { return false }
@@ -112,6 +115,7 @@ public struct DeadLetterQueueAdmin: Sendable {
         from start: DeadLetterQueueEntryID?, decodeEvents: Bool, _ body: (DeadLetterQueueEntryID, DeadLetterQueueEntry) -> Bool
     ) -> Int {
         var damaged = 0
+        let removals = DeadLetterQueueRemovals.load(directory)
         for (id, path) in segmentFiles() where start.map({ id >= $0.segment }) ?? true {
             guard let bytes = SegmentFiles.readFile(path) else { continue }  // deleted meanwhile
             let offset = start.flatMap { $0.segment == id ? $0.offset : nil } ?? 1
@@ -124,6 +128,7 @@ public struct DeadLetterQueueAdmin: Sendable {
                 switch scanner.next() {
                 case .entry(let e):
                     let entryID = DeadLetterQueueEntryID(segment: id, offset: e.start)
+                    if removals.contains(entryID) { continue }
                     guard let entry = try? DLQEntryCodec.decode(e.storage, range: e.range, decodeEvent: decodeEvents) else {
                         damaged += 1
                         continue
@@ -197,6 +202,65 @@ public struct DeadLetterQueueAdmin: Sendable {
     }
 
     // MARK: Maintenance
+
+    /// Removes the entries `ids` that exist (and are not removed yet), also while a pipeline writes the queue:
+    /// they are recorded in `removed_entries`, which every Sluice reader honours. Returns the ids removed.
+    @discardableResult
+    public func remove(_ ids: [DeadLetterQueueEntryID]) throws(DeadLetterQueueError) -> [DeadLetterQueueEntryID] {
+        let lock = try FileLock.acquire(SegmentFiles.join(directory, DeadLetterQueueRemovals.lockFileName), owner: "sluice dlq remove")
+        defer { lock.release(deleteFile: false) }
+        let existing = ids.filter(self.existing(among: ids).contains)
+        try DeadLetterQueueRemovals.record(existing.map(\.description), in: directory)
+        try DeadLetterQueueRemovals.compact(in: directory, keepingSegments: Set(segmentFiles().map(\.id)))
+        return existing
+    }
+
+    /// Which of `ids` are entries not yet removed: each segment they name is read once.
+    func existing(among ids: [DeadLetterQueueEntryID]) -> Set<DeadLetterQueueEntryID> {
+        let wanted = Set(ids)
+        var found: Set<DeadLetterQueueEntryID> = []
+        for segment in Set(ids.map(\.segment)) {
+            _ = scan(from: DeadLetterQueueEntryID(segment: segment, offset: 1), decodeEvents: false) { id, _ in
+                guard id.segment == segment else { return false }
+                if wanted.contains(id) { found.insert(id) }
+                return true
+            }
+        }
+        return found
+    }
+
+    /// Removes every entry `selection` takes; returns how many.
+    @discardableResult
+    public func remove(_ selection: DeadLetterQueueSelection) throws(DeadLetterQueueError) -> Int {
+        var ids: [DeadLetterQueueEntryID] = []
+        scan(decodeEvents: false) { id, entry in
+            if selection.matches(entry) { ids.append(id) }
+            return true
+        }
+        return try remove(ids).count
+    }
+
+    /// Empties the queue: deletes every segment when no pipeline holds it (`clear`), otherwise removes every entry
+    /// written so far (one `..ID` line). Returns the entries removed.
+    @discardableResult
+    public func purge() throws(DeadLetterQueueError) -> Int {
+        var count = 0
+        var last: DeadLetterQueueEntryID?
+        scan(decodeEvents: false) { id, _ in
+            count += 1
+            last = id
+            return true
+        }
+        if (try? clear()) != nil {
+            _ = SegmentFiles.remove(SegmentFiles.join(directory, DeadLetterQueueRemovals.fileName))
+            return count
+        }
+        guard let last else { return 0 }
+        let lock = try FileLock.acquire(SegmentFiles.join(directory, DeadLetterQueueRemovals.lockFileName), owner: "sluice dlq purge")
+        defer { lock.release(deleteFile: false) }
+        try DeadLetterQueueRemovals.record([".." + last.description], in: directory)
+        return count
+    }
 
     /// Deletes every segment, refusing while a writer holds the queue's lock.
     /// - Returns: the number of segment files removed.

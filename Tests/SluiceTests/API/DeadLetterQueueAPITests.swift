@@ -140,3 +140,43 @@ struct DeadLetterQueueAPITests {
         #expect(final.map(\.n) == (0..<1_000).map { "w\($0)" })
     }
 }
+
+/// The admin API's changes: removing entries and purging, with the cross-site header required.
+@Suite(.serialized)
+struct DeadLetterQueueAPIChangeTests {
+    let work = TestPaths.temporaryDirectory()
+
+    func send(_ api: MonitoringAPI, _ method: String, _ path: String, _ query: String = "", xsrf: Bool = true) throws -> (Int, Object) {
+        let r = api.respond(to: APIRequest(method: method, path: path, query: query, xsrf: xsrf ? "1" : nil))
+        return (r.status, try json(r))
+    }
+
+    @Test func removeEntriesAndPurgeWhileThePipelineHoldsTheQueue() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let pipeline = try compileDLQPipeline(data: work)
+        defer { pipeline.deadLetterQueue?.close() }
+        pipeline.process(failingEvents(10))
+        let api = MonitoringAPI(agent: StaticDirectory([pipeline]), node: NodeInfo(version: "0.1.0", id: "n"), configuration: APIConfiguration())
+        let (_, page) = try send(api, "GET", "/_sluice/dlq/main/entries")
+        let ids = (page["entries"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        #expect(ids.count == 10)
+
+        #expect(try send(api, "DELETE", "/_sluice/dlq/main/entries/\(ids[3])", xsrf: false).0 == 400, "no cross-site header")
+        let (deleted, body) = try send(api, "DELETE", "/_sluice/dlq/main/entries/\(ids[3])")
+        #expect(deleted == 200 && body["removed"] == .int(1))
+        #expect(try send(api, "GET", "/_sluice/dlq/main/entries/\(ids[3])").0 == 404)
+        #expect(try send(api, "DELETE", "/_sluice/dlq/main/entries/\(ids[3])").0 == 404, "already removed")
+        #expect(try send(api, "GET", "/_sluice/dlq/main").1["entries"] == .int(9))
+
+        #expect(try send(api, "POST", "/_sluice/dlq/main/_remove").0 == 400, "a selection is required")
+        #expect(try send(api, "POST", "/_sluice/dlq/main/_remove", "plugin=elasticsearch").1["removed"] == .int(0))
+        #expect(try send(api, "PUT", "/_sluice/dlq/main").0 == 405)
+        #expect(try send(api, "DELETE", "/_node/stats").0 == 405)
+
+        let (purged, purge) = try send(api, "DELETE", "/_sluice/dlq/main")
+        #expect(purged == 200 && purge["removed"] == .int(9))
+        #expect(try send(api, "GET", "/_sluice/dlq/main").1["entries"] == .int(0))
+        pipeline.process(failingEvents(2))
+        #expect(try send(api, "GET", "/_sluice/dlq/main").1["entries"] == .int(2), "entries written after a purge stay")
+    }
+}

@@ -135,3 +135,72 @@ struct DLQAdminTests {
         }
     }
 }
+
+/// Removing single entries (a record beside the segments, honoured by every Sluice reader) and purging, with and
+/// without a writer holding the queue.
+@Suite("DLQ removals")
+struct DLQRemovalTests {
+    typealias Support = DLQTestSupport
+
+    func indexes(_ admin: DeadLetterQueueAdmin) -> [Int] {
+        admin.page(limit: 1_000).entries.map { DLQAdminTests.index($0.entry) }
+    }
+
+    @Test(arguments: [false, true])
+    func removedEntriesAreSkippedByListingsAndTheInputsReader(_ headOpen: Bool) throws {
+        try Support.withTemporaryDirectory { root in
+            let writer = try DLQAdminTests.populate(root, count: 30, keepOpen: headOpen)
+            defer { writer.close() }
+            let admin = DeadLetterQueueAdmin(root: root, pipelineID: "main")
+            let ids = admin.page(limit: 100).entries.map(\.id)
+            let victims = [ids[0], ids[7], ids[29]]
+            let bogus = DeadLetterQueueEntryID(segment: ids[7].segment, offset: ids[7].offset + 1)
+            #expect(try admin.remove(victims + [bogus]) == victims, "a position that is no entry is not removed")
+            #expect(try admin.remove([ids[7]]).isEmpty, "removing twice removes nothing")
+            #expect(indexes(admin) == (0..<30).filter { ![0, 7, 29].contains($0) })
+            #expect(admin.entry(ids[7]) == nil)
+            #expect(admin.stats()["entries"] == .int(27))
+
+            let reader = try DeadLetterQueueReader(path: root, pipelineID: "main")
+            var read: [Int] = []
+            while let entry = reader.next() { read.append(DLQAdminTests.index(entry)) }
+            let sealed = (0..<30).filter { ![0, 7, 29].contains($0) }
+            #expect(read == (headOpen ? Array(sealed.prefix(read.count)) : sealed), "the input skips removed entries")
+
+            #expect(try admin.remove(DeadLetterQueueSelection(reason: "kind b")) == 9, "10 of kind b, one already removed")
+            #expect(indexes(admin).allSatisfy { $0 % 3 != 1 })
+        }
+    }
+
+    @Test func purgeWhileTheWriterRunsHidesWhatWasWrittenAndKeepsWhatFollows() throws {
+        try Support.withTemporaryDirectory { root in
+            let clock = FakeClock()
+            let writer = try DLQAdminTests.populate(root, count: 20, keepOpen: true, clock: clock)
+            defer { writer.close() }
+            let admin = DeadLetterQueueAdmin(root: root, pipelineID: "main")
+            #expect(throws: DeadLetterQueueError.self) { try admin.clear() }
+            #expect(try admin.purge() == 20)
+            #expect(indexes(admin).isEmpty)
+            writer.write(DLQWriterTests.sampleEvent(99), pluginType: "t", pluginID: "p", reason: "failure 99 of kind a")
+            #expect(indexes(admin) == [99])
+            writer.close()
+            #expect(try admin.purge() == 1)
+            #expect(admin.segmentFiles().isEmpty, "without a writer the segments are deleted")
+            #expect(!SegmentFiles.exists(root + "/main/" + DeadLetterQueueRemovals.fileName))
+        }
+    }
+
+    @Test func theRecordForgetsSegmentsThatAreGone() throws {
+        try Support.withTemporaryDirectory { root in
+            _ = try DLQAdminTests.populate(root, count: 30)
+            let admin = DeadLetterQueueAdmin(root: root, pipelineID: "main")
+            let ids = admin.page(limit: 100).entries.map(\.id)
+            try admin.remove([ids[0], ids[29]])
+            #expect(SegmentFiles.remove(root + "/main/\(ids[0].segment).log"))
+            try admin.remove([ids[28]])
+            let record = DeadLetterQueueRemovals.load(root + "/main")
+            #expect(!record.contains(ids[0]))
+            #expect(record.contains(ids[28]) && record.contains(ids[29]))
+        }
+    }
+}
