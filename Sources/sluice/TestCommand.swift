@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluicePlugins
+import SluiceTesting
+
+/// `sluice test`: runs golden fixture folders and logstash-filter-verifier test-case files against pipelines and
+/// reports each case (a field-by-field diff for a failure), a summary, and optionally JUnit XML. Exits 0 when every
+/// case passed or was skipped, 1 when one failed, 2 on a usage or config error.
+struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Test pipelines: golden fixture folders, or logstash-filter-verifier test-case files (JSON/YAML).",
+        discussion: """
+            sluice test DIR...                     run fixture cases (a folder holding pipeline.conf, or a folder of them)
+            sluice test --config FILE CASE.json... run LFV test cases through FILE's filters
+            sluice test CASE.yml... FILE.conf      the same, in logstash-filter-verifier's argument order
+            Exit status: 0 all passed (skips allowed), 1 a case failed, 2 a usage or config error.
+            """)
+
+    @Argument(help: "Fixture case folders, folders of them, LFV test-case files (.json, .yml, .yaml), or the config (.conf).")
+    var paths: [String] = []
+
+    @Option(name: [.customShort("f"), .customLong("config")], help: "The pipeline config (file, directory or glob) LFV test cases run against.")
+    var config: String?
+
+    @Option(name: .customLong("junit"), help: "Also write the results as JUnit XML to this file.")
+    var junit: String?
+
+    @Option(name: .customLong("pipeline.ecs_compatibility"), help: "ECS mode for LFV test cases: disabled, v1 or v8 (v8).")
+    var ecsCompatibility: String = "v8"
+
+    @Flag(name: .customLong("config.support_escapes"), help: "Interpret \\n, \\t, \\\" … in the config's quoted strings.")
+    var supportEscapes = false
+
+    @Option(name: [.customShort("j"), .customLong("jobs")], help: "Fixture cases run at once (default: CPU cores).")
+    var jobs: Int?
+
+    @Option(name: .customLong("timeout"), help: "Seconds a fixture case may run before it is killed (120).")
+    var timeout: Double = 120
+
+    @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only failures, skips and the summary.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let plan = try TestPlan(paths: paths, config: config)
+            let verifier = try plan.lfvSuites.isEmpty ? nil : makeVerifier(plan)
+            var results = runFixtures(plan.fixtures)
+            if let verifier { results += try runSuites(plan.lfvSuites, verifier) }
+            try finish(TestReport(results))
+        } catch let e as TestUsageError {
+            printError("ERROR: \(e.message)")
+            throw ExitCode(2)
+        } catch let e as FilterVerifierError {
+            printError(e.rendered)
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension Test {
+    /// Parses the config the LFV suites run against.
+    func makeVerifier(_ plan: TestPlan) throws -> FilterVerifier {
+        guard let config = plan.config else {
+            throw TestUsageError("test-case files need the pipeline config: --config FILE (or a .conf path)")
+        }
+        guard let ecs = ECSCompatibility(rawValue: ecsCompatibility) else {
+            throw TestUsageError("--pipeline.ecs_compatibility must be disabled, v1 or v8, got \"\(ecsCompatibility)\"")
+        }
+        let sources: [ConfigSource]
+        do {
+            sources = try ConfigSources.load(path: config)
+        } catch {
+            throw TestUsageError(error.message)
+        }
+        return try FilterVerifier(sources: sources, registry: builtinRegistry, ecsCompatibility: ecs, supportEscapes: supportEscapes)
+    }
+
+    /// Runs the fixture cases as subprocesses of this binary, printing each result as it is known.
+    func runFixtures(_ cases: [(suite: String, fixture: FixtureCase)]) -> [TestCaseResult] {
+        guard !cases.isEmpty else { return [] }
+        let runner = FixtureProcessRunner(
+            binary: FixtureProcessRunner.currentExecutable, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
+            timeout: timeout)
+        let quiet = self.quiet
+        return runner.run(cases) { Test.show($0, quiet: quiet) }
+    }
+
+    /// Runs the LFV suites in process; a file that cannot be read is a usage error, found before anything runs.
+    func runSuites(_ files: [String], _ verifier: FilterVerifier) throws -> [TestCaseResult] {
+        let suites: [LFVSuite]
+        do {
+            suites = try files.map { file throws(LFVFileError) in try LFVSuite(file: file) }
+        } catch {
+            throw TestUsageError(error.description)
+        }
+        var results: [TestCaseResult] = []
+        for suite in suites {
+            for r in try verifier.run(suite) {
+                Test.show(r, quiet: quiet)
+                results.append(r)
+            }
+        }
+        return results
+    }
+
+    static func show(_ result: TestCaseResult, quiet: Bool) {
+        if quiet && result.status == .passed { return }
+        Swift.print(TestReport.line(result), terminator: "")
+    }
+
+    /// The summary, the JUnit file, and the exit status.
+    func finish(_ report: TestReport) throws {
+        print(report.summary)
+        if let junit {
+            do {
+                try report.junitXML.write(toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                throw TestUsageError("cannot write the JUnit report to \(junit): \(error.localizedDescription)")
+            }
+        }
+        if report.results.isEmpty { throw TestUsageError("no test cases found in \(paths.joined(separator: " "))") }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
+/// A command line `sluice test` cannot act on; exits 2.
+struct TestUsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
