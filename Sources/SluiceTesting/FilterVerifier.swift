@@ -36,7 +36,7 @@ public struct FilterVerifier {
         defer { program.close() }
         return try suite.testcases.enumerated().map { (i, testcase) throws(FilterVerifierError) in
             let start = Date()
-            let codec = try buildCodec(suite.codec, environment)
+            let codec = try buildCodec(suite.codec, from: suite.file, environment)
             let actual = program.runFilters(decode(testcase, suite, codec))
             let failures = compare(actual, testcase.expected, suite)
             return TestCaseResult(
@@ -66,9 +66,9 @@ public struct FilterVerifierError: Error, Sendable {
 
 extension FilterVerifier {
     /// The suite's codec, built from its config text (`json_lines`, `plain { charset => "…" }`).
-    func buildCodec(_ spec: String, _ environment: PipelineEnvironment) throws(FilterVerifierError) -> any Codec {
+    func buildCodec(_ spec: String, from file: String, _ environment: PipelineEnvironment) throws(FilterVerifierError) -> any Codec {
         let text = "input { \(Self.lineOriented(spec)) }\n"
-        let sources = [ConfigSource(name: "codec (from the test case file)", text: text)]
+        let sources = [ConfigSource(name: "\(file) (codec)", text: text)]
         let renderer = DiagnosticRenderer(sources: sources)
         let ast: PipelineAST
         do {

@@ -152,7 +152,8 @@ public enum FixtureComparison {
     public static func compare(_ a: [Value], _ e: [Value], numeric: Bool = false, allActual: String? = nil) -> [String] {
         var failures: [String] = []
         if a.count != e.count {
-            let shown = allActual ?? a.map(GoldenJSON.render).joined(separator: "\n")
+            let text = allActual ?? a.map(GoldenJSON.render).joined(separator: "\n")
+            let shown = text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "(no events)" : text
             failures.append("event count: got \(a.count), expected \(e.count)\n--- actual:\n\(shown)")
         }
         for (i, (x, y)) in zip(a, e).enumerated() where !GoldenJSON.matches(x, y, numeric: numeric) {

@@ -64,14 +64,14 @@ public struct TestReport: Sendable {
             bySuite[r.suite, default: []].append(r)
         }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuites name=\"sluice test\" tests=\"\(results.count)\" failures=\"\(failed)\" skipped=\"\(skipped)\" time=\"\(Self.time(results))\">\n"
+        xml += "<testsuites name=\"sluice test\" tests=\"\(results.count)\" failures=\"\(failed)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(Self.time(results))\">\n"
         for suite in suites { xml += Self.junitSuite(suite, bySuite[suite] ?? []) }
         return xml + "</testsuites>\n"
     }
 
     static func junitSuite(_ name: String, _ cases: [TestCaseResult]) -> String {
         let report = TestReport(cases)
-        var xml = "  <testsuite name=\"\(xmlEscape(name))\" tests=\"\(cases.count)\" failures=\"\(report.failed)\""
+        var xml = "  <testsuite name=\"\(xmlEscape(name))\" tests=\"\(cases.count)\" failures=\"\(report.failed)\" errors=\"0\""
         xml += " skipped=\"\(report.skipped)\" time=\"\(time(cases))\">\n"
         for c in cases {
             let open = "    <testcase classname=\"\(xmlEscape(name))\" name=\"\(xmlEscape(c.name))\" time=\"\(time([c]))\""
@@ -81,11 +81,17 @@ public struct TestReport: Sendable {
             case .skipped(let reason):
                 xml += open + ">\n      <skipped message=\"\(xmlEscape(reason))\"/>\n    </testcase>\n"
             case .failed(let explanation):
-                let message = explanation.split(separator: "\n").first.map(String.init) ?? "failed"
+                let message = Self.headline(explanation)
                 xml += open + ">\n      <failure message=\"\(xmlEscape(message))\">\(xmlEscape(explanation))</failure>\n    </testcase>\n"
             }
         }
         return xml + "  </testsuite>\n"
+    }
+
+    /// A failure's first two lines as one (`event 1 differs: different [status]: …`), for the `message` attribute.
+    static func headline(_ explanation: String) -> String {
+        let lines = explanation.split(separator: "\n").prefix(2).map { $0.trimmingCharacters(in: .whitespaces) }
+        return lines.isEmpty ? "failed" : lines.joined(separator: " ")
     }
 
     static func time(_ cases: [TestCaseResult]) -> String {
