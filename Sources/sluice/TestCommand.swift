@@ -12,10 +12,12 @@ struct Test: ParsableCommand {
         commandName: "test",
         abstract: "Test pipelines: golden fixture folders, or logstash-filter-verifier test-case files (JSON/YAML).",
         discussion: """
-            sluice test DIR...                     run fixture cases (a folder holding pipeline.conf, or a folder of them)
-            sluice test --config FILE CASE.json... run LFV test cases through FILE's filters
-            sluice test CASE.yml... FILE.conf      the same, in logstash-filter-verifier's argument order
-            Exit status: 0 all passed (skips allowed), 1 a case failed, 2 a usage or config error.
+            Fixture folders:  sluice test DIR...  (a folder holding pipeline.conf,
+                              or a folder of such folders)
+            LFV test cases:   sluice test --config FILE CASE.json CASE.yml...
+                              sluice test CASE.json... FILE.conf  (LFV's order)
+            Exit status: 0 every case passed or was skipped, 1 a case failed,
+            2 a usage error or a config that does not compile.
             """)
 
     @Argument(help: "Fixture case folders, folders of them, LFV test-case files (.json, .yml, .yaml), or the config (.conf).")
@@ -27,7 +29,7 @@ struct Test: ParsableCommand {
     @Option(name: .customLong("junit"), help: "Also write the results as JUnit XML to this file.")
     var junit: String?
 
-    @Option(name: .customLong("pipeline.ecs_compatibility"), help: "ECS mode for LFV test cases: disabled, v1 or v8 (v8).")
+    @Option(name: .customLong("pipeline.ecs_compatibility"), help: "ECS mode for LFV test cases: disabled, v1 or v8.")
     var ecsCompatibility: String = "v8"
 
     @Flag(name: .customLong("config.support_escapes"), help: "Interpret \\n, \\t, \\\" … in the config's quoted strings.")
@@ -36,7 +38,7 @@ struct Test: ParsableCommand {
     @Option(name: [.customShort("j"), .customLong("jobs")], help: "Fixture cases run at once (default: CPU cores).")
     var jobs: Int?
 
-    @Option(name: .customLong("timeout"), help: "Seconds a fixture case may run before it is killed (120).")
+    @Option(name: .customLong("timeout"), help: "Seconds a fixture case may run before it is killed.")
     var timeout: Double = 120
 
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only failures, skips and the summary.")
