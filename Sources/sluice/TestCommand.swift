@@ -7,7 +7,7 @@ import SluiceTesting
 /// `sluice test`: runs golden fixture folders and logstash-filter-verifier test-case files against pipelines and
 /// reports each case (a field-by-field diff for a failure), a summary, and optionally JUnit XML. Exits 0 when every
 /// case passed or was skipped, 1 when one failed, 2 on a usage or config error.
-struct Test: ParsableCommand {
+struct TestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Test pipelines: golden fixture folders, or logstash-filter-verifier test-case files (JSON/YAML).",
@@ -61,7 +61,7 @@ struct Test: ParsableCommand {
     }
 }
 
-extension Test {
+extension TestCommand {
     /// Parses the config the LFV suites run against.
     func makeVerifier(_ plan: TestPlan) throws -> FilterVerifier {
         guard let config = plan.config else {
@@ -86,7 +86,7 @@ extension Test {
             binary: FixtureProcessRunner.currentExecutable, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
             timeout: timeout)
         let quiet = self.quiet
-        return runner.run(cases) { Test.show($0, quiet: quiet) }
+        return runner.run(cases) { TestCommand.show($0, quiet: quiet) }
     }
 
     /// Runs the LFV suites in process; a file that cannot be read is a usage error, found before anything runs.
@@ -100,7 +100,7 @@ extension Test {
         var results: [TestCaseResult] = []
         for suite in suites {
             for r in try verifier.run(suite) {
-                Test.show(r, quiet: quiet)
+                TestCommand.show(r, quiet: quiet)
                 results.append(r)
             }
         }
