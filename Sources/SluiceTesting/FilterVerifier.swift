@@ -29,9 +29,8 @@ public struct FilterVerifier {
     /// Runs every test case of `suite` through a freshly compiled program (filter state does not leak between
     /// files). A config or codec that does not compile is thrown: no case can run.
     public func run(_ suite: LFVSuite) throws(FilterVerifierError) -> [TestCaseResult] {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(UUID().uuidString)")
+        let (environment, data) = temporaryEnvironment()
         defer { try? FileManager.default.removeItem(at: data) }
-        let environment = PipelineEnvironment(pipelineID: "main", ecsCompatibility: ecsCompatibility, dataPath: data.path)
         let program = try compileFilters(environment)
         defer { program.close() }
         return try suite.testcases.enumerated().map { (i, testcase) throws(FilterVerifierError) in
@@ -44,6 +43,19 @@ public struct FilterVerifier {
                 status: failures.isEmpty ? .passed : .failed(failures.joined(separator: "\n")),
                 seconds: Date().timeIntervalSince(start))
         }
+    }
+
+    /// The environment plugins are built in, with a `path.data` of their own that the caller removes.
+    func temporaryEnvironment() -> (PipelineEnvironment, URL) {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(UUID().uuidString)")
+        return (PipelineEnvironment(pipelineID: "main", ecsCompatibility: ecsCompatibility, dataPath: data.path), data)
+    }
+
+    /// Compiles the filter section once and releases it: a config error shows before any case runs.
+    public func check() throws(FilterVerifierError) {
+        let (environment, data) = temporaryEnvironment()
+        defer { try? FileManager.default.removeItem(at: data) }
+        try compileFilters(environment).close()
     }
 
     /// The config's filter section alone, compiled as the runtime compiles a pipeline. Inputs and outputs are

@@ -46,10 +46,12 @@ struct TestCommand: ParsableCommand {
 
     func run() throws {
         do {
+            // Everything that can be wrong with the command line or the config is found before any case runs.
             let plan = try TestPlan(paths: paths, config: config)
-            let verifier = try plan.lfvSuites.isEmpty ? nil : makeVerifier(plan)
+            let suites = try loadSuites(plan.lfvSuites)
+            let verifier = try suites.isEmpty ? nil : makeVerifier(plan)
             var results = runFixtures(plan.fixtures)
-            if let verifier { results += try runSuites(plan.lfvSuites, verifier) }
+            if let verifier { results += try runSuites(suites, verifier) }
             try finish(TestReport(results))
         } catch let e as TestUsageError {
             printError("ERROR: \(e.message)")
@@ -76,7 +78,9 @@ extension TestCommand {
         } catch {
             throw TestUsageError(error.message)
         }
-        return try FilterVerifier(sources: sources, registry: builtinRegistry, ecsCompatibility: ecs, supportEscapes: supportEscapes)
+        let verifier = try FilterVerifier(sources: sources, registry: builtinRegistry, ecsCompatibility: ecs, supportEscapes: supportEscapes)
+        try verifier.check()
+        return verifier
     }
 
     /// Runs the fixture cases as subprocesses of this binary, printing each result as it is known.
@@ -89,14 +93,17 @@ extension TestCommand {
         return runner.run(cases) { TestCommand.show($0, quiet: quiet) }
     }
 
-    /// Runs the LFV suites in process; a file that cannot be read is a usage error, found before anything runs.
-    func runSuites(_ files: [String], _ verifier: FilterVerifier) throws -> [TestCaseResult] {
-        let suites: [LFVSuite]
+    /// Reads the LFV test-case files; one that cannot be read or does not follow the format is a usage error.
+    func loadSuites(_ files: [String]) throws -> [LFVSuite] {
         do {
-            suites = try files.map { file throws(LFVFileError) in try LFVSuite(file: file) }
+            return try files.map { file throws(LFVFileError) in try LFVSuite(file: file) }
         } catch {
             throw TestUsageError(error.description)
         }
+    }
+
+    /// Runs the LFV suites in process, printing each result.
+    func runSuites(_ suites: [LFVSuite], _ verifier: FilterVerifier) throws -> [TestCaseResult] {
         var results: [TestCaseResult] = []
         for suite in suites {
             for r in try verifier.run(suite) {
@@ -122,7 +129,6 @@ extension TestCommand {
                 throw TestUsageError("cannot write the JUnit report to \(junit): \(error.localizedDescription)")
             }
         }
-        if report.results.isEmpty { throw TestUsageError("no test cases found in \(paths.joined(separator: " "))") }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

@@ -15,6 +15,9 @@ struct TestPlan {
         self.config = config
         guard !paths.isEmpty else { throw TestUsageError("name fixture folders or test-case files to run (see sluice test --help)") }
         for path in paths { try add(path) }
+        if fixtures.isEmpty && lfvSuites.isEmpty {
+            throw TestUsageError("no fixture case or test-case file among \(paths.joined(separator: " "))")
+        }
     }
 
     mutating func add(_ path: String) throws {

@@ -67,7 +67,8 @@ struct TestCommandTests {
     }
 
     @Test func usageErrorsExitTwo() throws {
-        for arguments in [[], ["examples/tests/quickstart.json"], ["/nonexistent.json"], ["examples/quickstart.log"]] {
+        let commandLines = [[], ["examples/tests/quickstart.json"], ["/nonexistent.json"], ["examples/quickstart.log"], ["examples/quickstart.conf"]]
+        for arguments in commandLines {
             let r = try sluiceTest(arguments)
             #expect(r.exitCode == 2, "\(arguments): \(r.stdout)\n\(r.stderr)")
             #expect(r.stderr.hasPrefix("ERROR: "), "\(arguments): \(r.stderr)")
@@ -79,8 +80,9 @@ struct TestCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("bad.conf")
         try "filter {\n  mutate { convet => { \"a\" => \"integer\" } }\n}\n".write(to: config, atomically: true, encoding: .utf8)
-        let r = try sluiceTest(["--config", config.path, "examples/tests/quickstart.json"])
+        let r = try sluiceTest(["--config", config.path, "Tests/Golden/sluice-test/cases", "examples/tests/quickstart.json"])
         #expect(r.exitCode == 2)
+        #expect(r.stdout.isEmpty, "found before any case runs: \(r.stdout)")
         #expect(r.stderr.contains("bad.conf:2:12: error: Unknown setting 'convet' for mutate"), "\(r.stderr)")
         #expect(r.stderr.contains("  |            ^"))
         #expect(r.stderr.contains("did you mean 'convert'?"))
@@ -91,8 +93,9 @@ struct TestCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("old.json")
         try #"{"input": ["x"], "expected": []}"#.write(to: file, atomically: true, encoding: .utf8)
-        let r = try sluiceTest(["--config", "examples/quickstart.conf", file.path])
+        let r = try sluiceTest(["--config", "examples/quickstart.conf", "Tests/Golden/sluice-test/cases", file.path])
         #expect(r.exitCode == 2)
+        #expect(r.stdout.isEmpty, "found before any case runs: \(r.stdout)")
         #expect(r.stderr.contains("deprecated top-level"), "\(r.stderr)")
     }
 
