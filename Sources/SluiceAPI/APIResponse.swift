@@ -17,6 +17,32 @@ public struct APIRequest: Sendable {
         self.authorization = authorization
     }
 
+    /// The value of query parameter `name`, percent-decoded (`+` is a space), or nil when absent.
+    public func value(_ name: String) -> String? {
+        for item in query.split(separator: "&") {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.first.map(String.init) == name { return parts.count == 2 ? Self.percentDecoded(parts[1]) : "" }
+        }
+        return nil
+    }
+
+    static func percentDecoded(_ text: Substring) -> String {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let c = bytes.popFirst() {
+            if c == UInt8(ascii: "+") {
+                out.append(UInt8(ascii: " "))
+            } else if c == UInt8(ascii: "%"), bytes.count >= 2,
+                      let byte = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+                out.append(byte)
+                bytes.removeFirst(2)
+            } else {
+                out.append(c)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Whether the query holds `name` (`?pretty`, `?pretty=true`).
     func hasFlag(_ name: String) -> Bool {
         query.split(separator: "&").contains { item in
@@ -79,6 +105,14 @@ struct Unauthorized: APIResponseError {
 }
 
 /// A method other than GET (or HEAD).
+/// A request the API understood but cannot take (a bad parameter), with the reason.
+struct BadRequest: APIResponseError {
+    let path: String
+    let message: String
+    var status: Int { 400 }
+    var body: Value { errorBody(path: path, status: 400, message: message) }
+}
+
 struct MethodNotAllowed: APIResponseError {
     let path: String
     var status: Int { 405 }

@@ -65,7 +65,7 @@ public final class MonitoringAPI: Sendable {
             if request.path == "/metrics" {
                 return APIResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: prometheus())
             }
-            let body = try route(request.path)
+            let body = try route(request.path, options: ResponseOptions(request), request: request)
             let text = request.hasFlag("pretty") ? PrettyJSON.string(body) : JSONWriter.string(body)
             return APIResponse(body: text)
         } catch let e as any APIResponseError {
@@ -96,23 +96,41 @@ public final class MonitoringAPI: Sendable {
 
     // MARK: Routing
 
-    func route(_ rawPath: String) throws -> Value {
+    /// What the query asks to add: `?graph=true` on `/_node/pipelines`, `?vertices=true` on the pipeline stats.
+    struct ResponseOptions {
+        var graph = false
+        var vertices = false
+
+        init(graph: Bool = false, vertices: Bool = false) {
+            self.graph = graph
+            self.vertices = vertices
+        }
+
+        init(_ request: APIRequest) {
+            self.init(graph: request.hasFlag("graph"), vertices: request.hasFlag("vertices"))
+        }
+    }
+
+    func route(_ rawPath: String, options: ResponseOptions = ResponseOptions(), request: APIRequest? = nil) throws -> Value {
         var path = rawPath
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         let parts = path.split(separator: "/").map(String.init)
+        if parts.starts(with: ["_sluice", "dlq"]) {
+            return try DeadLetterQueueAPI(directory: agent).route(parts.dropFirst(2), request ?? APIRequest(path: rawPath))
+        }
         let id = parts.count == 3 || parts.count == 4 ? parts.last! : ""
         switch parts {
         case []:
             return .object(root())
         case ["_node"]:
             var o = metadata()
-            o["pipelines"] = .object(pipelinesInfo(nil))
+            o["pipelines"] = .object(pipelinesInfo(nil, options))
             o["os"] = .object(osInfo())
             return .object(o)
         case ["_node", "pipelines"]:
-            return .object(metadata(["pipelines": .object(pipelinesInfo(nil))]))
+            return .object(metadata(["pipelines": .object(pipelinesInfo(nil, options))]))
         case ["_node", "pipelines", id]:
-            let info = pipelinesInfo(id)
+            let info = pipelinesInfo(id, options)
             if info.isEmpty { throw NotFound(path: rawPath) }
             return .object(metadata(["pipelines": .object(info)]))
         case ["_node", "stats"]:
@@ -120,7 +138,7 @@ public final class MonitoringAPI: Sendable {
             o["process"] = .object(processStats())
             o["events"] = .object(eventTotals())
             if let flow = nodeFlow() { o["flow"] = .object(flow) }
-            o["pipelines"] = .object(pipelineStats(nil))
+            o["pipelines"] = .object(pipelineStats(nil, options))
             o["reloads"] = .object(reloadTotals())
             o["os"] = .object(osInfo())
             var q = Object()
@@ -138,9 +156,9 @@ public final class MonitoringAPI: Sendable {
         case ["_node", "stats", "os"]:
             return .object(metadata(["os": .object(osInfo())]))
         case ["_node", "stats", "pipelines"]:
-            return .object(metadata(["pipelines": .object(pipelineStats(nil))]))
+            return .object(metadata(["pipelines": .object(pipelineStats(nil, options))]))
         case ["_node", "stats", "pipelines", id]:
-            let stats = pipelineStats(id)
+            let stats = pipelineStats(id, options)
             if stats.isEmpty { throw NotFound(path: rawPath) }
             return .object(metadata(["pipelines": .object(stats)]))
         default:
@@ -186,8 +204,9 @@ public final class MonitoringAPI: Sendable {
         return o
     }
 
-    /// `/_node/pipelines`: each pipeline's settings (one pipeline when `only` is given).
-    func pipelinesInfo(_ only: String?) -> Object {
+    /// `/_node/pipelines`: each pipeline's settings (one pipeline when `only` is given), and with `?graph=true` the
+    /// graph it runs in Logstash's LIR shape.
+    func pipelinesInfo(_ only: String?, _ options: ResponseOptions = ResponseOptions()) -> Object {
         var out = Object()
         for p in agent.runningPipelines where only == nil || p.settings.id == only {
             var o = Object()
@@ -200,18 +219,43 @@ public final class MonitoringAPI: Sendable {
             o["config_reload_interval"] = .int(node.reloadIntervalSeconds)
             o["dead_letter_queue_enabled"] = .bool(p.deadLetterQueue != nil)
             if let dlq = p.deadLetterQueue { o["dead_letter_queue_path"] = .string(dlq.directory) }
+            if options.graph { o["graph"] = .object(p.program.graph.lir(hash: p.configHash)) }
             out[p.settings.id] = .object(o)
         }
         return out
     }
 
-    /// `/_node/stats/pipelines`: events, plugins, reloads, queue and DLQ per pipeline.
-    func pipelineStats(_ only: String?) -> Object {
+    /// `/_node/stats/pipelines`: events, plugins, reloads, queue and DLQ per pipeline; with `?vertices=true` each
+    /// plugin vertex's figures under the graph's vertex ids.
+    func pipelineStats(_ only: String?, _ options: ResponseOptions = ResponseOptions()) -> Object {
         var out = Object()
         for p in agent.runningPipelines where only == nil || p.settings.id == only {
-            out[p.settings.id] = .object(stats(of: p))
+            var o = stats(of: p)
+            if options.vertices { o["vertices"] = .array(vertexStats(p)) }
+            out[p.settings.id] = .object(o)
         }
         return out
+    }
+
+    /// Logstash's per-vertex figures (the monitoring shape): one entry per plugin vertex, inputs first.
+    func vertexStats(_ p: Pipeline) -> [Value] {
+        (p.program.inputs + p.program.filters + p.program.outputs).map { built in
+            let m = p.program.metrics.plugins[built.id]
+            var o = Object()
+            o["id"] = .string(built.id)
+            o["pipeline_ephemeral_id"] = .string(p.ephemeralID)
+            if built.kind == .input {
+                o["events_out"] = .int(m?.outCount ?? 0)
+                o["queue_push_duration_in_millis"] = .int(m?.durationMillis ?? 0)
+            } else {
+                o["events_in"] = .int(m?.inCount ?? 0)
+                o["events_out"] = .int(m?.outCount ?? 0)
+                o["duration_in_millis"] = .int(m?.durationMillis ?? 0)
+            }
+            o["long_counters"] = .array([])
+            o["double_gauges"] = .array([])
+            return .object(o)
+        }
     }
 
     func stats(of p: Pipeline) -> Object {

@@ -2,21 +2,28 @@ import ArgumentParser
 import SluiceCore
 import SluicePlugins
 
-/// `sluice graph -f FILE`: prints the pipeline's stage graph as Graphviz dot.
+/// `sluice graph -f FILE`: compiles the pipelines as `-t` does and prints the graph each one runs — Graphviz dot,
+/// Mermaid, or Logstash's graph JSON. A config that does not compile prints its errors and no graph.
 struct Graph: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the pipeline graph as Graphviz dot.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the pipeline graph (Graphviz dot, Mermaid, or Logstash's graph JSON).")
 
     @OptionGroup var options: PipelineOptions
+
+    @Option(help: "dot, mermaid or json (the shape of the API's ?graph=true).")
+    var format: PipelineGraph.Format = .dot
 
     func run() throws {
         do {
             let settings = try options.processSettings()
+            let agent = Agent(registry: builtinRegistry)
             for d in try options.definitions(settings) {
-                let ast = try ConfigParser.parse(d.sources, options: .init(supportEscapes: try settings.bool("config.support_escapes")))
-                print(PipelineGraph(ast, pipelineID: d.id).dot)
+                let pipeline = try agent.compile(d, openDeadLetterQueue: false)
+                defer { pipeline.program.close() }
+                print(pipeline.program.graph.rendered(as: format, hash: pipeline.configHash))
             }
-        } catch let e as ConfigError {
-            printError(DiagnosticRenderer(sources: []).render(e))
+        } catch let e as PipelineCompileError {
+            printError(e.rendered)
             throw ExitCode(1)
         } catch let e as SettingsError {
             printError("ERROR: \(e.message)")
@@ -24,6 +31,8 @@ struct Graph: ParsableCommand {
         }
     }
 }
+
+extension PipelineGraph.Format: ExpressibleByArgument {}
 
 /// `sluice plugins`: lists the built-in plugins and their settings.
 struct Plugins: ParsableCommand {

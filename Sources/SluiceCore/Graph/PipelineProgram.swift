@@ -1,6 +1,8 @@
 /// The executable form of a pipeline: built plugins and the filter/output step trees that move a batch through them.
 /// Immutable once compiled; workers run it concurrently.
 public final class PipelineProgram: @unchecked Sendable {
+    /// The graph this program was compiled from (`sluice graph`, `?graph=true`).
+    public let graph: PipelineGraph
     public let inputs: [BuiltPlugin]
     public let filters: [BuiltPlugin]
     public let outputs: [BuiltPlugin]
@@ -8,23 +10,23 @@ public final class PipelineProgram: @unchecked Sendable {
     let outputSteps: [Step]
     let conditionFailure: ConditionFailureHandler
     /// Warnings collected while compiling (and/or chains, …), for the log.
-    public let warnings: [Diagnostic]
+    public var warnings: [Diagnostic] { graph.warnings }
     /// Counters per plugin id.
     public let metrics: PipelineMetrics
     /// `metric.collect`: false skips every counter and clock read.
     public var collectsMetrics = true
 
     init(
-        inputs: [BuiltPlugin], filters: [BuiltPlugin], outputs: [BuiltPlugin], filterSteps: [Step], outputSteps: [Step],
-        conditionFailure: ConditionFailureHandler, warnings: [Diagnostic], metrics: PipelineMetrics
+        graph: PipelineGraph, inputs: [BuiltPlugin], filters: [BuiltPlugin], outputs: [BuiltPlugin], filterSteps: [Step],
+        outputSteps: [Step], conditionFailure: ConditionFailureHandler, metrics: PipelineMetrics
     ) {
+        self.graph = graph
         self.inputs = inputs
         self.filters = filters
         self.outputs = outputs
         self.filterSteps = filterSteps
         self.outputSteps = outputSteps
         self.conditionFailure = conditionFailure
-        self.warnings = warnings
         self.metrics = metrics
     }
 

@@ -1,5 +1,6 @@
-/// Compiles a parsed pipeline into a `PipelineProgram`: builds and validates every plugin against its schema,
-/// compiles conditions, and checks ids. Collects every diagnostic before failing.
+/// Turns a pipeline's graph into the executable `PipelineProgram`: creates every plugin the graph planned — the
+/// last step, so a config with errors creates none — and builds the filter and output step trees from the graph's
+/// statement tree. Collects every diagnostic before failing, and closes what it created when it fails.
 public struct ProgramCompiler {
     let registry: PluginRegistry
     let environment: PipelineEnvironment
@@ -9,29 +10,30 @@ public struct ProgramCompiler {
         self.environment = environment
     }
 
-    /// Compiles `ast`, or throws all the problems found.
+    /// Builds the graph of `ast` and compiles it, or throws all the problems found.
     public func compile(_ ast: PipelineAST) throws(ConfigError) -> PipelineProgram {
+        try compile(PipelineGraph(ast, registry: registry, environment: environment))
+    }
+
+    /// Creates the graph's plugins and compiles its step trees, or throws all the problems found.
+    public func compile(_ graph: PipelineGraph) throws(ConfigError) -> PipelineProgram {
         var state = State()
-        let inputs = ast.inputs.compactMap { statement -> BuiltPlugin? in
-            guard case .plugin(let decl) = statement else { return nil }
-            return state.build(.input, decl, self)
-        }
-        let filterSteps = compileSteps(ast.filters, kind: .filter, &state)
-        let outputSteps = compileSteps(ast.outputs, kind: .output, &state)
-        state.checkUniqueIDs(inputs + state.filters + state.outputs)
+        let inputs = graph.inputs.compactMap { state.instantiate($0) }
+        let filterSteps = steps(graph.filters, &state)
+        let outputSteps = steps(graph.outputs, &state)
+        let built = inputs + state.filters + state.outputs
         if !state.diagnostics.isEmpty {
-            // Release what was built (a `pipeline` output unregisters as a sender).
-            for p in inputs + state.filters + state.outputs { p.instance.close() }
+            // Release what was created (a `pipeline` output unregisters as a sender).
+            for p in built { p.instance.close() }
             throw ConfigError(state.diagnostics)
         }
-        let metrics = PipelineMetrics(plugins: state.metrics)
         let program = PipelineProgram(
-            inputs: inputs, filters: state.filters, outputs: state.outputs, filterSteps: filterSteps,
+            graph: graph, inputs: inputs, filters: state.filters, outputs: state.outputs, filterSteps: filterSteps,
             outputSteps: outputSteps,
             conditionFailure: ConditionFailureHandler(
                 deadLetterQueue: environment.deadLetterQueue,
                 logger: Logger("pipeline", pipelineID: environment.pipelineID, pluginID: "if-statement")),
-            warnings: ast.warnings, metrics: metrics)
+            metrics: PipelineMetrics(plugins: state.metrics))
         program.collectsMetrics = environment.collectMetrics
         return program
     }
@@ -42,56 +44,34 @@ public struct ProgramCompiler {
         var outputs: [BuiltPlugin] = []
         var metrics: [PluginMetrics] = []
 
-        mutating func build(_ kind: PluginKind, _ decl: PluginDecl, _ compiler: ProgramCompiler) -> BuiltPlugin? {
+        mutating func instantiate(_ plan: PluginPlan) -> BuiltPlugin? {
             do {
-                let built = try compiler.registry.build(kind, decl, compiler.environment)
-                metrics.append(PluginMetrics(id: built.id, name: built.name, kind: kind))
+                let built = try plan.instantiate()
+                metrics.append(PluginMetrics(id: built.id, name: built.name, kind: built.kind))
                 return built
             } catch {
                 diagnostics += error.diagnostics
                 return nil
             }
         }
-
-        mutating func checkUniqueIDs(_ plugins: [BuiltPlugin]) {
-            var seen: Set<String> = []
-            for p in plugins where !seen.insert(p.id).inserted {
-                diagnostics.append(
-                    Diagnostic(code: "duplicate_id", span: p.span, "Two plugins have the id '\(p.id)', please fix this conflict"))
-            }
-        }
     }
 
-    func compileSteps(_ statements: [Statement], kind: PluginKind, _ state: inout State) -> [Step] {
-        var steps: [Step] = []
-        for statement in statements {
-            switch statement {
-            case .plugin(let decl):
-                guard let built = state.build(kind, decl, self) else { continue }
+    func steps(_ nodes: [PipelineGraph.Node], _ state: inout State) -> [Step] {
+        nodes.compactMap { node -> Step? in
+            switch node {
+            case .plugin(_, let plan):
+                guard let built = state.instantiate(plan) else { return nil }
                 let metrics = state.metrics.last!
-                if kind == .filter {
+                if built.kind == .filter {
                     state.filters.append(built)
-                    steps.append(.filter(FilterStage(built, metrics: metrics)))
-                } else {
-                    state.outputs.append(built)
-                    steps.append(.output(OutputStage(built, metrics: metrics)))
+                    return .filter(FilterStage(built, metrics: metrics))
                 }
-            case .branch(let branch):
-                var clauses: [(CompiledCondition, [Step])] = []
-                for clause in branch.clauses {
-                    let body = compileSteps(clause.body, kind: kind, &state)
-                    do {
-                        let options = ConditionCompiler.Options(
-                            regexMatchLimit: environment.regexMatchLimit, substitution: environment.substitution)
-                        clauses.append((try ConditionCompiler.compile(clause.condition, options: options), body))
-                    } catch {
-                        state.diagnostics.append(error)
-                    }
-                }
-                let otherwise = compileSteps(branch.elseBody ?? [], kind: kind, &state)
-                steps.append(.branch(clauses, otherwise: otherwise))
+                state.outputs.append(built)
+                return .output(OutputStage(built, metrics: metrics))
+            case .branch(let clauses, let otherwise):
+                let compiled = clauses.map { ($0.condition, steps($0.body, &state)) }
+                return .branch(compiled, otherwise: steps(otherwise, &state))
             }
         }
-        return steps
     }
 }

@@ -48,6 +48,34 @@ public struct BuiltPlugin: @unchecked Sendable {
     public var collectsMetrics = true
 }
 
+/// A plugin decoded and validated from its config block but not created yet: what the pipeline graph shows, and
+/// what `ProgramCompiler` instantiates last, once the whole graph is known to be valid. Made and used on the
+/// compiling thread.
+public struct PluginPlan: @unchecked Sendable {
+    public let name: String
+    public let id: String
+    /// Whether the config sets `id` (Logstash's `explicit_id` in the graph API).
+    public let explicitID: Bool
+    public let kind: PluginKind
+    public let span: SourceSpan
+    private let make: () throws(ConfigError) -> BuiltPlugin
+
+    init(
+        _ name: String, id: String, explicit: Bool, _ kind: PluginKind, _ span: SourceSpan,
+        make: @escaping () throws(ConfigError) -> BuiltPlugin
+    ) {
+        self.name = name
+        self.id = id
+        self.explicitID = explicit
+        self.kind = kind
+        self.span = span
+        self.make = make
+    }
+
+    /// Creates the plugin (this may open clients, register on the pipeline bus, read files).
+    public func instantiate() throws(ConfigError) -> BuiltPlugin { try make() }
+}
+
 /// The common filter options, compiled.
 public struct FilterDecorations: Sendable {
     public let addField: [(key: Template, value: ValueTemplate)]
@@ -77,34 +105,34 @@ public struct PluginDescriptor: Sendable {
     public let summary: String
     /// Fresh declared settings (the plugin's own, then the common ones), for docs and validation.
     public let settings: @Sendable () -> [AnySetting]
-    let build: @Sendable (PluginDecl, PluginRegistry, PipelineEnvironment) throws(ConfigError) -> BuiltPlugin
+    let plan: @Sendable (PluginDecl, PluginRegistry, PipelineEnvironment) throws(ConfigError) -> PluginPlan
 
     public static func input<P: Input>(_ type: P.Type) -> PluginDescriptor {
         PluginDescriptor(
             name: P.name, kind: .input, summary: P.summary,
             settings: { P.Settings().declaredSettings + CommonInputSettings().declaredSettings },
-            build: { decl, registry, env throws(ConfigError) in try registry.buildInput(P.self, decl, env) })
+            plan: { decl, registry, env throws(ConfigError) in try registry.planInput(P.self, decl, env) })
     }
 
     public static func filter<P: Filter>(_ type: P.Type) -> PluginDescriptor {
         PluginDescriptor(
             name: P.name, kind: .filter, summary: P.summary,
             settings: { P.Settings().declaredSettings + CommonFilterSettings().declaredSettings },
-            build: { decl, registry, env throws(ConfigError) in try registry.buildFilter(P.self, decl, env) })
+            plan: { decl, registry, env throws(ConfigError) in try registry.planFilter(P.self, decl, env) })
     }
 
     public static func output<P: Output>(_ type: P.Type) -> PluginDescriptor {
         PluginDescriptor(
             name: P.name, kind: .output, summary: P.summary,
             settings: { P.Settings().declaredSettings + CommonOutputSettings().declaredSettings },
-            build: { decl, registry, env throws(ConfigError) in try registry.buildOutput(P.self, decl, env) })
+            plan: { decl, registry, env throws(ConfigError) in try registry.planOutput(P.self, decl, env) })
     }
 
     public static func codec<P: Codec>(_ type: P.Type) -> PluginDescriptor {
         PluginDescriptor(
             name: P.name, kind: .codec, summary: P.summary,
             settings: { P.Settings().declaredSettings + CommonCodecSettings().declaredSettings },
-            build: { decl, registry, env throws(ConfigError) in try registry.buildCodec(P.self, decl, env) })
+            plan: { decl, registry, env throws(ConfigError) in try registry.planCodec(P.self, decl, env) })
     }
 }
 
@@ -133,6 +161,12 @@ public struct PluginRegistry: Sendable {
 
     /// Builds the plugin a config block declares, or throws diagnostics (unknown plugin, unknown setting, …).
     public func build(_ kind: PluginKind, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+        try plan(kind, decl, env).instantiate()
+    }
+
+    /// Decodes and validates the plugin a config block declares without creating it (no side effects), or throws
+    /// every problem found in the block (unknown plugin, unknown setting, bad value, …).
+    public func plan(_ kind: PluginKind, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> PluginPlan {
         guard let d = descriptor(kind, decl.name) else {
             let names = Array((byKind[kind] ?? [:]).keys)
             var help = Suggest.didYouMean(decl.name, among: names)
@@ -145,73 +179,86 @@ public struct PluginRegistry: Sendable {
                     "Couldn't find any \(kind.rawValue) plugin named '\(decl.name)'",
                     help: help ?? "available \(kind.rawValue)s: \(names.sorted().joined(separator: ", "))"))
         }
-        return try d.build(decl, self, env)
+        return try d.plan(decl, self, env)
     }
 
-    // MARK: Building each kind
+    // MARK: Planning each kind: decode and validate now, create in `instantiate`
 
-    func buildInput<P: Input>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+    func planInput<P: Input>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> PluginPlan {
         let common = CommonInputSettings()
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         try validate(common, decl)
         let codecSpec = common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span)
-        let codec = try buildCodec(codecSpec, env)
+        let codec = try plan(.codec, codecSpec.decl, env)
         let ecs = common.ecsCompatibility ?? env.ecsCompatibility
         let decoration = InputDecoration(
             type: common.type, addField: common.addField.map { (Template($0.key), ValueTemplate(sprintfLeaves: $0.value)) }, tags: common.tags)
         let id = pluginID(common.id, decl, env)
-        let context = PluginContext(.input, P.name, id: id, env, codec: codec, ecs: ecs, inputDecoration: decoration)
-        context.codecFactory = { [self] in try buildCodec(codecSpec, env) }
-        context.namedCodecFactory = { [self] name in
-            do {
-                return try buildCodec(PluginSpec(name: name, span: decl.span), env)
-            } catch let error as ConfigError {
-                throw SettingsValidationError(error.diagnostics.first?.message ?? "unknown codec '\(name)'")
+        let collectsMetrics = env.collectMetrics && common.enableMetric
+        return PluginPlan(P.name, id: id, explicit: common.id != nil, .input, decl.span) { [self] () throws(ConfigError) in
+            let context = PluginContext(
+                .input, P.name, id: id, env, codec: try codec.instantiate().instance as? any Codec, ecs: ecs, inputDecoration: decoration)
+            context.codecFactory = { [self] in try buildCodec(codecSpec, env) }
+            context.namedCodecFactory = { [self] name in
+                do {
+                    return try buildCodec(PluginSpec(name: name, span: decl.span), env)
+                } catch let error as ConfigError {
+                    throw SettingsValidationError(error.diagnostics.first?.message ?? "unknown codec '\(name)'")
+                }
             }
+            let instance = try instantiate(P.self, settings, context, decl)
+            var built = BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+            built.collectsMetrics = collectsMetrics
+            return built
         }
-        let instance = try instantiate(P.self, settings, context, decl)
-        var built = BuiltPlugin(name: P.name, id: id, kind: .input, span: decl.span, instance: instance, filterDecorations: nil, context: context)
-        built.collectsMetrics = env.collectMetrics && common.enableMetric
-        return built
     }
 
-    func buildFilter<P: Filter>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+    func planFilter<P: Filter>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> PluginPlan {
         let common = CommonFilterSettings()
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         try validate(common, decl)
         let id = pluginID(common.id, decl, env)
-        let context = PluginContext(.filter, P.name, id: id, env, ecs: common.ecsCompatibility)
         let decorations = FilterDecorations(
             addField: common.addField.map { (Template($0.key), ValueTemplate(sprintfLeaves: $0.value)) }, removeField: common.removeField.map(Template.init),
             addTag: common.addTag.map(Template.init), removeTag: common.removeTag.map(Template.init))
         try checkOnError(common.onError, canFail: P.canFail, decl, env)
-        let instance = try instantiate(P.self, settings, context, decl)
-        var built = BuiltPlugin(name: P.name, id: id, kind: .filter, span: decl.span, instance: instance, filterDecorations: decorations, context: context)
-        built.onError = common.onError
-        built.collectsMetrics = env.collectMetrics && common.enableMetric
-        return built
+        let onError = common.onError, collectsMetrics = env.collectMetrics && common.enableMetric, ecs = common.ecsCompatibility
+        return PluginPlan(P.name, id: id, explicit: common.id != nil, .filter, decl.span) { [self] () throws(ConfigError) in
+            let context = PluginContext(.filter, P.name, id: id, env, ecs: ecs)
+            let instance = try instantiate(P.self, settings, context, decl)
+            var built = BuiltPlugin(name: P.name, id: id, kind: .filter, span: decl.span, instance: instance, filterDecorations: decorations, context: context)
+            built.onError = onError
+            built.collectsMetrics = collectsMetrics
+            return built
+        }
     }
 
-    func buildOutput<P: Output>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+    func planOutput<P: Output>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> PluginPlan {
         let common = CommonOutputSettings()
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         try validate(common, decl)
-        let codec = try buildCodec(common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span), env)
+        let codec = try plan(.codec, (common.codec ?? PluginSpec(name: P.defaultCodec, span: decl.span)).decl, env)
         let id = pluginID(common.id, decl, env)
-        let context = PluginContext(.output, P.name, id: id, env, codec: codec, ecs: common.ecsCompatibility)
-        let instance = try instantiate(P.self, settings, context, decl)
-        var built = BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
-        built.collectsMetrics = env.collectMetrics && common.enableMetric
-        return built
+        let collectsMetrics = env.collectMetrics && common.enableMetric, ecs = common.ecsCompatibility
+        return PluginPlan(P.name, id: id, explicit: common.id != nil, .output, decl.span) { [self] () throws(ConfigError) in
+            let context = PluginContext(.output, P.name, id: id, env, codec: try codec.instantiate().instance as? any Codec, ecs: ecs)
+            let instance = try instantiate(P.self, settings, context, decl)
+            var built = BuiltPlugin(name: P.name, id: id, kind: .output, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+            built.collectsMetrics = collectsMetrics
+            return built
+        }
     }
 
-    func buildCodec<P: Codec>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> BuiltPlugin {
+    func planCodec<P: Codec>(_ type: P.Type, _ decl: PluginDecl, _ env: PipelineEnvironment) throws(ConfigError) -> PluginPlan {
         let common = CommonCodecSettings()
         let settings = try decode(P.Settings.self, decl, common: common.declaredSettings, env)
         let id = common.id ?? "\(P.name)_\(SHA256.hex(of: decl.span.description + P.name).prefix(36))"
-        let context = PluginContext(.codec, P.name, id: id, env, ecs: common.ecsCompatibility)
-        let instance = try instantiate(P.self, settings, context, decl)
-        return BuiltPlugin(name: P.name, id: id, kind: .codec, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+        let ecs = common.ecsCompatibility
+        return PluginPlan(P.name, id: id, explicit: common.id != nil, .codec, decl.span) { [self] () throws(ConfigError) in
+            let context = PluginContext(.codec, P.name, id: id, env, ecs: ecs)
+            let instance = try instantiate(P.self, settings, context, decl)
+            return BuiltPlugin(name: P.name, id: id, kind: .codec, span: decl.span, instance: instance, filterDecorations: nil, context: context)
+        }
     }
 
     func buildCodec(_ spec: PluginSpec, _ env: PipelineEnvironment) throws(ConfigError) -> any Codec {

@@ -59,25 +59,29 @@ struct CommandLineTests {
     }
 
     @Test func graphPrintsDot() throws {
-        let conf = #"input { stdin {} } filter { if [a] == 1 { mutate { add_tag => ["x"] } } else { drop {} } } output { stdout {} }"#
+        let conf = #"input { stdin { id => "in" } } filter { if [a] == 1 { mutate { add_tag => ["x"] id => "tag" } } else { drop { id => "stop" } } } output { stdout { id => "out" } }"#
         let r = try runSluice(["graph", "-e", conf, "--path.settings", "/nonexistent"])
         #expect(r.exitCode == 0, "\(r.stderr)")
+        // The condition's vertex id: "__if_" and 32 hex digits of a SHA-256 (computed here by Python's hashlib).
+        let digest = try runClient("/usr/bin/env", ["python3", "-c", "import hashlib;print(hashlib.sha256(b'main|config_string|1|41|[a] == 1').hexdigest()[:32])"])
+        #expect(digest.exitCode == 0)
+        let ifID = "__if_" + digest.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let expected = """
             digraph "main" {
               rankdir=LR;
               node [fontname="Helvetica"];
-              v0 [label="queue", shape=cylinder];
-              v1 [label="input: stdin\\nconfig_string:1:9", shape=box];
-              v2 [label="if [a] == 1", shape=diamond];
-              v3 [label="filter: mutate\\nconfig_string:1:43", shape=box];
-              v4 [label="filter: drop\\nconfig_string:1:80", shape=box];
-              v5 [label="output: stdout\\nconfig_string:1:101", shape=box];
-              v1 -> v0;
-              v0 -> v2;
-              v2 -> v3 [label="true"];
-              v2 -> v4 [label="false"];
-              v3 -> v5;
-              v4 -> v5;
+              "__QUEUE__" [label="queue", shape=cylinder];
+              "in" [label="input: stdin (in)\\nconfig_string:1:9", shape=box];
+              "\(ifID)" [label="if [a] == 1\\nconfig_string:1:41", shape=diamond];
+              "tag" [label="filter: mutate (tag)\\nconfig_string:1:55", shape=box];
+              "stop" [label="filter: drop (stop)\\nconfig_string:1:104", shape=box];
+              "out" [label="output: stdout (out)\\nconfig_string:1:139", shape=box];
+              "in" -> "__QUEUE__";
+              "__QUEUE__" -> "\(ifID)";
+              "\(ifID)" -> "tag" [label="true"];
+              "\(ifID)" -> "stop" [label="false"];
+              "tag" -> "out";
+              "stop" -> "out";
             }
 
             """
