@@ -51,11 +51,13 @@ public struct FilterVerifier {
         return (PipelineEnvironment(pipelineID: "main", ecsCompatibility: ecsCompatibility, dataPath: data.path), data)
     }
 
-    /// Compiles the filter section once and releases it: a config error shows before any case runs.
-    public func check() throws(FilterVerifierError) {
+    /// Compiles the filter section once and builds each suite's codec, then releases them: a config or codec
+    /// error shows before any case runs.
+    public func check(_ suites: [LFVSuite]) throws(FilterVerifierError) {
         let (environment, data) = temporaryEnvironment()
         defer { try? FileManager.default.removeItem(at: data) }
         try compileFilters(environment).close()
+        for suite in suites { try buildCodec(suite.codec, from: suite.file, environment).close() }
     }
 
     /// The config's filter section alone, compiled as the runtime compiles a pipeline. Inputs and outputs are

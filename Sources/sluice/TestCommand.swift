@@ -49,7 +49,7 @@ struct TestCommand: ParsableCommand {
             // Everything that can be wrong with the command line or the config is found before any case runs.
             let plan = try TestPlan(paths: paths, config: config)
             let suites = try loadSuites(plan.lfvSuites)
-            let verifier = try suites.isEmpty ? nil : makeVerifier(plan)
+            let verifier = try suites.isEmpty ? nil : makeVerifier(plan, suites)
             var results = runFixtures(plan.fixtures)
             if let verifier { results += try runSuites(suites, verifier) }
             try finish(TestReport(results))
@@ -64,8 +64,8 @@ struct TestCommand: ParsableCommand {
 }
 
 extension TestCommand {
-    /// Parses the config the LFV suites run against.
-    func makeVerifier(_ plan: TestPlan) throws -> FilterVerifier {
+    /// Parses the config the LFV suites run against, and checks that its filters and the suites' codecs compile.
+    func makeVerifier(_ plan: TestPlan, _ suites: [LFVSuite]) throws -> FilterVerifier {
         guard let config = plan.config else {
             throw TestUsageError("test-case files need the pipeline config: --config FILE (or a .conf path)")
         }
@@ -79,7 +79,7 @@ extension TestCommand {
             throw TestUsageError(error.message)
         }
         let verifier = try FilterVerifier(sources: sources, registry: builtinRegistry, ecsCompatibility: ecs, supportEscapes: supportEscapes)
-        try verifier.check()
+        try verifier.check(suites)
         return verifier
     }
 
@@ -114,6 +114,7 @@ extension TestCommand {
         return results
     }
 
+    /// Prints one result (passes only without `--quiet`).
     static func show(_ result: TestCaseResult, quiet: Bool) {
         if quiet && result.status == .passed { return }
         Swift.print(TestReport.line(result), terminator: "")

@@ -99,6 +99,18 @@ struct TestCommandTests {
         #expect(r.stderr.contains("deprecated top-level"), "\(r.stderr)")
     }
 
+    @Test func unknownCodecIsAConfigErrorFoundBeforeAnyCaseRuns() throws {
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("codec.yml")
+        try "codec: json_line\ntestcases:\n  - input: ['{}']\n    expected: []\n".write(to: file, atomically: true, encoding: .utf8)
+        let r = try sluiceTest(["--config", "examples/quickstart.conf", "examples/tests/quickstart.json", file.path])
+        #expect(r.exitCode == 2)
+        #expect(r.stdout.isEmpty, "found before any case runs: \(r.stdout)")
+        #expect(r.stderr.contains("codec.yml (codec):1:9: error: Couldn't find any codec plugin named 'json_line'"), "\(r.stderr)")
+        #expect(r.stderr.contains("did you mean 'json_lines'"), "\(r.stderr)")
+    }
+
     /// `tests failures skipped` of a JUnit file, read by Python's XML parser (an independent check of the XML).
     func junitCounts(_ file: URL) throws -> String {
         let script = """
