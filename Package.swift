@@ -65,10 +65,16 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
+        // What `sluice test` and the test suite share: golden fixture cases, logstash-filter-verifier test-case
+        // files, the semantic JSON comparison and its field-by-field diff, reports (text and JUnit XML).
+        .target(
+            name: "SluiceTesting",
+            dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluicePlugins", "SluiceAPI",
+                "SluiceCore", "SluicePlugins", "SluiceAPI", "SluiceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // jemalloc replaces glibc's malloc for the whole process (as in Vector and Fluent Bit): events are
@@ -78,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceTests",
-            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "sluice", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "SluiceTesting", "sluice", .product(name: "Yams", package: "Yams")]
         ),
     ],
     swiftLanguageModes: [.v6]
