@@ -96,14 +96,18 @@ struct DLQ: ParsableCommand {
             let selection = try select.selection
             var printed = 0
             var last: DeadLetterQueueEntryID?
+            var out = OutputBuffer()
+            var signatures = FailureSignature.Cache()
             location.admin.scan(after: cursor) { id, entry in
-                guard selection.matches(entry) else { return true }
+                guard selection.matches(entry, signatures: &signatures) else { return true }
                 if let limit, printed == limit { return false }
-                print(JSONWriter.string(.object(DLQ.line(id, entry))))
+                JSONWriter.write(DLQ.line(id, entry, signature: signatures.id(of: entry)), to: &out.bytes)
+                out.endLine()
                 printed += 1
                 last = id
                 return true
             }
+            out.flush()
             if let limit, printed == limit, let last { printError("next page: --after \(last)") }
         }
     }
@@ -121,20 +125,23 @@ struct DLQ: ParsableCommand {
                 printError("ERROR: no entry \(id) in \(location.admin.directory)")
                 throw ExitCode(1)
             }
-            print(JSONWriter.string(.object(DLQ.line(entryID, entry))))
+            print(JSONWriter.string(.object(DLQ.line(entryID, entry, signature: FailureSignature(entry).id))))
         }
     }
 
-    /// An entry as `list` and `show` print it: the event with `[@metadata][dead_letter_queue]`, plus its `id`.
-    static func line(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry) -> Object {
-        let event = entry.eventForReplay()
-        var metadata = event.metadata
-        if case .object(var info)? = metadata["dead_letter_queue"] {
-            info["id"] = .string(id.description)
-            info["signature"] = .string(FailureSignature(entry).id)
-            metadata["dead_letter_queue"] = .object(info)
-        }
-        var o = event.fields
+    /// An entry as `list` and `show` print it: the event with `[@metadata][dead_letter_queue]` as the
+    /// `dead_letter_queue` input sets it, plus the entry's `id` and failure `signature`.
+    static func line(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry, signature: String) -> Object {
+        var info = Object(minimumCapacity: 6)
+        info["plugin_type"] = .string(entry.pluginType)
+        info["plugin_id"] = .string(entry.pluginID)
+        info["reason"] = .string(entry.reason)
+        info["entry_time"] = .timestamp(entry.entryTime)
+        info["id"] = .string(id.description)
+        info["signature"] = .string(signature)
+        var metadata = entry.event.metadata
+        metadata["dead_letter_queue"] = .object(info)
+        var o = entry.event.fields
         o["@metadata"] = .object(metadata)
         return o
     }

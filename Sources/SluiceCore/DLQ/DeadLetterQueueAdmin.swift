@@ -47,11 +47,17 @@ public struct DeadLetterQueueSelection: Sendable {
     public var isRestricted: Bool { since != nil || until != nil || plugin != nil || reason != nil || signature != nil }
 
     public func matches(_ e: DeadLetterQueueEntry) -> Bool {
+        var signatures = FailureSignature.Cache()
+        return matches(e, signatures: &signatures)
+    }
+
+    /// `matches`, with the signatures of a scan computed once per distinct reason.
+    public func matches(_ e: DeadLetterQueueEntry, signatures: inout FailureSignature.Cache) -> Bool {
         if let since, e.entryTime < since { return false }
         if let until, !(e.entryTime < until) { return false }
         if let plugin, e.pluginType != plugin && e.pluginID != plugin { return false }
         if let reason, !e.reason.contains(reason) { return false }
-        if let signature, FailureSignature(e).id != signature { return false }
+        if let signature, signatures.id(of: e) != signature { return false }
         return true
     }
 }
@@ -154,8 +160,9 @@ public struct DeadLetterQueueAdmin: Sendable {
     ) -> (entries: [(id: DeadLetterQueueEntryID, entry: DeadLetterQueueEntry)], next: DeadLetterQueueEntryID?) {
         var out: [(id: DeadLetterQueueEntryID, entry: DeadLetterQueueEntry)] = []
         var more = false
+        var signatures = FailureSignature.Cache()
         scan(after: cursor) { id, entry in
-            guard selection.matches(entry) else { return true }
+            guard selection.matches(entry, signatures: &signatures) else { return true }
             if out.count == limit {
                 more = true
                 return false
@@ -233,8 +240,9 @@ public struct DeadLetterQueueAdmin: Sendable {
     @discardableResult
     public func remove(_ selection: DeadLetterQueueSelection) throws(DeadLetterQueueError) -> Int {
         var ids: [DeadLetterQueueEntryID] = []
+        var signatures = FailureSignature.Cache()
         scan(decodeEvents: false) { id, entry in
-            if selection.matches(entry) { ids.append(id) }
+            if selection.matches(entry, signatures: &signatures) { ids.append(id) }
             return true
         }
         return try remove(ids).count
@@ -295,6 +303,7 @@ struct DeadLetterQueueSummary {
     var byPlugin = Object()
     var signatures: [FailureSignature: SignatureCounts] = [:]
     var untracked = 0
+    var cache = FailureSignature.Cache()
 
     mutating func add(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry) {
         entries += 1
@@ -302,7 +311,7 @@ struct DeadLetterQueueSummary {
         if newest.map({ $0 < entry.entryTime }) ?? true { newest = entry.entryTime }
         let pluginKey = "\(entry.pluginType):\(entry.pluginID)"
         if case .int(let n)? = byPlugin[pluginKey] { byPlugin[pluginKey] = .int(n + 1) } else { byPlugin[pluginKey] = .int(1) }
-        let signature = FailureSignature(entry)
+        let signature = cache.signature(of: entry)
         if signatures[signature] == nil {
             guard signatures.count < Self.maximumSignatures else {
                 untracked += 1

@@ -7,19 +7,39 @@ public struct FailureSignature: Sendable, Hashable {
     public let pluginID: String
     /// The reason with its variable parts masked.
     public let pattern: String
+    /// A short stable name for the signature (12 hex digits of a SHA-256), for `--signature` and the API.
+    public let id: String
 
     public init(pluginType: String, pluginID: String, reason: String) {
         self.pluginType = pluginType
         self.pluginID = pluginID
         pattern = FailureSignature.normalize(reason)
+        id = String(SHA256.hex(of: "\(pluginType)\u{0}\(pluginID)\u{0}\(pattern)").prefix(12))
     }
 
     public init(_ entry: DeadLetterQueueEntry) {
         self.init(pluginType: entry.pluginType, pluginID: entry.pluginID, reason: entry.reason)
     }
 
-    /// A short stable name for the signature (12 hex digits of a SHA-256), for `--signature` and the API.
-    public var id: String { String(SHA256.hex(of: "\(pluginType)\u{0}\(pluginID)\u{0}\(pattern)").prefix(12)) }
+    /// Signature ids of entries read in a row, computed once per distinct (plugin, reason): a listing of a million
+    /// entries of a few kinds normalises a few reasons, not a million. Bounded (emptied when full). One per scan.
+    public struct Cache {
+        private var signatures: [String: FailureSignature] = [:]
+        static let capacity = 10_000
+
+        public init() {}
+
+        public mutating func signature(of entry: DeadLetterQueueEntry) -> FailureSignature {
+            let key = "\(entry.pluginType)\u{0}\(entry.pluginID)\u{0}\(entry.reason)"
+            if let known = signatures[key] { return known }
+            if signatures.count >= Self.capacity { signatures.removeAll(keepingCapacity: true) }
+            let signature = FailureSignature(entry)
+            signatures[key] = signature
+            return signature
+        }
+
+        public mutating func id(of entry: DeadLetterQueueEntry) -> String { signature(of: entry).id }
+    }
 
     /// The longest pattern kept; longer reasons are cut (the rest rarely tells failures apart).
     static let maximumLength = 240
