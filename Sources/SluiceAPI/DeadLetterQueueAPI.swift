@@ -10,6 +10,8 @@ import SluiceCore
 /// GET /_sluice/dlq/<pipeline>/entries/<id>      one entry with its event
 /// DELETE /_sluice/dlq/<pipeline>/entries/<id>   remove one entry
 /// POST /_sluice/dlq/<pipeline>/_remove          remove every entry the query selects (at least one condition)
+/// POST /_sluice/dlq/<pipeline>/_redrive         send the selected entries (all without a condition) back into
+///                                               the pipeline; each is removed once its event is safe
 /// DELETE /_sluice/dlq/<pipeline>                purge the queue
 /// ```
 ///
@@ -31,7 +33,7 @@ struct DeadLetterQueueAPI {
         let parts = Array(parts)
         guard let id = parts.first else { return .object(everyPipeline()) }
         let (p, admin) = try pipeline(id, request)
-        if request.method == "DELETE" || request.method == "POST" { return try change(parts, admin, request) }
+        if request.method == "DELETE" || request.method == "POST" { return try change(parts, p, admin, request) }
         switch parts.count {
         case 1:
             return .object(stats(admin, p))
@@ -46,7 +48,7 @@ struct DeadLetterQueueAPI {
     }
 
     /// DELETE of an entry or of the whole queue, POST `_remove`.
-    func change(_ parts: [String], _ admin: DeadLetterQueueAdmin, _ request: APIRequest) throws -> Value {
+    func change(_ parts: [String], _ p: Pipeline, _ admin: DeadLetterQueueAdmin, _ request: APIRequest) throws -> Value {
         guard request.xsrf != nil else {
             throw BadRequest(path: request.path, message: "a request that changes the queue needs the \(APIRequest.xsrfHeader) header")
         }
@@ -60,6 +62,16 @@ struct DeadLetterQueueAPI {
                     throw NotFound(path: request.path)
                 }
                 o["removed"] = .int(1)
+            case ("POST", 2) where parts[1] == "_redrive":
+                let selection = try Self.selection(request)
+                var selected = 0
+                admin.scan(decodeEvents: false) { _, entry in
+                    if selection.matches(entry) { selected += 1 }
+                    return true
+                }
+                // Pushing may wait for room in the queue: never on the server's event loop.
+                _ = SluiceCore.Thread(name: "dlq-redrive") { p.redrive(selection) }
+                o["selected"] = .int(selected)
             case ("POST", 2) where parts[1] == "_remove":
                 let selection = try Self.selection(request)
                 guard selection.isRestricted else {
