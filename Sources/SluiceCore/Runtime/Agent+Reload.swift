@@ -15,8 +15,13 @@ extension Agent {
         intervalMillis: Int?, loader: @escaping @Sendable () throws -> [PipelineDefinition]
     ) {
         let reloader = Reloader(agent: self, loader: loader, automatic: intervalMillis != nil)
+        do {
+            try reloader.start(intervalMillis: intervalMillis ?? 0)
+        } catch {
+            logger.error("Config reloading is off: \(error)")
+            return
+        }
         lock.withLock { self.reloader = reloader }
-        reloader.start(intervalMillis: intervalMillis ?? 0)
     }
 
     /// Asks for a reload check now (SIGHUP).
@@ -126,8 +131,9 @@ final class Reloader: @unchecked Sendable {
         self.automatic = automatic
     }
 
-    func start(intervalMillis: Int) {
-        thread = Thread(name: "reloader") { [self] in
+    /// Starts the reloader thread; throws when the system cannot create it.
+    func start(intervalMillis: Int) throws(ThreadStartError) {
+        thread = try Thread(name: "reloader") { [self] in
             while let agent, !agent.isStopping {
                 if intervalMillis > 0 {
                     _ = trigger.wait(timeoutMillis: intervalMillis)

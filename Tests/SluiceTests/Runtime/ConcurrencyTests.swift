@@ -1,0 +1,44 @@
+import Foundation
+import Synchronization
+import Testing
+import SluicePlugins
+@testable import SluiceCore
+
+/// Races between the agent's threads (reloader, workers, the thread waiting for the pipelines): each test hammers
+/// one interleaving that used to go wrong.
+@Suite(.serialized)
+struct ConcurrencyTests {
+    func settings(_ data: URL, dlq: Bool = false, workers: Int = 1) throws -> Settings {
+        var s = Settings()
+        try s.set("path.data", data.path, origin: "test")
+        try s.set("pipeline.workers", String(workers), origin: "test")
+        try s.set("api.enabled", "false", origin: "test")
+        if dlq { try s.set("dead_letter_queue.enable", "true", origin: "test") }
+        return s
+    }
+
+    /// `wait()` on one thread while `start()` runs on another (the agent's waiting thread and the reloader starting
+    /// a new pipeline): the list of threads was appended by one and read by the other without a lock.
+    @Test func waitingForAPipelineWhileItStartsIsSafe() throws {
+        let data = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let s = try settings(data, workers: 32)
+        let definition = PipelineDefinition(
+            id: "main", sources: ConfigSources.fromString("input { generator { count => 1 } } output { null {} }"), settings: s)
+        let agent = Agent(registry: builtinRegistry)
+        for _ in 0..<30 {
+            let pipeline = try agent.compile(definition)
+            let go = Atomic<Bool>(false)
+            let waiter = try SluiceCore.Thread(name: "waiter") {
+                while !go.load(ordering: .acquiring) {}
+                while !pipeline.isFinished { pipeline.wait() }
+                pipeline.wait()
+            }
+            go.store(true, ordering: .releasing)
+            pipeline.start()
+            waiter.join()
+            pipeline.wait()
+            #expect(pipeline.isFinished)
+        }
+    }
+}
