@@ -63,24 +63,32 @@ extension Agent {
             fail(d.id, "Cannot reload pipeline, because the existing pipeline is not reloadable")
             return
         }
+        // The DLQ writer moves to the new pipeline (the old one then does not close it), unless the old one has
+        // already ended and closed it: the new one then opens the directory again.
+        let lent = old.lendDeadLetterQueue()
+        // Refused: the old pipeline is ending and closing its writer; let it finish, so the directory is free again.
+        if lent == nil && old.deadLetterQueue != nil { old.wait() }
         let new: Pipeline
         do {
-            new = try compile(d, openQueue: false, sharing: old.deadLetterQueue)
+            new = try compile(d, openQueue: false, sharing: lent)
         } catch let e as PipelineCompileError {
+            old.reclaimDeadLetterQueue()
             fail(d.id, e.rendered.trimmingTrailingNewline(), hash: Agent.hash(d))
             return
         } catch {
+            old.reclaimDeadLetterQueue()
             fail(d.id, "\(error)", hash: Agent.hash(d))
             return
         }
-        // The DLQ writer moves to the new pipeline: the old one must not close it.
-        old.deadLetterQueue = nil
+        // A new config without a DLQ leaves the writer to the old pipeline, which closes it as it ends.
+        if lent != nil && new.deadLetterQueue !== lent { old.reclaimDeadLetterQueue() }
         old.stop()
         old.wait()
         do {
             try new.openQueue()
         } catch {
             swap(old, nil)
+            new.deadLetterQueue?.close()
             fail(d.id, "Cannot open the persisted queue of pipeline '\(d.id)': \(error.message)", hash: Agent.hash(d))
             return
         }

@@ -41,8 +41,39 @@ public final class Pipeline: @unchecked Sendable {
     /// `start()` was called; it has returned once `launched` is set.
     private var started = false
     private var launched = false
-    /// The pipeline's DLQ writer when enabled; sealed and closed after the outputs.
-    public var deadLetterQueue: DeadLetterQueue?
+    private var deadLetterQueueStorage: DeadLetterQueue?
+    /// The writer was lent to the pipeline replacing this one (`lendDeadLetterQueue`): this one no longer closes it.
+    private var deadLetterQueueLent = false
+    /// `finish()` has decided who closes the writer: it can no longer be lent.
+    private var closingDeadLetterQueue = false
+
+    /// The pipeline's DLQ writer when enabled; sealed and closed after the outputs, unless a reload took it over.
+    public var deadLetterQueue: DeadLetterQueue? {
+        get { lock.withLock { deadLetterQueueStorage } }
+        set { lock.withLock { deadLetterQueueStorage = newValue } }
+    }
+
+    /// Hands the DLQ writer over to the pipeline that will replace this one: from now on this pipeline does not
+    /// close it. Nil when there is none, or when this pipeline has already begun to close it (it ended meanwhile):
+    /// the new pipeline then opens the directory afresh. `reclaimDeadLetterQueue` undoes it when the new pipeline
+    /// does not come.
+    func lendDeadLetterQueue() -> DeadLetterQueue? {
+        lock.withLock {
+            guard let writer = deadLetterQueueStorage, !closingDeadLetterQueue else { return nil }
+            deadLetterQueueLent = true
+            return writer
+        }
+    }
+
+    /// Takes back a writer `lendDeadLetterQueue` handed out; closes it when this pipeline ended meanwhile.
+    func reclaimDeadLetterQueue() {
+        let closeNow = lock.withLock { () -> DeadLetterQueue? in
+            guard deadLetterQueueLent else { return nil }
+            deadLetterQueueLent = false
+            return closingDeadLetterQueue ? deadLetterQueueStorage : nil
+        }
+        closeNow?.close()
+    }
     /// Called once when the pipeline has fully stopped.
     public var onFinished: (@Sendable () -> Void)?
     /// SHA-256 of the config text: the API's `hash`, and how a reload tells a changed pipeline.
@@ -208,7 +239,11 @@ public final class Pipeline: @unchecked Sendable {
         program.close()
         queue.shutdown()
         for p in program.inputs { p.instance.close() }
-        deadLetterQueue?.close()
+        let owned = lock.withLock { () -> DeadLetterQueue? in
+            closingDeadLetterQueue = true
+            return deadLetterQueueLent ? nil : deadLetterQueueStorage
+        }
+        owned?.close()
         reportUndelivered()
         lock.withLock {
             finished = true
