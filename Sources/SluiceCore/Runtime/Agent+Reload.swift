@@ -94,6 +94,8 @@ extension Agent {
         }
         swap(old, new)
         new.start()
+        // A shutdown that began during the swap may not have seen the new pipeline.
+        if isStopping { new.stop() }
         recordReload(d.id, error: nil)
         logger.info("Pipeline '\(d.id)' was reloaded")
     }
@@ -103,6 +105,7 @@ extension Agent {
             let p = try compile(d)
             swap(nil, p)
             p.start()
+            if isStopping { p.stop() }
             logger.info("Pipeline '\(d.id)' was added")
         } catch let e as PipelineCompileError {
             fail(d.id, e.rendered.trimmingTrailingNewline())

@@ -269,6 +269,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
             return pipelines
         }
         logger.info("SIGTERM/SIGINT received. Shutting down the agent.")
+        bus.beginShutdown()
         for p in all { p.stop() }
         requestReload()
     }
