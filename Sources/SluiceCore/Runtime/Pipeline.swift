@@ -74,6 +74,7 @@ public final class Pipeline: @unchecked Sendable {
         }
         closeNow?.close()
     }
+
     /// Called once when the pipeline has fully stopped.
     public var onFinished: (@Sendable () -> Void)?
     /// SHA-256 of the config text: the API's `hash`, and how a reload tells a changed pipeline.
