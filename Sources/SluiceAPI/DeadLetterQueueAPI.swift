@@ -70,7 +70,7 @@ struct DeadLetterQueueAPI {
                     return true
                 }
                 // Pushing may wait for room in the queue: never on the server's event loop.
-                _ = SluiceCore.Thread(name: "dlq-redrive") { p.redrive(selection) }
+                _ = try SluiceCore.Thread(name: "dlq-redrive") { p.redrive(selection) }
                 o["selected"] = .int(selected)
             case ("POST", 2) where parts[1] == "_remove":
                 let selection = try Self.selection(request)
