@@ -116,28 +116,11 @@ extension LFVSuite {
         }
         do {
             guard let node = try Yams.compose(yaml: text) else { throw LFVFileError(file, "the YAML document is empty") }
-            return yamlValue(node)
+            return Value(yaml: node)
         } catch let e as LFVFileError {
             throw e
         } catch {
             throw LFVFileError(file, "not valid YAML: \(error)")
-        }
-    }
-
-    /// A YAML node as a value: mappings keep their order, scalars get the type their tag resolves to.
-    static func yamlValue(_ node: Node) -> Value {
-        if let mapping = node.mapping {
-            var o = Object()
-            for (k, v) in mapping { o[k.string ?? ""] = yamlValue(v) }
-            return .object(o)
-        }
-        if let sequence = node.sequence { return .array(sequence.map(yamlValue)) }
-        switch Tag.Name(rawValue: node.tag.rawValue) {
-        case Tag.Name.null: return .null
-        case Tag.Name.bool: return node.bool.map(Value.bool) ?? .string(node.string ?? "")
-        case Tag.Name.int: return node.int.map(Value.int) ?? .string(node.string ?? "")
-        case Tag.Name.float: return node.float.map(Value.double) ?? .string(node.string ?? "")
-        default: return .string(node.string ?? "")
         }
     }
 

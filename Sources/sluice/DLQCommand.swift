@@ -160,24 +160,19 @@ struct DLQ: ParsableCommand {
             guard ids.isEmpty != !selection.isRestricted else {
                 throw ValidationError("name entry ids or a selection (--since, --until, --plugin, --reason, --signature), not both")
             }
-            do {
-                if ids.isEmpty {
-                    print("Removed \(try location.admin.remove(selection)) entries")
-                    return
-                }
-                let parsed = try ids.map { text in
-                    guard let id = DeadLetterQueueEntryID(text) else { throw ValidationError("\(text) is not an entry id such as 3-4097") }
-                    return id
-                }
-                let removed = try location.admin.remove(parsed)
-                print("Removed \(removed.count) entries")
-                let missing = Set(parsed).subtracting(removed)
-                if !missing.isEmpty {
-                    printError("ERROR: no such entries: \(missing.sorted().map(\.description).joined(separator: ", "))")
-                    throw ExitCode(1)
-                }
-            } catch let error as DeadLetterQueueError {
-                printError("ERROR: \(error.message)")
+            if ids.isEmpty {
+                print("Removed \(try DLQ.failing { () throws(DeadLetterQueueError) in try location.admin.remove(selection) }) entries")
+                return
+            }
+            let parsed = try ids.map { text in
+                guard let id = DeadLetterQueueEntryID(text) else { throw ValidationError("\(text) is not an entry id such as 3-4097") }
+                return id
+            }
+            let removed = try DLQ.failing { () throws(DeadLetterQueueError) in try location.admin.remove(parsed) }
+            print("Removed \(removed.count) entries")
+            let missing = Set(parsed).subtracting(removed)
+            if !missing.isEmpty {
+                printError("ERROR: no such entries: \(missing.sorted().map(\.description).joined(separator: ", "))")
                 throw ExitCode(1)
             }
         }
@@ -189,12 +184,8 @@ struct DLQ: ParsableCommand {
         @OptionGroup var location: Location
 
         func run() throws {
-            do {
-                print("Removed \(try location.admin.purge()) entries from \(location.admin.directory)")
-            } catch {
-                printError("ERROR: \(error.message)")
-                throw ExitCode(1)
-            }
+            let removed = try DLQ.failing { () throws(DeadLetterQueueError) in try location.admin.purge() }
+            print("Removed \(removed) entries from \(location.admin.directory)")
         }
     }
 
@@ -204,13 +195,18 @@ struct DLQ: ParsableCommand {
         @OptionGroup var location: Location
 
         func run() throws {
-            do {
-                let removed = try location.admin.clear()
-                print("Removed \(removed) segment file(s) from \(location.admin.directory)")
-            } catch {
-                printError("ERROR: \(error.message)")
-                throw ExitCode(1)
-            }
+            let removed = try DLQ.failing { () throws(DeadLetterQueueError) in try location.admin.clear() }
+            print("Removed \(removed) segment file(s) from \(location.admin.directory)")
+        }
+    }
+
+    /// Runs a change to the queue; a failure is printed as `ERROR: …` and ends the command with status 1.
+    static func failing<T>(_ change: () throws(DeadLetterQueueError) -> T) throws -> T {
+        do {
+            return try change()
+        } catch {
+            printError("ERROR: \(error.message)")
+            throw ExitCode(1)
         }
     }
 }

@@ -243,7 +243,7 @@ public final class TranslateFilter: Filter {
             for (k, v) in mapping {
                 // Keys must be YAML strings: an unquoted 100 is an integer and never matches, as in Logstash.
                 guard let key = k.scalar, k.tag.rawValue == Tag.Name.str.rawValue else { continue }
-                out.append((key.string, yamlValue(v)))
+                out.append((key.string, Value(yaml: v)))
             }
             return out
         }
@@ -272,22 +272,6 @@ public final class TranslateFilter: Filter {
             return out
         }
         throw LoadError(description: "Dictionary \(path) has a non valid format")
-    }
-
-    static func yamlValue(_ node: Node) -> Value {
-        if let mapping = node.mapping {
-            var o = Object()
-            for (k, v) in mapping { o[k.string ?? ""] = yamlValue(v) }
-            return .object(o)
-        }
-        if let sequence = node.sequence { return .array(sequence.map(yamlValue)) }
-        switch Tag.Name(rawValue: node.tag.rawValue) {
-        case Tag.Name.null: return .null
-        case Tag.Name.bool: return node.bool.map(Value.bool) ?? .string(node.string ?? "")
-        case Tag.Name.int: return node.int.map(Value.int) ?? .string(node.string ?? "")
-        case Tag.Name.float: return node.float.map(Value.double) ?? .string(node.string ?? "")
-        default: return .string(node.string ?? "")
-        }
     }
 }
 
