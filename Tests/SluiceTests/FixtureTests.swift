@@ -8,7 +8,9 @@ import Testing
 /// `--pipeline.ecs_compatibility disabled`), `settings/` (logstash.yml, pipelines.yml), and the expectations:
 /// `expected` (JSON lines compared semantically; the string `"<any>"` matches any present value), `expected-raw` (exact text), `expected-dlq` (the DLQ entries
 /// as JSON lines of plugin_type, plugin_id, reason and event), `unordered` (compare lines in any order), `expected-exit`
-/// (default 0) and `expected-stderr` (lines that must each appear in stderr). With `SLUICE_RECORD=1` (or `=<name prefix>`) the
+/// (default 0) and `expected-stderr` (lines that must each appear in stderr). A `requires` file names what the case
+/// needs installed, one per line (`bundled-geoip`: the bundled GeoLite2 City); without it the case is cancelled with
+/// the reason, never passed. With `SLUICE_RECORD=1` (or `=<name prefix>`) the
 /// runner rewrites the expectations of those cases from the actual output and fails, so a recording is always reviewed.
 struct FixtureTests {
     static let cases: [String] = {
@@ -52,6 +54,14 @@ struct FixtureTests {
         let dir = TestPaths.fixtures.appendingPathComponent(name)
         func read(_ file: String) -> String? {
             try? String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+        }
+        for requirement in (read("requires") ?? "").split(separator: "\n") where !requirement.isEmpty {
+            switch requirement {
+            case "bundled-geoip":
+                _ = try BundledGeoLite2.require()
+            default:
+                Issue.record("\(name): unknown requirement \(requirement)")
+            }
         }
         let work = TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }

