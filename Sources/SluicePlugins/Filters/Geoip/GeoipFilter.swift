@@ -8,8 +8,8 @@ import SluiceCore
 /// `database` names any MMDB file — GeoLite2/GeoIP2 City, Country, ASN, ISP, Domain, Enterprise, Anonymous-IP, or
 /// DB-IP's lite editions — read with Sluice's own MMDB reader (memory-mapped, shared by every geoip filter of the
 /// process that names the same file). Without it a City lookup uses `$SLUICE_GEOIP_DATABASE` or the bundled, outdated
-/// GeoLite2 City of 2019-12-24 with a start-up warning (`GeoipDefaultDatabase`); there is no bundled ASN database. The kind of database (from its metadata) decides the
-/// fields; `fields` narrows them. Legacy field names go under `target` (default `geoip`); ECS names (`geo.*`, `as.*`,
+/// GeoLite2 City of 2019-12-24 with a start-up warning (`GeoipDefaultDatabase`); there is no bundled ASN database.
+/// The kind of database (from its metadata) decides the fields; `fields` narrows them. Legacy field names go under `target` (default `geoip`); ECS names (`geo.*`, `as.*`,
 /// `ip`) under `target`, which defaults to the parent of a `[…][ip]` source.
 ///
 /// As in Logstash: a missing, null or blank source adds the failure tags only; an address that is invalid, not in
