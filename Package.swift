@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Already in swift-nio-ssl's graph; the network inputs read client certificates' subjects with it.
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        // Already in swift-certificates' graph; message digests (plugin ids, sincedb names, the fingerprint filter).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         // Already in hummingbird's graph; the http input accepts gzip and deflate bodies with its decompressor.
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         // The monitoring API's HTTP server; it shares swift-nio with async-http-client.
@@ -32,7 +34,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceCore",
-            dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: releaseSettings
         ),
         .systemLibrary(
@@ -51,6 +53,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
             ],
             resources: [.copy("Grok/patterns")],
@@ -65,10 +68,16 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
+        // What `sluice test` and the test suite share: golden fixture cases, logstash-filter-verifier test-case
+        // files, the semantic JSON comparison and its field-by-field diff, reports (text and JUnit XML).
+        .target(
+            name: "SluiceTesting",
+            dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluicePlugins", "SluiceAPI",
+                "SluiceCore", "SluicePlugins", "SluiceAPI", "SluiceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // jemalloc replaces glibc's malloc for the whole process (as in Vector and Fluent Bit): events are
@@ -78,7 +87,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceTests",
-            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "sluice", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SluiceCore", "SluicePlugins", "SluiceAPI", "SluiceTesting", "sluice", .product(name: "Yams", package: "Yams")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -295,6 +295,29 @@ sync
 dlq_case "DLQ write (1 KB)" "$WORK/dlq-write.conf" "$DLQ_N"
 dlq_case "DLQ read (1 KB)" "$WORK/dlq-read.conf" "$DLQ_N"
 rm -rf "$WORK/dlqdata"
+
+# DLQ operations on 1,000,000 small entries: stats with the signature grouping, the whole listing as JSON lines, and
+# a listing selected by signature (every entry's reason normalised); entries/s and peak RSS of each command.
+ADMIN_N=${BENCH_DLQ_ADMIN_ENTRIES:-1000000}
+cat > "$WORK/dlq-fill.conf" <<CONF
+input { generator { count => $ADMIN_N codec => json message => '{"n":"not a number"}' } }
+filter { if [n] > 1 { } }
+output { null { } }
+CONF
+"$BIN" -f "$WORK/dlq-fill.conf" -w 2 --log.level error --path.data "$WORK/admindata" -S dead_letter_queue.enable=true < /dev/null > /dev/null
+admin_case() {
+  local name=$1; shift
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o "$WORK/admin.rss" "$BIN" dlq "$@" --path.data "$WORK/admindata" > /dev/null
+  end=$(date +%s.%N)
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[4]); print('%-22s      %10.0f entries/s  %6.1f MB peak RSS  (%d entries, %.2f s)' % (sys.argv[3], n/s, int(sys.argv[5])/1024, n, s))" "$start" "$end" "$name" "$ADMIN_N" "$(tail -n 1 "$WORK/admin.rss")"
+}
+admin_case "DLQ stats (1M)" stats --json
+admin_case "DLQ list (1M)" list
+signature=$("$BIN" dlq stats --json --path.data "$WORK/admindata" | python3 -c "import json,sys; print(json.load(sys.stdin)['signatures'][0]['id'])")
+admin_case "DLQ list by signature" list --signature "$signature"
+rm -rf "$WORK/admindata"
 EXTRA="-S dead_letter_queue.enable=true" run_case "json, 0% to DLQ" 2 "$WORK/route0.conf" /dev/null "$N"
 EXTRA="-S dead_letter_queue.enable=true" run_case "json, 1% to DLQ" 2 "$WORK/route1.conf" /dev/null "$N"
 

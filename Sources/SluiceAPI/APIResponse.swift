@@ -9,12 +9,46 @@ public struct APIRequest: Sendable {
     public var query: String
     /// The `Authorization` header, if any.
     public var authorization: String?
+    /// The `sluice-xsrf` header, which every request that changes something must carry: a page of another site
+    /// cannot send it (a form cannot set headers, and a script's cross-origin request with it needs a CORS
+    /// permission the server never gives).
+    public var xsrf: String?
 
-    public init(method: String = "GET", path: String, query: String = "", authorization: String? = nil) {
+    public init(method: String = "GET", path: String, query: String = "", authorization: String? = nil, xsrf: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.authorization = authorization
+        self.xsrf = xsrf
+    }
+
+    /// The header name of `xsrf`.
+    public static let xsrfHeader = "sluice-xsrf"
+
+    /// The value of query parameter `name`, percent-decoded (`+` is a space), or nil when absent.
+    public func value(_ name: String) -> String? {
+        for item in query.split(separator: "&") {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.first.map(String.init) == name { return parts.count == 2 ? Self.percentDecoded(parts[1]) : "" }
+        }
+        return nil
+    }
+
+    static func percentDecoded(_ text: Substring) -> String {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let c = bytes.popFirst() {
+            if c == UInt8(ascii: "+") {
+                out.append(UInt8(ascii: " "))
+            } else if c == UInt8(ascii: "%"), bytes.count >= 2,
+                      let byte = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+                out.append(byte)
+                bytes.removeFirst(2)
+            } else {
+                out.append(c)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Whether the query holds `name` (`?pretty`, `?pretty=true`).
@@ -79,6 +113,22 @@ struct Unauthorized: APIResponseError {
 }
 
 /// A method other than GET (or HEAD).
+/// A request the API understood but cannot take (a bad parameter), with the reason.
+struct BadRequest: APIResponseError {
+    let path: String
+    let message: String
+    var status: Int { 400 }
+    var body: Value { errorBody(path: path, status: 400, message: message) }
+}
+
+/// A failure on the server's side (a file that cannot be written), with the reason.
+struct ServerError: APIResponseError {
+    let path: String
+    let message: String
+    var status: Int { 500 }
+    var body: Value { errorBody(path: path, status: 500, message: message) }
+}
+
 struct MethodNotAllowed: APIResponseError {
     let path: String
     var status: Int { 405 }

@@ -61,11 +61,12 @@ public final class MonitoringAPI: Sendable {
     public func respond(to request: APIRequest) -> APIResponse {
         do {
             try authorize(request)
-            guard request.method == "GET" || request.method == "HEAD" else { throw MethodNotAllowed(path: request.path) }
+            let reads = request.method == "GET" || request.method == "HEAD"
+            guard reads || DeadLetterQueueAPI.takes(request) else { throw MethodNotAllowed(path: request.path) }
             if request.path == "/metrics" {
                 return APIResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: prometheus())
             }
-            let body = try route(request.path, options: ResponseOptions(request))
+            let body = try route(request.path, options: ResponseOptions(request), request: request)
             let text = request.hasFlag("pretty") ? PrettyJSON.string(body) : JSONWriter.string(body)
             return APIResponse(body: text)
         } catch let e as any APIResponseError {
@@ -111,10 +112,13 @@ public final class MonitoringAPI: Sendable {
         }
     }
 
-    func route(_ rawPath: String, options: ResponseOptions = ResponseOptions()) throws -> Value {
+    func route(_ rawPath: String, options: ResponseOptions = ResponseOptions(), request: APIRequest? = nil) throws -> Value {
         var path = rawPath
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         let parts = path.split(separator: "/").map(String.init)
+        if parts.starts(with: ["_sluice", "dlq"]) {
+            return try DeadLetterQueueAPI(directory: agent).route(parts.dropFirst(2), request ?? APIRequest(path: rawPath))
+        }
         let id = parts.count == 3 || parts.count == 4 ? parts.last! : ""
         switch parts {
         case []:

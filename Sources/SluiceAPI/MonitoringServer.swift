@@ -78,7 +78,8 @@ public final class MonitoringServer: @unchecked Sendable {
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             let response = api.respond(to: APIRequest(
                 method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                authorization: request.headers[.authorization]))
+                authorization: request.headers[.authorization],
+                xsrf: request.headers.first { $0.name.canonicalName == APIRequest.xsrfHeader }?.value))
             var headers = HTTPFields()
             headers[.contentType] = response.contentType
             for (name, value) in response.headers {

@@ -1,11 +1,11 @@
 import ArgumentParser
 import SluiceCore
 
-/// `sluice dlq stats|list|clear`: inspect and empty a pipeline's dead letter queue.
+/// `sluice dlq stats|list|show|clear`: inspect and empty a pipeline's dead letter queue.
 struct DLQ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq", abstract: "Inspect or clear a pipeline's dead letter queue.",
-        subcommands: [Stats.self, List.self, Clear.self])
+        subcommands: [Stats.self, List.self, Show.self, Remove.self, Purge.self, Clear.self])
 
     /// Which queue: `--path.data`/`--path.dead_letter_queue` and `--pipeline`.
     struct Location: ParsableArguments {
@@ -25,7 +25,7 @@ struct DLQ: ParsableCommand {
 
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Entries, bytes, oldest and newest entry time, counts by plugin and by reason (JSON).")
+            abstract: "Entries, bytes, oldest and newest entry, and the failure signatures: what is failing and since when.")
         @OptionGroup var location: Location
 
         @Option(name: .customLong("dead_letter_queue.warn_entries"), help: "Entries from which status is yellow.")
@@ -34,18 +34,22 @@ struct DLQ: ParsableCommand {
         @Option(name: .customLong("dead_letter_queue.critical_entries"), help: "Entries from which status is red.")
         var criticalEntries: Int?
 
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
         func run() {
-            print(JSONWriter.string(.object(location.admin.stats(warnEntries: warnEntries, criticalEntries: criticalEntries))))
+            let stats = location.admin.stats(warnEntries: warnEntries, criticalEntries: criticalEntries)
+            print(json ? JSONWriter.string(.object(stats)) : DLQStatsTable(stats).text)
         }
     }
 
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Print entries as JSON lines with their [@metadata][dead_letter_queue].")
-        @OptionGroup var location: Location
-
-        @Option(help: "Only entries that entered at or after this ISO-8601 time.")
+    /// `--since`, `--until`, `--reason`, `--plugin`, `--signature`: which entries a command takes.
+    struct SelectionOptions: ParsableArguments {
+        @Option(help: "Only entries made at or after this ISO-8601 time.")
         var since: String?
+
+        @Option(help: "Only entries made before this ISO-8601 time.")
+        var until: String?
 
         @Option(help: "Only entries whose reason contains this text.")
         var reason: String?
@@ -53,18 +57,143 @@ struct DLQ: ParsableCommand {
         @Option(help: "Only entries written by this plugin type or id.")
         var plugin: String?
 
-        func run() throws {
-            var sinceTime: Timestamp? = nil
-            if let since {
-                guard let t = Timestamp.parseISO8601(since) else {
-                    throw ValidationError("--since must be an ISO-8601 time such as 2026-11-22T10:00:00Z")
-                }
-                sinceTime = t
+        @Option(help: "Only entries of this failure signature (an id from `sluice dlq stats`).")
+        var signature: String?
+
+        var selection: DeadLetterQueueSelection {
+            get throws {
+                DeadLetterQueueSelection(
+                    since: try since.map { try Self.time($0, "--since") }, until: try until.map { try Self.time($0, "--until") },
+                    plugin: plugin, reason: reason, signature: signature)
             }
-            for event in location.admin.list(since: sinceTime, reason: reason, plugin: plugin) {
-                var o = event.fields
-                o["@metadata"] = .object(event.metadata)
-                print(JSONWriter.string(.object(o)))
+        }
+
+        static func time(_ text: String, _ flag: String) throws -> Timestamp {
+            guard let t = Timestamp.parseISO8601(text) else {
+                throw ValidationError("\(flag) must be an ISO-8601 time such as 2026-11-22T10:00:00Z")
+            }
+            return t
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print entries as JSON lines with their [@metadata][dead_letter_queue] (and its entry id).")
+        @OptionGroup var location: Location
+        @OptionGroup var select: SelectionOptions
+
+        @Option(help: "Start after this entry id (the cursor printed by a previous --limit run).")
+        var after: String?
+
+        @Option(help: "Print at most this many entries, then the cursor of the next page on stderr.")
+        var limit: Int?
+
+        func run() throws {
+            let cursor = try after.map { text in
+                guard let id = DeadLetterQueueEntryID(text) else { throw ValidationError("--after takes an entry id such as 3-4097") }
+                return id
+            }
+            let selection = try select.selection
+            var printed = 0
+            var last: DeadLetterQueueEntryID?
+            var out = OutputBuffer()
+            var signatures = FailureSignature.Cache()
+            location.admin.scan(after: cursor) { id, entry in
+                guard selection.matches(entry, signatures: &signatures) else { return true }
+                if let limit, printed == limit { return false }
+                JSONWriter.write(DLQ.line(id, entry, signature: signatures.id(of: entry)), to: &out.bytes)
+                out.endLine()
+                printed += 1
+                last = id
+                return true
+            }
+            out.flush()
+            if let limit, printed == limit, let last { printError("next page: --after \(last)") }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print one entry (by its id) as JSON with its metadata.")
+        @OptionGroup var location: Location
+
+        @Argument(help: "The entry id, as `sluice dlq list` prints it (segment-offset).")
+        var id: String
+
+        func run() throws {
+            guard let entryID = DeadLetterQueueEntryID(id) else { throw ValidationError("an entry id looks like 3-4097") }
+            guard let entry = location.admin.entry(entryID) else {
+                printError("ERROR: no entry \(id) in \(location.admin.directory)")
+                throw ExitCode(1)
+            }
+            print(JSONWriter.string(.object(DLQ.line(entryID, entry, signature: FailureSignature(entry).id))))
+        }
+    }
+
+    /// An entry as `list` and `show` print it: the event with `[@metadata][dead_letter_queue]` as the
+    /// `dead_letter_queue` input sets it, plus the entry's `id` and failure `signature`.
+    static func line(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry, signature: String) -> Object {
+        var info = Object(minimumCapacity: 6)
+        info["plugin_type"] = .string(entry.pluginType)
+        info["plugin_id"] = .string(entry.pluginID)
+        info["reason"] = .string(entry.reason)
+        info["entry_time"] = .timestamp(entry.entryTime)
+        info["id"] = .string(id.description)
+        info["signature"] = .string(signature)
+        var metadata = entry.event.metadata
+        metadata["dead_letter_queue"] = .object(info)
+        var o = entry.event.fields
+        o["@metadata"] = .object(metadata)
+        return o
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove entries by id or by selection, also while the pipeline runs (recorded in removed_entries).")
+        @OptionGroup var location: Location
+        @OptionGroup var select: SelectionOptions
+
+        @Argument(help: "Entry ids, as `sluice dlq list` prints them.")
+        var ids: [String] = []
+
+        func run() throws {
+            let selection = try select.selection
+            guard ids.isEmpty != !selection.isRestricted else {
+                throw ValidationError("name entry ids or a selection (--since, --until, --plugin, --reason, --signature), not both")
+            }
+            do {
+                if ids.isEmpty {
+                    print("Removed \(try location.admin.remove(selection)) entries")
+                    return
+                }
+                let parsed = try ids.map { text in
+                    guard let id = DeadLetterQueueEntryID(text) else { throw ValidationError("\(text) is not an entry id such as 3-4097") }
+                    return id
+                }
+                let removed = try location.admin.remove(parsed)
+                print("Removed \(removed.count) entries")
+                let missing = Set(parsed).subtracting(removed)
+                if !missing.isEmpty {
+                    printError("ERROR: no such entries: \(missing.sorted().map(\.description).joined(separator: ", "))")
+                    throw ExitCode(1)
+                }
+            } catch let error as DeadLetterQueueError {
+                printError("ERROR: \(error.message)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove every entry: deletes the segments, or, while a pipeline writes, records them as removed.")
+        @OptionGroup var location: Location
+
+        func run() throws {
+            do {
+                print("Removed \(try location.admin.purge()) entries from \(location.admin.directory)")
+            } catch {
+                printError("ERROR: \(error.message)")
+                throw ExitCode(1)
             }
         }
     }

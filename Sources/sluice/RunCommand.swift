@@ -162,7 +162,7 @@ struct Run: ParsableCommand {
                 print("Configuration OK")
                 return
             }
-            SignalHandling.start(agent)
+            try SignalHandling.start(agent)
             logOpenFileLimit()
             let finalSettings = settings
             let options = self.options
@@ -180,6 +180,9 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         } catch let e as SettingsError {
             printError("ERROR: \(e.message)")
+            throw ExitCode(1)
+        } catch let e as ThreadStartError {
+            printError("ERROR: \(e)")
             throw ExitCode(1)
         }
     }
@@ -268,8 +271,9 @@ enum SignalHandling {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    static func start(_ agent: Agent) {
-        _ = SluiceCore.Thread(name: "signals") {
+    /// Starts the signal thread; without it SIGTERM would never be handled, so a failure ends the start-up.
+    static func start(_ agent: Agent) throws(ThreadStartError) {
+        _ = try SluiceCore.Thread(name: "signals") {
             var set = sigset_t()
             sigemptyset(&set)
             sigaddset(&set, SIGINT)

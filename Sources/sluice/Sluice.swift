@@ -14,7 +14,7 @@ struct Sluice: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Runs Logstash pipeline configs in one small native process.",
-        subcommands: [Run.self, Graph.self, DLQ.self, Queue.self, Plugins.self],
+        subcommands: [Run.self, TestCommand.self, Graph.self, DLQ.self, Queue.self, Plugins.self],
         defaultSubcommand: Run.self
     )
 }

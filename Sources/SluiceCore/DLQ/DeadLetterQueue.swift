@@ -19,7 +19,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     /// `<path>/<pipeline_id>`: the queue directory.
     public let directory: String
 
-    private let mutex = PThreadMutex()
+    private let mutex = Lock()
     private let clock: @Sendable () -> Timestamp
     private let warn: @Sendable (String) -> Void
     private let reportError: @Sendable (String) -> Void
@@ -332,7 +332,12 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     private func startFlushTimer() {
         let interval = settings.effectiveFlushCheckIntervalMilliseconds
         let timer = PeriodicThread(intervalMilliseconds: interval) { [weak self] in self?.flushCheck() }
-        if timer.start() { flushTimer = timer } else { warn("cannot start the DLQ flush thread for \(directory)") }
+        do {
+            try timer.start(name: "dlq-flush")
+            flushTimer = timer
+        } catch {
+            warn("cannot start the DLQ flush thread for \(directory): \(error); a head segment is sealed only when full or at close")
+        }
     }
 
     /// One tick of the flush checker: seals a stale head, applies retention, and reacts to `.deleted_segment`.

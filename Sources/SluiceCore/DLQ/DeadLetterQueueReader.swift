@@ -64,6 +64,8 @@ public final class DeadLetterQueueReader {
     private var current: (id: Int, scanner: SegmentScanner)?
     private var consumed: [Int] = []
     private var readerLock: FileLock?
+    /// Entries removed through `sluice dlq` or the admin API, reloaded whenever a segment is opened.
+    private var removals = DeadLetterQueueRemovals()
 
     /// A reader of the queue in `directory` (the pipeline's subdirectory), positioned at its first segment.
     /// - Parameters:
@@ -194,6 +196,7 @@ public final class DeadLetterQueueReader {
                 let start = DeadLetterQueuePosition(segmentID: id, offset: bytes.start)
                 position = DeadLetterQueuePosition(
                     segmentID: id, offset: DLQSegmentFormat.normalizedRecordOffset(bytes.end))
+                if !removals.isEmpty && removals.contains(DeadLetterQueueEntryID(segment: id, offset: bytes.start)) { continue }
                 do {
                     let entry = try DLQEntryCodec.decode(bytes.storage, range: bytes.range, order: fieldOrder)
                     return DeadLetterQueueRecord(entry: entry, position: start, nextPosition: position)
@@ -223,6 +226,7 @@ public final class DeadLetterQueueReader {
                 continue
             }
             let scanner = SegmentScanner(bytes: bytes, offset: position.offset)
+            removals = DeadLetterQueueRemovals.load(directory)
             if !scanner.hasValidVersion {
                 report(id, SegmentAnomaly(kind: .invalidVersion, offset: 0,
                                           message: bytes.isEmpty ? "empty segment file" : "invalid version byte"))

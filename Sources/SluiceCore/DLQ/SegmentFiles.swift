@@ -163,7 +163,7 @@ final class FileLock: @unchecked Sendable {
     private let key: String
     private var fd: Int32
 
-    private static let registryLock = PThreadMutex()
+    private static let registryLock = Lock()
     nonisolated(unsafe) private static var lockedPaths: Set<String> = []
 
     private init(path: String, key: String, fd: Int32) {

@@ -122,16 +122,17 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// Appends the ISO-8601 form to a byte buffer (the JSON writer's fast path).
     public func appendISO8601(to out: inout [UInt8]) {
         let f = fields()
+        // Digits written in place, right to left, into zeros appended first: no array per field.
         func pad(_ v: Int, _ width: Int) {
-            var digits = [UInt8](repeating: 48, count: width)
+            let end = out.count + width
+            for _ in 0..<width { out.append(48) }
             var x = v
-            var i = width - 1
-            while i >= 0 {
-                digits[i] = UInt8(48 + x % 10)
+            var i = end - 1
+            while x > 0 && i >= end - width {
+                out[i] = UInt8(48 + x % 10)
                 x /= 10
                 i -= 1
             }
-            out.append(contentsOf: digits)
         }
         if f.year < 0 { out.append(UInt8(ascii: "-")) }
         pad(abs(f.year), 4)

@@ -133,19 +133,3 @@ public struct Logger: Sendable {
     }
 }
 
-/// A small mutex over pthread, usable from any thread.
-public final class Lock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-
-    public init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    public func lock() { pthread_mutex_lock(&mutex) }
-    public func unlock() { pthread_mutex_unlock(&mutex) }
-
-    @inlinable public func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
-}

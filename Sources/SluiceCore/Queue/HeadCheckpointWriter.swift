@@ -21,8 +21,8 @@ final class HeadCheckpointWriter: @unchecked Sendable {
     private let directory: String
     private let retry: Bool
     private let logger: Logger
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    /// Guards what follows; its one condition is "something changed".
+    private let state = Lock(conditions: 1)
     private var pending: Request?
     private var writing = false
     private var stopped = false
@@ -34,69 +34,73 @@ final class HeadCheckpointWriter: @unchecked Sendable {
         self.directory = directory
         self.retry = retry
         self.logger = logger
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(&mutex)
-        pthread_cond_destroy(&changed)
     }
 
     /// Queues `checkpoint` for writing (replacing one still waiting); `syncing` is synced before it is written.
     func request(_ checkpoint: QueueCheckpoint, syncing file: QueuePageFile?) {
-        pthread_mutex_lock(&mutex)
+        state.lock()
         guard !stopped else {
-            pthread_mutex_unlock(&mutex)
+            state.unlock()
             return
         }
-        if thread == nil { thread = Thread(name: "pq-checkpoint") { [self] in run() } }
+        if thread == nil {
+            do {
+                thread = try Thread(name: "pq-checkpoint") { [self] in run() }
+            } catch {
+                // Without the thread the checkpoint is written here, synchronously, as `checkpoint.writes: 1` does.
+                logger.rateLimited(.error, key: "pq-checkpoint-thread", "\(error); the head checkpoint is written synchronously")
+                state.unlock()
+                let outcome = write(Request(checkpoint: checkpoint, syncing: file))
+                state.withLock { failure = outcome }
+                return
+            }
+        }
         let keepSync = pending?.syncing ?? file
         pending = Request(checkpoint: checkpoint, syncing: file ?? keepSync)
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
+        state.broadcast()
+        state.unlock()
     }
 
     /// Waits until every requested checkpoint is written (after `stop`, what is still requested is dropped: the
     /// caller writes the head checkpoint itself).
     func drain() {
-        pthread_mutex_lock(&mutex)
-        while (pending != nil && !stopped) || writing { pthread_cond_wait(&changed, &mutex) }
-        pthread_mutex_unlock(&mutex)
+        state.lock()
+        while (pending != nil && !stopped) || writing { state.wait() }
+        state.unlock()
     }
 
     /// Writes what is pending, then ends the thread.
     func stop() {
         drain()
-        pthread_mutex_lock(&mutex)
+        state.lock()
         stopped = true
-        pthread_cond_broadcast(&changed)
+        state.broadcast()
         let running = thread
-        pthread_mutex_unlock(&mutex)
+        state.unlock()
         running?.join()
     }
 
     private func run() {
-        pthread_mutex_lock(&mutex)
+        state.lock()
         while true {
-            while pending == nil && !stopped { pthread_cond_wait(&changed, &mutex) }
+            while pending == nil && !stopped { state.wait() }
             guard let request = pending else { break }
             pending = nil
             writing = true
-            pthread_mutex_unlock(&mutex)
+            state.unlock()
             let outcome = write(request)
-            pthread_mutex_lock(&mutex)
+            state.lock()
             failure = outcome
             writing = false
-            pthread_cond_broadcast(&changed)
+            state.broadcast()
         }
-        pthread_mutex_unlock(&mutex)
+        state.unlock()
     }
 
     /// The last write's failure, if it failed (the queue's `last_error`).
     var lastFailure: String? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        state.lock()
+        defer { state.unlock() }
         return failure
     }
 

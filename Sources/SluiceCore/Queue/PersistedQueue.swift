@@ -310,7 +310,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
         let started = Clock.nanoseconds()
         var frames = QueueFrames(events)
-        pthread_mutex_lock(&monitor.mutex)
+        monitor.lock.lock()
         var written = 0
         while written < frames.count && !monitor.closed {
             switch appendFrames(&frames, from: written) {
@@ -322,14 +322,14 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
                 written += 1
             case .failed(let message):
                 noteError("Persisted queue intake stopped: \(message); retrying every second")
-                var deadline = Clock.deadline(afterMillis: 1000)
-                pthread_cond_timedwait(&monitor.notFull, &monitor.mutex, &deadline)
+                let deadline = Clock.deadline(afterMillis: 1000)
+                monitor.lock.wait(QueueMonitor.notFull, until: deadline)
             }
         }
-        pthread_cond_broadcast(&monitor.notEmpty)
+        monitor.lock.broadcast(QueueMonitor.notEmpty)
         let accepted = frames.acceptedCount(upTo: written)
-        while isFull && !monitor.closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
-        pthread_mutex_unlock(&monitor.mutex)
+        while isFull && !monitor.closed { monitor.lock.wait(QueueMonitor.notFull) }
+        monitor.lock.unlock()
         ledger.accepted.add(accepted, ordering: .relaxed)
         if written == frames.count { acknowledgement?.complete(events.count) }
         if let metrics {
@@ -448,14 +448,14 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     // MARK: Reading
 
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
-        pthread_mutex_lock(&monitor.mutex)
-        defer { pthread_mutex_unlock(&monitor.mutex) }
-        while unread == 0 && !monitor.closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
+        while unread == 0 && !monitor.closed { monitor.lock.wait(QueueMonitor.notEmpty) }
         if monitor.closed && (!settings.drain || unread == 0) { return nil }
         if unread < max && !monitor.closed && delayMillis > 0 {
-            var deadline = Clock.deadline(afterMillis: delayMillis)
+            let deadline = Clock.deadline(afterMillis: delayMillis)
             while unread < max && !monitor.closed {
-                if pthread_cond_timedwait(&monitor.notEmpty, &monitor.mutex, &deadline) == ETIMEDOUT { break }
+                if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
         guard let page = tails.first(where: { $0.unreadCount > 0 }) ?? (head.unreadCount > 0 ? head : nil) else { return nil }
@@ -467,8 +467,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
             if let e = readNext(page) { events.append(e) }
         }
         unread -= n
-        if settings.maxEvents > 0 { pthread_cond_broadcast(&monitor.notFull) }
-        if unread > 0 { pthread_cond_signal(&monitor.notEmpty) }
+        if settings.maxEvents > 0 { monitor.lock.broadcast(QueueMonitor.notFull) }
+        if unread > 0 { monitor.lock.signal(QueueMonitor.notEmpty) }
         ledger.processing.add(events.count, ordering: .relaxed)
         if events.count < n { ledger.dropped.add(n - events.count, ordering: .relaxed) }
         return QueueBatch(events: events, page: page.number, firstSequence: first, sequenceCount: n)
@@ -496,8 +496,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     }
 
     public func acknowledge(_ batch: QueueBatch) {
-        pthread_mutex_lock(&monitor.mutex)
-        defer { pthread_mutex_unlock(&monitor.mutex) }
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
         let page = batch.page == head.number ? head : tails.first { $0.number == batch.page }
         guard let page else { return }
         let before = page.firstUnackedSeq
@@ -520,7 +520,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
                 unlink(directory + "/checkpoint.\(first.number)")
                 tails.removeFirst()
             }
-            pthread_cond_broadcast(&monitor.notFull)
+            monitor.lock.broadcast(QueueMonitor.notFull)
             requestHeadCheckpoint()
         } else if settings.checkpointAcks > 0,
                   page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks) {
@@ -535,17 +535,17 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     /// Logstash's close: every tail checkpoint rewritten, the head synced and checkpointed, the lock released.
     public func shutdown() {
         checkpointWriter.stop()
-        pthread_mutex_lock(&monitor.mutex)
+        monitor.lock.lock()
         for page in tails where page.file != nil { try? writeTailCheckpoint(page) }
         checkpointHeadLogging()
         lock?.release(deleteFile: false)
         lock = nil
-        pthread_mutex_unlock(&monitor.mutex)
+        monitor.lock.unlock()
     }
 
     public var snapshot: QueueSnapshot {
-        pthread_mutex_lock(&monitor.mutex)
-        defer { pthread_mutex_unlock(&monitor.mutex) }
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
         var s = QueueSnapshot(type: "persisted", unread: unread, unacknowledged: unacked)
         s.persistedBytes = persistedBytes
         s.maxBytes = settings.maxBytes

@@ -15,8 +15,13 @@ extension Agent {
         intervalMillis: Int?, loader: @escaping @Sendable () throws -> [PipelineDefinition]
     ) {
         let reloader = Reloader(agent: self, loader: loader, automatic: intervalMillis != nil)
+        do {
+            try reloader.start(intervalMillis: intervalMillis ?? 0)
+        } catch {
+            logger.error("Config reloading is off: \(error)")
+            return
+        }
         lock.withLock { self.reloader = reloader }
-        reloader.start(intervalMillis: intervalMillis ?? 0)
     }
 
     /// Asks for a reload check now (SIGHUP).
@@ -58,29 +63,39 @@ extension Agent {
             fail(d.id, "Cannot reload pipeline, because the existing pipeline is not reloadable")
             return
         }
+        // The DLQ writer moves to the new pipeline (the old one then does not close it), unless the old one has
+        // already ended and closed it: the new one then opens the directory again.
+        let lent = old.lendDeadLetterQueue()
+        // Refused: the old pipeline is ending and closing its writer; let it finish, so the directory is free again.
+        if lent == nil && old.deadLetterQueue != nil { old.wait() }
         let new: Pipeline
         do {
-            new = try compile(d, openQueue: false, sharing: old.deadLetterQueue)
+            new = try compile(d, openQueue: false, sharing: lent)
         } catch let e as PipelineCompileError {
+            old.reclaimDeadLetterQueue()
             fail(d.id, e.rendered.trimmingTrailingNewline(), hash: Agent.hash(d))
             return
         } catch {
+            old.reclaimDeadLetterQueue()
             fail(d.id, "\(error)", hash: Agent.hash(d))
             return
         }
-        // The DLQ writer moves to the new pipeline: the old one must not close it.
-        old.deadLetterQueue = nil
+        // A new config without a DLQ leaves the writer to the old pipeline, which closes it as it ends.
+        if lent != nil && new.deadLetterQueue !== lent { old.reclaimDeadLetterQueue() }
         old.stop()
         old.wait()
         do {
             try new.openQueue()
         } catch {
             swap(old, nil)
+            new.deadLetterQueue?.close()
             fail(d.id, "Cannot open the persisted queue of pipeline '\(d.id)': \(error.message)", hash: Agent.hash(d))
             return
         }
         swap(old, new)
         new.start()
+        // A shutdown that began during the swap may not have seen the new pipeline.
+        if isStopping { new.stop() }
         recordReload(d.id, error: nil)
         logger.info("Pipeline '\(d.id)' was reloaded")
     }
@@ -90,6 +105,7 @@ extension Agent {
             let p = try compile(d)
             swap(nil, p)
             p.start()
+            if isStopping { p.stop() }
             logger.info("Pipeline '\(d.id)' was added")
         } catch let e as PipelineCompileError {
             fail(d.id, e.rendered.trimmingTrailingNewline())
@@ -126,8 +142,9 @@ final class Reloader: @unchecked Sendable {
         self.automatic = automatic
     }
 
-    func start(intervalMillis: Int) {
-        thread = Thread(name: "reloader") { [self] in
+    /// Starts the reloader thread; throws when the system cannot create it.
+    func start(intervalMillis: Int) throws(ThreadStartError) {
+        thread = try Thread(name: "reloader") { [self] in
             while let agent, !agent.isStopping {
                 if intervalMillis > 0 {
                     _ = trigger.wait(timeoutMillis: intervalMillis)

@@ -237,7 +237,12 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
         let checker = PeriodicThread(intervalMilliseconds: 5000) { [weak self] in
             for p in self?.runningPipelines ?? [] where !p.isFinished { _ = p.deadLetterQueueStatus() }
         }
-        if checker.start() { alertChecker = checker }
+        do {
+            try checker.start(name: "dlq-alerts")
+            alertChecker = checker
+        } catch {
+            logger.error("The DLQ alert levels are checked only when the API is read: \(error)")
+        }
     }
 
     /// Captures the node's and every running pipeline's flow metrics every 5 s (Logstash's flow poller period).
@@ -249,7 +254,12 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
             self.nodeFlow.capture(at: now)
             for p in self.runningPipelines where !p.isFinished { p.flow.capture(at: now) }
         }
-        if ticker.start() { flowTicker = ticker }
+        do {
+            try ticker.start(name: "flow-ticker")
+            flowTicker = ticker
+        } catch {
+            logger.error("The flow metrics are not captured: \(error)")
+        }
     }
 
     /// Graceful stop: inputs stop, in-flight events drain through filters and outputs.
@@ -259,6 +269,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
             return pipelines
         }
         logger.info("SIGTERM/SIGINT received. Shutting down the agent.")
+        bus.beginShutdown()
         for p in all { p.stop() }
         requestReload()
     }

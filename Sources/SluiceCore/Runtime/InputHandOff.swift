@@ -14,7 +14,7 @@ final class InputHandOff: @unchecked Sendable {
     private let queue: any PipelineQueue
     private let metrics: PluginMetrics?
     private let capacity: Int
-    private let state = PThreadMutex()
+    private let state = Lock(conditions: 1)
     // Guarded by `state`.
     private var pending: [Entry] = []
     private var pendingEvents = 0
@@ -33,8 +33,16 @@ final class InputHandOff: @unchecked Sendable {
         _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
         resume: @escaping @Sendable () -> Void
     ) -> Bool {
-        state.withLock {
-            if feeder == nil { feeder = Thread(name: "input-handoff") { [self] in feed() } }
+        // nil: no feeder thread could be started.
+        let accepted = state.withLock { () -> Bool? in
+            if feeder == nil {
+                do {
+                    feeder = try Thread(name: "input-handoff") { [self] in feed() }
+                } catch {
+                    Logger("pipeline").rateLimited(.error, key: "input-handoff", "\(error); the input pushes into the queue itself")
+                    return nil
+                }
+            }
             pending.append(Entry(events: events, acknowledgement: acknowledgement, onQueued: onQueued))
             pendingEvents += events.count
             state.broadcast()
@@ -42,6 +50,13 @@ final class InputHandOff: @unchecked Sendable {
             resumers.append(resume)
             return false
         }
+        guard let accepted else {
+            // Without a feeder the events are pushed here, blocking the caller while the queue is full, rather than lost.
+            queue.push(events, acknowledgement: acknowledgement, metrics: metrics)
+            onQueued?()
+            return true
+        }
+        return accepted
     }
 
     /// Pushes what is left and stops the feeder; called on the input's thread once it has returned.

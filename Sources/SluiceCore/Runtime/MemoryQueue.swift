@@ -26,16 +26,16 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
 
     /// Events waiting.
     public var size: Int {
-        pthread_mutex_lock(&monitor.mutex)
-        defer { pthread_mutex_unlock(&monitor.mutex) }
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
         return count
     }
 
     public var drainsOnClose: Bool { true }
 
     public var snapshot: QueueSnapshot {
-        pthread_mutex_lock(&monitor.mutex)
-        defer { pthread_mutex_unlock(&monitor.mutex) }
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
         return QueueSnapshot(type: "memory", unread: count, unacknowledged: count + ledger.processing.load(ordering: .relaxed))
     }
 
@@ -43,19 +43,19 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
         if let acknowledgement { for e in events { e.acknowledgement = acknowledgement } }
         let started = Clock.nanoseconds()
-        pthread_mutex_lock(&monitor.mutex)
+        monitor.lock.lock()
         var accepted = 0
         while accepted < events.count {
-            while count == capacity && !monitor.closed { pthread_cond_wait(&monitor.notFull, &monitor.mutex) }
+            while count == capacity && !monitor.closed { monitor.lock.wait(QueueMonitor.notFull) }
             if monitor.closed { break }
             while accepted < events.count, count < capacity {
                 buffer[(head + count) % capacity] = events[accepted]
                 count += 1
                 accepted += 1
             }
-            pthread_cond_signal(&monitor.notEmpty)
+            monitor.lock.signal(QueueMonitor.notEmpty)
         }
-        pthread_mutex_unlock(&monitor.mutex)
+        monitor.lock.unlock()
         ledger.accepted.add(accepted, ordering: .relaxed)
         if let metrics = self.metrics {
             metrics.eventsIn.add(accepted, ordering: .relaxed)
@@ -67,13 +67,13 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     }
 
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
-        pthread_mutex_lock(&monitor.mutex)
-        defer { pthread_mutex_unlock(&monitor.mutex) }
-        while count == 0 && !monitor.closed { pthread_cond_wait(&monitor.notEmpty, &monitor.mutex) }
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
+        while count == 0 && !monitor.closed { monitor.lock.wait(QueueMonitor.notEmpty) }
         if count < max && !monitor.closed && delayMillis > 0 {
-            var deadline = Clock.deadline(afterMillis: delayMillis)
+            let deadline = Clock.deadline(afterMillis: delayMillis)
             while count < max && !monitor.closed {
-                if pthread_cond_timedwait(&monitor.notEmpty, &monitor.mutex, &deadline) == ETIMEDOUT { break }
+                if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
         let n = Swift.min(max, count)
@@ -90,8 +90,8 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         }
         count -= n
         ledger.processing.add(n, ordering: .relaxed)
-        pthread_cond_broadcast(&monitor.notFull)
-        if count > 0 { pthread_cond_signal(&monitor.notEmpty) }
+        monitor.lock.broadcast(QueueMonitor.notFull)
+        if count > 0 { monitor.lock.signal(QueueMonitor.notEmpty) }
         return QueueBatch(events: batch, hasAcknowledgements: acknowledged)
     }
 

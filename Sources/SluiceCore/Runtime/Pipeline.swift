@@ -33,12 +33,48 @@ public final class Pipeline: @unchecked Sendable {
     public let ledger = PipelineLedger()
     let shutdown: ShutdownFlag
     let logger: Logger
+    /// Guards the variables below it; its condition is "finished or launched changed".
+    private let lock = Lock(conditions: 1)
     private var threads: [Thread] = []
-    private let lock = Lock()
     private var runningInputs = 0
     private var runningWorkers = 0
-    /// The pipeline's DLQ writer when enabled; sealed and closed after the outputs.
-    public var deadLetterQueue: DeadLetterQueue?
+    /// `start()` was called; it has returned once `launched` is set.
+    private var started = false
+    private var launched = false
+    private var deadLetterQueueStorage: DeadLetterQueue?
+    /// The writer was lent to the pipeline replacing this one (`lendDeadLetterQueue`): this one no longer closes it.
+    private var deadLetterQueueLent = false
+    /// `finish()` has decided who closes the writer: it can no longer be lent.
+    private var closingDeadLetterQueue = false
+
+    /// The pipeline's DLQ writer when enabled; sealed and closed after the outputs, unless a reload took it over.
+    public var deadLetterQueue: DeadLetterQueue? {
+        get { lock.withLock { deadLetterQueueStorage } }
+        set { lock.withLock { deadLetterQueueStorage = newValue } }
+    }
+
+    /// Hands the DLQ writer over to the pipeline that will replace this one: from now on this pipeline does not
+    /// close it. Nil when there is none, or when this pipeline has already begun to close it (it ended meanwhile):
+    /// the new pipeline then opens the directory afresh. `reclaimDeadLetterQueue` undoes it when the new pipeline
+    /// does not come.
+    func lendDeadLetterQueue() -> DeadLetterQueue? {
+        lock.withLock {
+            guard let writer = deadLetterQueueStorage, !closingDeadLetterQueue else { return nil }
+            deadLetterQueueLent = true
+            return writer
+        }
+    }
+
+    /// Takes back a writer `lendDeadLetterQueue` handed out; closes it when this pipeline ended meanwhile.
+    func reclaimDeadLetterQueue() {
+        let closeNow = lock.withLock { () -> DeadLetterQueue? in
+            guard deadLetterQueueLent else { return nil }
+            deadLetterQueueLent = false
+            return closingDeadLetterQueue ? deadLetterQueueStorage : nil
+        }
+        closeNow?.close()
+    }
+
     /// Called once when the pipeline has fully stopped.
     public var onFinished: (@Sendable () -> Void)?
     /// SHA-256 of the config text: the API's `hash`, and how a reload tells a changed pipeline.
@@ -108,21 +144,59 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
-    /// Starts inputs and workers.
+    /// Starts inputs and workers. A thread the system refuses to create is logged: the pipeline runs with the
+    /// workers it got, without the inputs it could not start, and ends at once when it got no worker.
     public func start() {
         logger.info(
             "Starting pipeline {\"pipeline.workers\"=>\(settings.workers), \"pipeline.batch.size\"=>\(settings.batchSize), \"pipeline.batch.delay\"=>\(settings.batchDelayMillis)}"
         )
         flow.capture(at: Clock.nanoseconds())  // the lifetime baseline
-        runningWorkers = settings.workers
-        for w in 0..<settings.workers {
-            threads.append(Thread(name: "[\(settings.id)]>worker\(w)") { [self] in self.workerLoop() })
+        lock.withLock {
+            started = true
+            runningWorkers = settings.workers
+            runningInputs = program.inputs.count
         }
-        runningInputs = program.inputs.count
-        if program.inputs.isEmpty { queue.close() }
-        for input in program.inputs {
-            let plugin = input.instance as! any Input
-            threads.append(Thread(name: "[\(settings.id)]<\(input.name)") { [self] in self.runInput(plugin, input) })
+        var workers = 0
+        for w in 0..<settings.workers {
+            do {
+                let thread = try Thread(name: "[\(settings.id)]>worker\(w)") { [self] in self.workerLoop() }
+                lock.withLock { threads.append(thread) }
+                workers += 1
+            } catch {
+                logger.error("Cannot start worker \(w): \(error)")
+            }
+        }
+        if workers == 0 {
+            // Nothing would take from the queue: the inputs are not started and the pipeline ends here.
+            lock.withLock {
+                runningWorkers = 0
+                runningInputs = 0
+            }
+            queue.close()
+            finish()
+        } else if workers < settings.workers {
+            let last = lock.withLock { () -> Bool in
+                runningWorkers -= settings.workers - workers
+                return runningWorkers == 0
+            }
+            if last { finish() }
+        }
+        if workers > 0 {
+            if program.inputs.isEmpty { queue.close() }
+            for input in program.inputs {
+                let plugin = input.instance as! any Input
+                do {
+                    let thread = try Thread(name: "[\(settings.id)]<\(input.name)") { [self] in self.runInput(plugin, input) }
+                    lock.withLock { threads.append(thread) }
+                } catch {
+                    logger.error("A plugin could not be started: \(input.name) (\(input.id)): \(error)")
+                    inputEnded()
+                }
+            }
+        }
+        lock.withLock {
+            launched = true
+            lock.broadcast()
         }
         logger.info("Pipeline started")
     }
@@ -137,6 +211,11 @@ public final class Pipeline: @unchecked Sendable {
             logger.error("A plugin had an unrecoverable error: \(built.name) (\(built.id)): \(error)")
         }
         sink.finish()
+        inputEnded()
+    }
+
+    /// One input has ended; the last one closes the queue, so the workers drain it and stop.
+    private func inputEnded() {
         let last = lock.withLock { () -> Bool in
             runningInputs -= 1
             return runningInputs == 0
@@ -161,9 +240,16 @@ public final class Pipeline: @unchecked Sendable {
         program.close()
         queue.shutdown()
         for p in program.inputs { p.instance.close() }
-        deadLetterQueue?.close()
+        let owned = lock.withLock { () -> DeadLetterQueue? in
+            closingDeadLetterQueue = true
+            return deadLetterQueueLent ? nil : deadLetterQueueStorage
+        }
+        owned?.close()
         reportUndelivered()
-        lock.withLock { finished = true }
+        lock.withLock {
+            finished = true
+            lock.broadcast()
+        }
         logger.info("Pipeline terminated")
         onFinished?()
     }
@@ -221,71 +307,14 @@ public final class Pipeline: @unchecked Sendable {
         for input in program.inputs { (input.instance as! any Input).stop() }
     }
 
-    /// Waits until the pipeline has stopped and its plugins are closed. Safe to call from several threads.
+    /// Waits until the pipeline has stopped and its plugins are closed (at once when it was never started). Safe to
+    /// call from several threads, and while another thread is in `start()`.
     public func wait() {
-        for t in threads { t.join() }
-    }
-}
-
-/// A joinable OS thread running a closure.
-public final class Thread: @unchecked Sendable {
-    private var handle = pthread_t()
-    private var joined = false
-    private let joinLock = Lock()
-
-    public init(name: String, _ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(ThreadBody(name: name, body: body))
-        var attr = pthread_attr_t()
-        pthread_attr_init(&attr)
-        pthread_attr_setstacksize(&attr, 8 << 20)
-        pthread_create(&handle, &attr, { raw in
-            let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box.toOpaque())
-        pthread_attr_destroy(&attr)
-    }
-
-    /// Waits for the thread to end (once; later calls return at once).
-    public func join() {
-        joinLock.withLock {
-            if !joined {
-                pthread_join(handle, nil)
-                joined = true
-            }
+        let all = lock.withLock { () -> [Thread] in
+            while started && !(finished && launched) { lock.wait() }
+            return threads
         }
-    }
-}
-
-private final class ThreadBody {
-    let name: String
-    let body: @Sendable () -> Void
-    init(name: String, body: @escaping @Sendable () -> Void) {
-        self.name = name
-        self.body = body
-    }
-}
-
-/// A counting semaphore.
-public final class Semaphore: @unchecked Sendable {
-    private var sem = sem_t()
-    public init(_ value: UInt32 = 0) { sem_init(&sem, 0, value) }
-    deinit { sem_destroy(&sem) }
-    public func signal() { sem_post(&sem) }
-    public func wait() { while sem_wait(&sem) != 0 {} }
-
-    /// Waits at most `timeoutMillis`; returns whether the semaphore was signalled.
-    @discardableResult
-    public func wait(timeoutMillis: Int) -> Bool {
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        deadline.tv_nsec += (timeoutMillis % 1000) * 1_000_000
-        deadline.tv_sec += timeoutMillis / 1000 + deadline.tv_nsec / 1_000_000_000
-        deadline.tv_nsec %= 1_000_000_000
-        while sem_timedwait(&sem, &deadline) != 0 {
-            if errno == ETIMEDOUT { return false }
-        }
-        return true
+        for t in all { t.join() }
     }
 }
 

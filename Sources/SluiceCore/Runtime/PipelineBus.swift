@@ -17,10 +17,19 @@ public final class PipelineBus: @unchecked Sendable {
         }
     }
 
-    private let lock = Lock()
-    private var receivers: [String: EventSink] = [:]
+    /// A bound input: its sink, and the sends into it under way.
+    private final class Receiver {
+        let sink: EventSink
+        var sending = 0
+        init(_ sink: EventSink) { self.sink = sink }
+    }
+
+    /// Guards what follows; its condition is "a send has ended".
+    private let lock = Lock(conditions: 1)
+    private var receivers: [String: Receiver] = [:]
     private var liveSenders: [String: Int] = [:]
     private var everSent: Set<String> = []
+    private var shuttingDown = false
 
     public init() {}
 
@@ -28,15 +37,30 @@ public final class PipelineBus: @unchecked Sendable {
     public func bind(_ address: String, to sink: EventSink) throws(AddressInUse) {
         let ok = lock.withLock { () -> Bool in
             if receivers[address] != nil { return false }
-            receivers[address] = sink
+            receivers[address] = Receiver(sink)
             return true
         }
         if !ok { throw AddressInUse(address: address) }
     }
 
+    /// Unbinds `address`, then waits for the sends into it that were under way: once this returns, nothing more
+    /// reaches the sink, so its pipeline can close its queue without losing what was sent. Later sends find the
+    /// address unbound (a `pipeline` output with `ensure_delivery` retries until an input binds it again).
     public func unbind(_ address: String) {
-        lock.withLock { _ = receivers.removeValue(forKey: address) }
+        lock.withLock {
+            guard let receiver = receivers.removeValue(forKey: address) else { return }
+            while receiver.sending > 0 { lock.wait() }
+        }
     }
+
+    /// The process is shutting down (not reloading): a stopping `pipeline` input then waits for its senders to
+    /// end, so downstream pipelines drain after upstream ones, as in Logstash.
+    public func beginShutdown() {
+        lock.withLock { shuttingDown = true }
+    }
+
+    /// Whether `beginShutdown` was called.
+    public var isShuttingDown: Bool { lock.withLock { shuttingDown } }
 
     /// Declares a sender to `addresses` (a `pipeline` output being built).
     public func registerSender(_ addresses: [String]) {
@@ -65,10 +89,19 @@ public final class PipelineBus: @unchecked Sendable {
         lock.withLock { (liveSenders[address] ?? 0) > 0 }
     }
 
-    /// Pushes copies of `events` to the input bound at `address`; false when nothing is bound there.
+    /// Pushes copies of `events` to the input bound at `address`; false when nothing is bound there. The push may
+    /// block while the downstream queue is full; `unbind` waits for it.
     public func send(_ events: [Event], to address: String) -> Bool {
-        guard let sink = lock.withLock({ receivers[address] }) else { return false }
-        sink.push(contentsOf: events.map(Event.init(copying:)))
+        guard let receiver = lock.withLock({ () -> Receiver? in
+            guard let r = receivers[address] else { return nil }
+            r.sending += 1
+            return r
+        }) else { return false }
+        receiver.sink.push(contentsOf: events.map(Event.init(copying:)))
+        lock.withLock {
+            receiver.sending -= 1
+            if receiver.sending == 0 { lock.broadcast() }
+        }
         return true
     }
 }

@@ -177,37 +177,21 @@ public final class AcknowledgementTracker<Position: Sendable>: @unchecked Sendab
     public var outstanding: Int { lock.withLock { pending.count } }
 }
 
-/// The mutex and the two conditions a bounded queue waits on (`notEmpty` for workers, `notFull` for inputs), timed
+/// The lock and the two conditions a bounded queue waits on (`notEmpty` for workers, `notFull` for inputs), timed
 /// on the monotonic clock. Used by both queues, from input and worker threads.
 final class QueueMonitor {
-    var mutex = pthread_mutex_t()
-    var notEmpty = pthread_cond_t()
-    var notFull = pthread_cond_t()
-    /// Set once by `close`; read under `mutex`.
+    let lock = Lock(conditions: 2)
+    static let notEmpty = 0
+    static let notFull = 1
+    /// Set once by `close`; read under `lock`.
     var closed = false
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&notEmpty, &attr)
-        pthread_cond_init(&notFull, &attr)
-        pthread_condattr_destroy(&attr)
-    }
 
     /// No more pushes (under the lock): every waiting input and worker wakes up and sees `closed`.
     func close() {
-        pthread_mutex_lock(&mutex)
-        closed = true
-        pthread_cond_broadcast(&notEmpty)
-        pthread_cond_broadcast(&notFull)
-        pthread_mutex_unlock(&mutex)
-    }
-
-    deinit {
-        pthread_mutex_destroy(&mutex)
-        pthread_cond_destroy(&notEmpty)
-        pthread_cond_destroy(&notFull)
+        lock.withLock {
+            closed = true
+            lock.broadcast(QueueMonitor.notEmpty)
+            lock.broadcast(QueueMonitor.notFull)
+        }
     }
 }

@@ -6,7 +6,8 @@ import SluiceCore
 /// Receives events that other pipelines of this process send to its virtual address (Logstash's `pipeline` input).
 ///
 /// It ends once every pipeline that sends to its address has ended, or, at shutdown, when no sender is left; so
-/// downstream pipelines drain after upstream ones.
+/// downstream pipelines drain after upstream ones. Stopped for a reload it ends at once: the upstream `pipeline`
+/// outputs retry (`ensure_delivery`) until the reloaded pipeline binds the address again.
 public final class PipelineInput: Input, @unchecked Sendable {
     public static let name = "pipeline"
     public static let summary = "Receives events sent by `pipeline` outputs to a virtual address."
@@ -31,7 +32,9 @@ public final class PipelineInput: Input, @unchecked Sendable {
         try context.bus.bind(address, to: decorating)
         defer { context.bus.unbind(address) }
         while !context.bus.allSendersFinished(address) {
-            if stopRequested.isRequested && !context.bus.hasLiveSenders(address) { break }
+            // Stopped by a reload (or a pipeline removed from the config), the input lets go of its address at once:
+            // senders retry until the new pipeline binds it. At shutdown it waits for its senders to end.
+            if stopRequested.isRequested && (!context.bus.isShuttingDown || !context.bus.hasLiveSenders(address)) { break }
             usleep(50_000)
         }
     }

@@ -8,7 +8,10 @@ import SluiceCore
 struct MonitoringServerTests {
     @Test func serverAnswersOnTheFirstFreePortOfTheRange() throws {
         let port = freePort()
-        let configuration = APIConfiguration(ports: port...(port + 1), basicAuth: (username: "u", password: "p"))
+        var configuration = APIConfiguration(ports: port...(port + 1), basicAuth: (username: "u", password: "p"))
+        // The server reads requests on Swift's cooperative pool, which the suite's blocking tests can keep busy for
+        // longer than the 10 s header timeout: the connection was then closed unanswered (nil below).
+        configuration.headerTimeoutMilliseconds = 600_000
         let api = MonitoringAPI(agent: StaticDirectory([]), node: NodeInfo(version: "0.1.0", id: "x"), configuration: configuration)
         let first = MonitoringServer(api: api, configuration: configuration)
         try first.start()

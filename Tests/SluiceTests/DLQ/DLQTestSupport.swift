@@ -122,7 +122,7 @@ enum DLQTestSupport {
 
 /// A clock tests move by hand.
 final class FakeClock: @unchecked Sendable {
-    private let lock = PThreadMutex()
+    private let lock = Lock()
     private var current: Timestamp
 
     init(_ start: Timestamp = Timestamp(seconds: 1_735_787_045, nanoseconds: 679_000_000)) { current = start }

@@ -399,7 +399,7 @@ extension String {
 
 /// Collects writer warnings from any thread.
 final class WarningCollector: @unchecked Sendable {
-    private let lock = PThreadMutex()
+    private let lock = Lock()
     private var collected: [String] = []
     func add(_ message: String) { lock.withLock { collected.append(message) } }
     var messages: [String] { lock.withLock { collected } }

@@ -117,6 +117,76 @@ struct ReloadTests {
         #expect(p.terminationStatus == 0)
     }
 
+    /// Reloading a downstream pipeline (a `pipeline` input) while its upstream keeps sending: the reload completes
+    /// (it used to hang, the stopping input waiting for its live upstream to end), and every event reaches the
+    /// output exactly once, through the old pipeline or the new one (the upstream output retries while the address
+    /// is unbound; nothing in memory is dropped).
+    @Test func reloadingADownstreamPipelineWhileItsUpstreamSendsLosesNothing() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        signal(SIGPIPE, SIG_IGN)
+        let out = work.appendingPathComponent("out.log").path
+        func downstream(_ version: String) -> String {
+            """
+            input { pipeline { address => "down" } }
+            filter { mutate { add_field => { "ver" => "\(version)" } } }
+            output { file { path => "\(out)" } }
+            """
+        }
+        try "input { stdin {} }\noutput { pipeline { send_to => [\"down\"] } }\n".write(
+            to: work.appendingPathComponent("up.conf"), atomically: true, encoding: .utf8)
+        try downstream("one").write(to: work.appendingPathComponent("down.conf"), atomically: true, encoding: .utf8)
+        try """
+            - pipeline.id: up
+              path.config: "\(work.appendingPathComponent("up.conf").path)"
+            - pipeline.id: down
+              path.config: "\(work.appendingPathComponent("down.conf").path)"
+            """.write(to: work.appendingPathComponent("pipelines.yml"), atomically: true, encoding: .utf8)
+        let sluice = try SluiceProcess(
+            ["-w", "1", "--api.enabled", "false", "--path.settings", work.path, "--path.data", work.appendingPathComponent("data").path],
+            currentDirectory: work, stdinPipe: true)
+        let total = 30_000
+        // The feeder sends ids 0..<total, 100 every 10 ms, for about 3 s; a write error (the process died) ends it.
+        let fd = sluice.input.fileHandleForWriting.fileDescriptor
+        let feeder = try SluiceCore.Thread(name: "feed") {
+            var next = 0
+            while next < total {
+                let chunk = (next..<min(total, next + 100)).map { "\($0)\n" }.joined()
+                let written = chunk.utf8CString.withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
+                guard written == chunk.utf8.count else { return }
+                next += 100
+                usleep(10_000)
+            }
+        }
+        func outputText() -> String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        #expect(sluice.waitUntil(20) { outputText().contains(#""ver":"one""#) })
+        try downstream("two").write(to: work.appendingPathComponent("down.conf"), atomically: true, encoding: .utf8)
+        kill(sluice.process.processIdentifier, SIGHUP)
+        #expect(sluice.waitForLog("Pipeline 'down' was reloaded", seconds: 20), "the reload did not complete")
+        feeder.join()
+        try sluice.input.fileHandleForWriting.close()
+        // Standard input ended: the upstream ends, then the downstream, then the process.
+        let ended = sluice.waitUntil(30) { !sluice.process.isRunning }
+        let result = sluice.stop()
+        #expect(ended, "sluice did not exit after its input ended: \(result.stderr.suffix(2000))")
+        #expect(result.exitCode == 0, "\(result.stderr.suffix(2000))")
+        var seen = [Int](repeating: 0, count: total)
+        var versions: Set<String> = []
+        for line in outputText().split(separator: "\n") {
+            guard case .object(let o) = try JSONParser.parse(Array(line.utf8)),
+                  case .string(let message)? = o["message"], let id = Int(message), id >= 0, id < total
+            else {
+                Issue.record("unexpected line: \(line)")
+                continue
+            }
+            seen[id] += 1
+            if case .string(let v)? = o["ver"] { versions.insert(v) }
+        }
+        let lost = seen.indices.filter { seen[$0] == 0 }, duplicated = seen.indices.filter { seen[$0] > 1 }
+        #expect(lost.isEmpty, "\(lost.count) events lost, first \(lost.prefix(10))")
+        #expect(duplicated.isEmpty, "\(duplicated.count) events duplicated, first \(duplicated.prefix(10))")
+        #expect(versions == ["one", "two"])
+    }
+
     @Test func reloadIsRefusedWithConfigString() throws {
         let r = try runSluice(["-e", "input { generator { count => 1 } }", "-r", "--path.settings", work.path])
         #expect(r.exitCode == 1)

@@ -10,7 +10,7 @@ import Testing
 
     /// Runs `body` on a thread with the stack the pipeline's workers get (8 MiB), as a worker would.
     static func onWorkerStack(_ body: @escaping @Sendable () -> Void) {
-        let t = SluiceCore.Thread(name: "test-worker", body)
+        let t = try! SluiceCore.Thread(name: "test-worker", body)
         t.join()
     }
 

@@ -38,7 +38,7 @@ struct BeatsCrashTests {
     /// many events were ACKed.
     func sendUntilKilled(port: Int, killing sluice: SluiceProcess, after seconds: Double) -> Int {
         let pid = sluice.process.processIdentifier
-        let killer = Thread(name: "killer") {
+        let killer = try! Thread(name: "killer") {
             usleep(useconds_t(seconds * 1_000_000))
             kill(pid, SIGKILL)
         }

@@ -132,7 +132,7 @@ struct ElasticsearchIntegrationTests {
         let done = Semaphore()
         let batch = events(3)
         nonisolated(unsafe) let unsafeBatch = batch
-        let worker = SluiceCore.Thread(name: "receive") {
+        let worker = try! SluiceCore.Thread(name: "receive") {
             out.receive(unsafeBatch)
             done.signal()
         }

@@ -81,7 +81,7 @@ import Testing
             // Half the trials checkpoint on every write, so kills land inside checkpoint writes too.
             let extra = trial % 2 == 0 ? [] : ["-S", "queue.checkpoint.writes=1", "-S", "queue.page_capacity=256kb"]
             let feeder = try Feeder(Self.arguments(conf, data, extra: extra), directory: work)
-            let feeding = SluiceCore.Thread(name: "feed") { feeder.feed(from: 0, count: 400_000) }
+            let feeding = try! SluiceCore.Thread(name: "feed") { feeder.feed(from: 0, count: 400_000) }
             usleep(UInt32.random(in: 150_000...900_000, using: &generator))
             kill(feeder.process.processIdentifier, SIGKILL)
             feeder.process.waitUntilExit()
@@ -127,7 +127,7 @@ import Testing
             """.write(to: conf, atomically: true, encoding: .utf8)
         let settings = ["-S", "path.queue=\(mount.path)", "-S", "queue.page_capacity=256kb", "-S", "queue.max_bytes=0"]
         let feeder = try Feeder(Self.arguments(conf, dir.appendingPathComponent("data"), extra: settings), directory: dir)
-        let feeding = SluiceCore.Thread(name: "feed") { feeder.feed(from: 0, count: 300_000) }
+        let feeding = try! SluiceCore.Thread(name: "feed") { feeder.feed(from: 0, count: 300_000) }
         let stopped = waitFor(seconds: 30) { (try? String(contentsOf: feeder.log, encoding: .utf8))?.contains("Persisted queue intake stopped") == true }
         #expect(stopped, "no intake error was logged")
         let logText = (try? String(contentsOf: feeder.log, encoding: .utf8)) ?? ""

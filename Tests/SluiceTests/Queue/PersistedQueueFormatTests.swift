@@ -167,7 +167,7 @@ import Testing
         try DLQTestSupport.withTemporaryDirectory { dir in
             let q = try QueueTestSupport.open(QueueTestSupport.settings(dir, pageCapacity: 1024, maxBytes: 4096))
             let pushed = Atomic<Int>(0)
-            let writer = SluiceCore.Thread(name: "writer") {
+            let writer = try! SluiceCore.Thread(name: "writer") {
                 for n in 0..<200 {
                     q.push([QueueTestSupport.event(n)], acknowledgement: nil, metrics: nil)
                     pushed.add(1, ordering: .relaxed)

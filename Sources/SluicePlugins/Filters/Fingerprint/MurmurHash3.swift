@@ -93,3 +93,11 @@ enum MurmurHash3 {
         return (0..<count).map { UInt8(truncatingIfNeeded: bits >> (8 * UInt64($0))) }
     }
 }
+
+extension UInt32 {
+    @inline(__always) func rotatedLeft(_ n: UInt32) -> UInt32 { (self << n) | (self >> (32 - n)) }
+}
+
+extension UInt64 {
+    @inline(__always) func rotatedLeft(_ n: UInt64) -> UInt64 { (self << n) | (self >> (64 - n)) }
+}

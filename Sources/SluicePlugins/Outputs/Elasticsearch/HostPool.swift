@@ -103,7 +103,12 @@ final class HostPool: @unchecked Sendable {
             guard let i = hosts.firstIndex(of: host), !dead[i] else { return false }
             dead[i] = true
             if resurrector == nil && !stopped.isRequested {
-                resurrector = Thread(name: "es-resurrect") { [self] in resurrectLoop() }
+                do {
+                    resurrector = try Thread(name: "es-resurrect") { [self] in resurrectLoop() }
+                } catch {
+                    // Tried again at the next host marked dead.
+                    logger.error("Dead hosts are not checked for resurrection: \(error)")
+                }
             }
             return true
         }

@@ -1,0 +1,60 @@
+/// Redrive: entries of a pipeline's own DLQ go back into that pipeline right after its inputs (into its queue), and
+/// each entry is removed only once its event is safe — written to the persisted queue, or, with the memory queue,
+/// finished by every output (delivered, or dead-lettered again as a new entry). A crash before that leaves the entry
+/// in place. The event carries its attempt count (`[@metadata][dead_letter_queue_attempts]`) into the entry it makes
+/// if it fails again.
+extension Pipeline {
+    /// The metadata key that counts how many times an event was redriven.
+    public static let redriveAttemptsKey = "dead_letter_queue_attempts"
+
+    /// Entries pushed per queue push (and per removal write).
+    static let redriveChunk = 125
+
+    /// Pushes every entry `selection` takes into the queue, blocking while it is full; returns how many were pushed.
+    /// Called on a thread of the caller's (the API starts one), never on a pipeline worker.
+    @discardableResult
+    public func redrive(_ selection: DeadLetterQueueSelection) -> Int {
+        guard let directory = deadLetterQueue?.directory else { return 0 }
+        let admin = DeadLetterQueueAdmin(directory: directory)
+        var pushed = 0
+        var chunk: [(DeadLetterQueueEntryID, Event)] = []
+        var signatures = FailureSignature.Cache()
+        var open = true
+        admin.scan { id, entry in
+            guard selection.matches(entry, signatures: &signatures) else { return true }
+            chunk.append((id, Self.redriven(entry)))
+            if chunk.count == Self.redriveChunk {
+                open = push(chunk, admin)
+                pushed += open ? chunk.count : 0
+                chunk.removeAll(keepingCapacity: true)
+            }
+            return open
+        }
+        if open && !chunk.isEmpty && push(chunk, admin) { pushed += chunk.count }
+        return pushed
+    }
+
+    /// The entry's event as it re-enters the pipeline: not marked as read from a DLQ (so a new failure is written
+    /// again), with its attempt count raised.
+    static func redriven(_ entry: DeadLetterQueueEntry) -> Event {
+        let event = Event(copying: entry.event)
+        _ = event.metadata.removeValue(forKey: "dead_letter_queue")
+        var attempts = 0
+        if case .int(let n)? = event.metadata[redriveAttemptsKey] { attempts = n }
+        event.metadata[redriveAttemptsKey] = .int(attempts + 1)
+        return event
+    }
+
+    private func push(_ chunk: [(DeadLetterQueueEntryID, Event)], _ admin: DeadLetterQueueAdmin) -> Bool {
+        let ids = chunk.map(\.0)
+        let logger = Logger("deadletterqueue.redrive", pipelineID: settings.id)
+        let acknowledgement = InputAcknowledgement(events: chunk.count) {
+            do {
+                try admin.remove(ids)
+            } catch {
+                logger.error("Redriven entries were delivered but could not be removed (they may be redriven again): \(error)")
+            }
+        }
+        return queue.push(chunk.map(\.1), acknowledgement: acknowledgement, metrics: nil)
+    }
+}

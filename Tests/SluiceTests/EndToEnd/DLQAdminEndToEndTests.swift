@@ -1,0 +1,117 @@
+import Foundation
+import SluiceTesting
+import Testing
+@testable import SluiceCore
+
+/// The DLQ admin API over a real socket while the pipeline writes, driven by curl (an independent client), and the
+/// CLI reading the same queue at the same time.
+@Suite(.serialized)
+struct DLQAdminEndToEndTests {
+    /// curl's status and JSON body; `polling` tolerates a server that is not listening yet.
+    func curl(_ args: [String], polling: Bool = false) throws -> (status: Int, body: Value?) {
+        let r = try runClient("/usr/bin/env", ["curl", "-s", "-w", "\n%{http_code}"] + args)
+        if polling && r.exitCode == 7 { return (0, nil) }
+        #expect(r.exitCode == 0, "curl: \(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.last ?? "") ?? 0
+        let body = try? JSONParser.parse(lines.dropLast().joined(separator: "\n"))
+        return (status, body)
+    }
+
+    @Test func removeAndPurgeThroughTheAPIWhileThePipelineWrites() throws {
+        let work = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let port = SluiceProcess.freePort()
+        let config = #"input { generator { count => 0 message => "x" } } filter { if [message] > 5 { mutate { } } } output { null { } }"#
+        let sluice = try SluiceProcess(
+            ["-e", config, "-w", "1", "-S", "dead_letter_queue.enable=true", "-S", "dead_letter_queue.max_bytes=1mb",
+             "--path.data", work.appendingPathComponent("data").path, "--path.settings", work.path, "--api.http.port", String(port)],
+            currentDirectory: work)
+        let base = "http://127.0.0.1:\(port)/_sluice/dlq/main"
+        #expect(sluice.waitUntil(30) { ((try? curl([base], polling: true))?.body?["entries"]?.intValue ?? 0) > 20 }, "\(sluice.stderr)")
+
+        let (listed, page) = try curl([base + "/entries?size=5"])
+        #expect(listed == 200)
+        let ids = (page?["entries"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        #expect(ids.count == 5)
+        #expect(page?["next"]?.stringValue == ids.last)
+
+        #expect(try curl(["-X", "DELETE", base + "/entries/" + ids[1]]).status == 400, "refused without sluice-xsrf")
+        let removed = try curl(["-X", "DELETE", "-H", "sluice-xsrf: 1", base + "/entries/" + ids[1]])
+        #expect(removed.status == 200 && removed.body?["removed"] == .int(1))
+        #expect(try curl([base + "/entries/" + ids[1]]).status == 404)
+        #expect(try curl([base + "/entries/" + ids[2]]).status == 200)
+
+        // The CLI reads the same queue while the pipeline holds it, and honours the removal.
+        let cli = try runSluice(["dlq", "list", "--limit", "5", "--path.data", work.appendingPathComponent("data").path])
+        #expect(cli.exitCode == 0, "\(cli.stderr)")
+        let cliIDs = try GoldenJSON.parseLines(cli.stdout).compactMap { $0["@metadata"]?["dead_letter_queue"]?["id"]?.stringValue }
+        #expect(cliIDs.count == 5)
+        #expect(Array(cliIDs.prefix(4)) == [ids[0], ids[2], ids[3], ids[4]])
+        let clear = try runSluice(["dlq", "clear", "--path.data", work.appendingPathComponent("data").path])
+        #expect(clear.exitCode == 1, "clear is refused while the pipeline holds the queue")
+
+        let purged = try curl(["-X", "DELETE", "-H", "sluice-xsrf: 1", base])
+        #expect(purged.status == 200)
+        #expect((purged.body?["removed"]?.intValue ?? 0) > 20)
+        let after = try curl([base + "/entries?size=1000"])
+        let left = (after.body?["entries"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }.compactMap(DeadLetterQueueEntryID.init)
+        let lastPurged = try #require(DeadLetterQueueEntryID(ids[4]))
+        #expect(left.allSatisfy { $0 > lastPurged }, "only entries written after the purge remain")
+
+        let result = sluice.stop()
+        #expect(result.exitCode == 0, "\(result.stderr)")
+    }
+}
+
+/// The operator's loop: events fail, the config is fixed and reloaded, the failed entries are redriven through the
+/// API, each arrives once at the output, and the queue empties as their delivery is acknowledged.
+@Suite(.serialized)
+struct DLQRedriveEndToEndTests {
+    @Test func fixTheConfigThenRedriveDeliversEveryEntryOnce() throws {
+        let work = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let port = SluiceProcess.freePort(), httpPort = SluiceProcess.freePort()
+        let conf = work.appendingPathComponent("pipeline.conf")
+        let out = work.appendingPathComponent("out.log")
+        func write(filter: String) throws {
+            try """
+                input { http { port => \(httpPort) codec => json } }
+                filter { \(filter) }
+                output { file { path => "\(out.path)" codec => json_lines } }
+                """.write(to: conf, atomically: true, encoding: .utf8)
+        }
+        try write(filter: #"if [n] > 5 { mutate { add_tag => ["big"] } }"#)
+        let sluice = try SluiceProcess(
+            ["-f", conf.path, "-w", "1", "-r", "--config.reload.interval", "1s", "-S", "dead_letter_queue.enable=true",
+             "--path.data", work.appendingPathComponent("data").path, "--path.settings", work.path, "--api.http.port", String(port)],
+            currentDirectory: work)
+        #expect(sluice.waitForLog("listener"), "\(sluice.stderr)")
+        for i in 0..<20 {
+            let sent = try runClient("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
+                                                      "-d", #"{"id":\#(i),"n":"not a number"}"#, "http://127.0.0.1:\(httpPort)/"])
+            #expect(sent.exitCode == 0 && sent.stdout == "200", "\(sent.stderr)")
+        }
+        let base = "http://127.0.0.1:\(port)/_sluice/dlq/main"
+        func entries() -> Int? {
+            guard let r = try? runClient("/usr/bin/env", ["curl", "-s", base]), r.exitCode == 0 else { return nil }
+            return (try? JSONParser.parse(r.stdout))?.objectValue?["entries"].flatMap { if case .int(let n) = $0 { n } else { nil } }
+        }
+        #expect(sluice.waitUntil(20) { entries() == 20 }, "every event failed its condition\n\(sluice.stderr)")
+
+        try write(filter: #"mutate { add_tag => ["fixed"] }"#)
+        #expect(sluice.waitForLog("was reloaded"), "\(sluice.stderr)")
+        let redrive = try runClient("/usr/bin/env", ["curl", "-s", "-X", "POST", "-H", "sluice-xsrf: 1", base + "/_redrive"])
+        #expect(redrive.exitCode == 0)
+        #expect((try? JSONParser.parse(redrive.stdout))?.objectValue?["selected"] == .int(20), "\(redrive.stdout)")
+
+        #expect(sluice.waitUntil(20) { entries() == 0 }, "the redriven entries are removed once delivered\n\(sluice.stderr)")
+        let result = sluice.stop()
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let lines = try GoldenJSON.parseLines(String(contentsOf: out, encoding: .utf8))
+        let ids = lines.compactMap { line -> Int? in if case .int(let n)? = line.objectValue?["id"] { return n } else { return nil } }
+        #expect(ids.sorted() == Array(0..<20), "each redriven event arrives exactly once")
+        #expect(lines.allSatisfy { $0.objectValue?["tags"] == ["fixed"] })
+        #expect(lines.allSatisfy { $0.objectValue?["@metadata"] == nil }, "json_lines leaves @metadata out")
+    }
+}
