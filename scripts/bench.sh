@@ -218,6 +218,15 @@ with open(work + "/agents-unique.count", "w") as f: f.write(str(len(unique)))
 ips = ["8.8.8.8", "81.2.69.142", "1.130.0.1", "2001:db8:1::5", "10.0.0.1"]
 with open(work + "/ips.jsonl", "w") as f:
     for _ in range(n * 2): f.write(json.dumps({"ip": random.choice(ips)}) + "\n")
+# Random addresses for the bundled GeoLite2 City: 9 in 10 IPv4, the rest in allocated IPv6 /32s.
+v6 = [(0x2001, 0x4860), (0x2a03, 0x2880), (0x2606, 0x4700), (0x2a00, 0x1450), (0x2400, 0xcb00), (0x2a01, 0x4f8)]
+with open(work + "/random-ips.jsonl", "w") as f:
+    for i in range(n * 2):
+        if i % 10 == 9:
+            ip = ":".join("%x" % g for g in list(random.choice(v6)) + [random.randrange(65536) for _ in range(6)])
+        else:
+            ip = ".".join(str(random.randrange(256)) for _ in range(4))
+        f.write(json.dumps({"ip": ip}) + "\n")
 PY
 MMDB="$(cd "$(dirname "$0")/.." && pwd)/Tests/Support/mmdb/GeoLite2-City-Test.mmdb"
 cat > "$WORK/useragent.conf" <<'CONF'
@@ -235,6 +244,16 @@ if [ -f /usr/share/uap-core/regexes.yaml ]; then
   run_case "useragent (all misses)" 2 "$WORK/useragent.conf" "$WORK/agents-unique.jsonl" "$(cat "$WORK/agents-unique.count")"
 fi
 for w in 1 2; do run_case "geoip (City)" "$w" "$WORK/geoip.conf" "$WORK/ips.jsonl" "$((UA_N * 2))"; done
+# The bundled GeoLite2 City (no `database`; `make deps` installs it), random addresses: nearly every event misses
+# the record cache and decodes a record.
+cat > "$WORK/geoip-bundled.conf" <<'CONF'
+input { stdin { codec => json_lines } }
+filter { geoip { source => "ip" target => "geo" } }
+output { null { } }
+CONF
+if [ -f /usr/local/share/sluice/GeoLite2-City.mmdb ] || [ -n "${SLUICE_GEOIP_DATABASE:-}" ]; then
+  for w in 1 2; do run_case "geoip (bundled GeoLite2 City, random addresses)" "$w" "$WORK/geoip-bundled.conf" "$WORK/random-ips.jsonl" "$((UA_N * 2))"; done
+fi
 
 # Dead letter queue: 1 KB events whose condition cannot be evaluated go to the DLQ (write), then are read back
 # by the dead_letter_queue input (read); and the cost of routing 1% of a stream to the DLQ.

@@ -5,9 +5,11 @@ import SluiceTesting
 
 /// Golden cases: every folder under `Tests/Fixtures/` is a pipeline run end to end by the real binary.
 ///
-/// `FixtureCase` (SluiceTesting, shared with `sluice test`) says what a case's files mean and checks a run. With
-/// `SLUICE_RECORD=1` (or `=<name prefix>`) the runner rewrites the expectations of those cases from the actual
-/// output and fails, so a recording is always reviewed.
+/// `FixtureCase` (SluiceTesting, shared with `sluice test`) says what a case's files mean and checks a run. A
+/// `requires` file names what a case needs installed, one per line (`bundled-geoip`: the bundled GeoLite2 City);
+/// without it the case is cancelled with the reason, never passed. With `SLUICE_RECORD=1` (or `=<name prefix>`)
+/// the runner rewrites the expectations of those cases from the actual output and fails, so a recording is always
+/// reviewed.
 struct FixtureTests {
     static let cases: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: TestPaths.fixtures.path)) ?? []
@@ -48,6 +50,14 @@ struct FixtureTests {
 
     func run(_ name: String, workers: Int, extra: [String] = []) throws {
         let fixture = FixtureCase(directory: TestPaths.fixtures.appendingPathComponent(name))
+        for requirement in (fixture.read("requires") ?? "").split(separator: "\n") where !requirement.isEmpty {
+            switch requirement {
+            case "bundled-geoip":
+                _ = try BundledGeoLite2.require()
+            default:
+                Issue.record("\(name): unknown requirement \(requirement)")
+            }
+        }
         let work = TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         var invocation = fixture.invocation(work: work, workers: workers, extra: extra)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the small MaxMind DB (MMDB 2.0) files the geoip tests read, with made-up records for a few networks.
 
-Sluice ships no GeoIP database, so the tests build their own: a GeoLite2-City-shaped, a GeoLite2-Country-shaped and
+Besides the bundled (real, 2019) GeoLite2 City, the tests build their own small files: a GeoLite2-City-shaped, a GeoLite2-Country-shaped and
 a GeoLite2-ASN-shaped file, following the public format spec (binary search tree + data section + metadata). The
 writer covers what the reader must handle: every record size (24, 28, 32 bits), IPv4 and IPv6 trees (IPv4 networks
 of an IPv6 tree live under ::/96), pointers (repeated map keys and records point at their first copy), extended

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SluiceCore
 @testable import SluicePlugins
@@ -97,12 +98,48 @@ extension Filters {
         }
 
         @Test func startUpErrors() throws {
-            #expect(BuiltinFilterHarness.configError("geoip { source => \"ip\" }")?.contains("Sluice ships no GeoIP database") == true)
-            #expect(BuiltinFilterHarness.configError("geoip { source => \"ip\" default_database_type => \"ASN\" }")?.contains("GeoLite2-ASN.mmdb") == true)
+            let asn = BuiltinFilterHarness.configError("geoip { source => \"ip\" default_database_type => \"ASN\" }")
+            #expect(asn?.contains("Sluice bundles no GeoIP ASN database") == true)
+            #expect(asn?.contains("GeoLite2-ASN.mmdb") == true)
             #expect(BuiltinFilterHarness.configError(GeoipFilterTests.config("/nonexistent.mmdb"))?.contains("cannot open /nonexistent.mmdb") == true)
             #expect(BuiltinFilterHarness.configError(GeoipFilterTests.config(TestMMDB.city, "fields => [\"bogus\"]"))?.contains("illegal field value bogus. valid values are [AUTONOMOUS_SYSTEM_NUMBER,") == true)
             #expect(BuiltinFilterHarness.configError(GeoipFilterTests.config(TestMMDB.city), ecs: .v8)?.contains("requires a `target` when `source` is not an `ip` sub-field") == true)
             #expect(BuiltinFilterHarness.configError(GeoipFilterTests.config(TestMMDB.city, "default_database_type => \"Country\""))?.contains("City") == true)
+        }
+
+        /// Without `database`: `$SLUICE_GEOIP_DATABASE` (even a missing file: a typo is an error), else the first
+        /// candidate that is a file (globs of the Python package's directories included), else not found.
+        @Test func defaultDatabaseResolution() throws {
+            let dir = TestPaths.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("python3.11/site-packages/_geoip_geolite2/GeoLite2-City.mmdb")
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data([1]).write(to: file)
+            let pattern = dir.path + "/python3*/{site,dist}-packages/_geoip_geolite2/GeoLite2-City.mmdb"
+            #expect(GeoipDefaultDatabase.resolve(environmentValue: "/nope.mmdb", candidates: [pattern]) == .environment("/nope.mmdb"))
+            #expect(GeoipDefaultDatabase.resolve(environmentValue: "", candidates: ["/nope.mmdb", dir.path, pattern]) == .bundled(file.path))
+            #expect(GeoipDefaultDatabase.resolve(environmentValue: nil, candidates: ["/nope.mmdb"]) == .notFound(searched: ["/nope.mmdb"]))
+            let candidates = GeoipDefaultDatabase.candidates(executable: "/opt/sluice/bin/sluice", home: "/home/u")
+            #expect(candidates.prefix(3) == [
+                "/opt/sluice/share/sluice/GeoLite2-City.mmdb", "/usr/local/share/sluice/GeoLite2-City.mmdb",
+                "/usr/share/sluice/GeoLite2-City.mmdb",
+            ])
+            #expect(candidates.contains("/home/u/.pyenv/versions/*/lib/python3*/site-packages/_geoip_geolite2/GeoLite2-City.mmdb"))
+            #expect(GeoipDefaultDatabase.notFoundMessage(searched: ["/a", "/b"]).contains("searched /a, /b"))
+            #expect(GeoipDefaultDatabase.notFoundMessage(searched: []).contains("make deps"))
+        }
+
+        /// The warning names the date, the licence, that it is outdated, and how to point `database` at a current
+        /// file; a later file found in the same places is not called CC BY-SA.
+        @Test func bundledDatabaseWarning() {
+            let old = GeoipDefaultDatabase.warning(path: "/usr/local/share/sluice/GeoLite2-City.mmdb", buildEpoch: 1_577_209_301)
+            for part in ["built 2019-12-24", "CC BY-SA 4.0", "outdated", "set `database => \"/path/to/GeoLite2-City.mmdb\"`", "SLUICE_GEOIP_DATABASE"] {
+                #expect(old.contains(part), "\(part)")
+            }
+            let recent = GeoipDefaultDatabase.warning(path: "/x.mmdb", buildEpoch: 1_700_000_000)
+            #expect(recent.contains("built 2023-11-14"))
+            #expect(!recent.contains("CC BY-SA"))
+            #expect(GeoipDefaultDatabase.date(0) == "1970-01-01")
         }
 
         @Test func addressesAsJavaFormatsThem() {

@@ -5,10 +5,11 @@ import SluiceCore
 
 /// Adds the geographical location (or AS) of an IP address from a MaxMind DB file (Logstash's `geoip` filter, 7.x).
 ///
-/// Sluice ships no database: `database` names any MMDB file — GeoLite2/GeoIP2 City, Country, ASN, ISP, Domain,
-/// Enterprise, Anonymous-IP, or DB-IP's lite editions — read with Sluice's own MMDB reader (memory-mapped, shared by
-/// every geoip filter of the process that names the same file). The kind of database (from its metadata) decides the
-/// fields; `fields` narrows them. Legacy field names go under `target` (default `geoip`); ECS names (`geo.*`, `as.*`,
+/// `database` names any MMDB file — GeoLite2/GeoIP2 City, Country, ASN, ISP, Domain, Enterprise, Anonymous-IP, or
+/// DB-IP's lite editions — read with Sluice's own MMDB reader (memory-mapped, shared by every geoip filter of the
+/// process that names the same file). Without it a City lookup uses `$SLUICE_GEOIP_DATABASE` or the bundled, outdated
+/// GeoLite2 City of 2019-12-24 with a start-up warning (`GeoipDefaultDatabase`); there is no bundled ASN database.
+/// The kind of database (from its metadata) decides the fields; `fields` narrows them. Legacy field names go under `target` (default `geoip`); ECS names (`geo.*`, `as.*`,
 /// `ip`) under `target`, which defaults to the parent of a `[…][ip]` source.
 ///
 /// As in Logstash: a missing, null or blank source adds the failure tags only; an address that is invalid, not in
@@ -27,9 +28,9 @@ public final class GeoipFilter: Filter {
         var source = FieldReference("message")
         @Setting("target", doc: "The field that receives the data; `geoip` with ECS disabled, else the parent of a `[…][ip]` source (required otherwise).")
         var target: String? = nil
-        @Setting("database", doc: "The MaxMind DB (.mmdb) file: GeoLite2/GeoIP2 City, Country, ASN, ISP, Domain, Enterprise, Anonymous-IP, or DB-IP lite. Sluice ships none, so this is required.")
+        @Setting("database", doc: "The MaxMind DB (.mmdb) file: GeoLite2/GeoIP2 City, Country, ASN, ISP, Domain, Enterprise, Anonymous-IP, or DB-IP lite. Unset: `$SLUICE_GEOIP_DATABASE`, else the bundled GeoLite2 City of 2019-12-24 (outdated; `make deps` installs it).")
         var database: String? = nil
-        @Setting("default_database_type", doc: "Which of Logstash's bundled databases (City or ASN) to use without `database`; Sluice bundles none and names it in the start-up error.")
+        @Setting("default_database_type", doc: "Which of Logstash's bundled databases (City or ASN) to use without `database`; Sluice bundles the City one only (an outdated GeoLite2 City), so ASN needs `database`.")
         var defaultDatabaseType = DatabaseType.City
         @Setting("fields", doc: "The fields to write (e.g. `city_name`, `location`, `autonomous_system_number`); all of the database's by default.")
         var fields: [String]? = nil
@@ -62,12 +63,26 @@ public final class GeoipFilter: Filter {
     public init(settings: Settings, context: PluginContext) throws {
         logger = context.logger
         let ecs = context.ecsCompatibility.isEnabled
-        guard let path = settings.database else {
+        let path: String
+        var bundled = false
+        if let configured = settings.database {
+            path = configured
+        } else if settings.defaultDatabaseType == .ASN {
             throw SettingsValidationError(
-                "no `database` is set, and Sluice ships no GeoIP database (Logstash would use its bundled GeoLite2-"
-                    + "\(settings.defaultDatabaseType.rawValue)). Download an MMDB file — MaxMind's GeoLite2-"
-                    + "\(settings.defaultDatabaseType.rawValue).mmdb (free account: https://dev.maxmind.com/geoip/geolite2-free-geolocation-data) "
-                    + "or DB-IP's lite databases (https://db-ip.com/db/lite.php) — and set `database => \"/path/to/file.mmdb\"`")
+                "no `database` is set, and Sluice bundles no GeoIP ASN database (Logstash would use its bundled GeoLite2-ASN; "
+                    + "Sluice bundles only an outdated GeoLite2-City). Download an MMDB file — MaxMind's GeoLite2-ASN.mmdb "
+                    + "(free account: https://dev.maxmind.com/geoip/geolite2-free-geolocation-data) or DB-IP's lite "
+                    + "databases (https://db-ip.com/db/lite.php) — and set `database => \"/path/to/file.mmdb\"`")
+        } else {
+            switch GeoipDefaultDatabase.resolve() {
+            case .environment(let file):
+                path = file
+            case .bundled(let file):
+                path = file
+                bundled = true
+            case .notFound(let searched):
+                throw SettingsValidationError(GeoipDefaultDatabase.notFoundMessage(searched: searched))
+            }
         }
         func reference(_ text: String, _ setting: String) throws -> FieldReference {
             do {
@@ -101,7 +116,11 @@ public final class GeoipFilter: Filter {
         }
         // Logstash writes `[<target>]<field>`; a bracketed or nested target flattens.
         target = try reference("[\(targetText)]", "target")
-        database = try GeoipFilter.open(path)
+        do {
+            database = try GeoipFilter.open(path)
+        } catch let error as SettingsValidationError where settings.database == nil && !bundled {
+            throw SettingsValidationError("\(error.message) (the file \(GeoipDefaultDatabase.environmentVariable) names)")
+        }
         kind = GeoipDatabaseKind(databaseType: database.metadata.databaseType)
         guard kind != .unknown else {
             throw SettingsValidationError(
@@ -134,6 +153,7 @@ public final class GeoipFilter: Filter {
         self.relativePaths = relativePaths
         tagOnFailure = settings.tagOnFailure
         cache = RecordCache(capacity: settings.cacheSize)
+        if bundled { logger.warn(GeoipDefaultDatabase.warning(path: path, buildEpoch: database.metadata.buildEpoch)) }
         logger.info("Using geoip database {:path=>\(Ruby.inspect(string: path)), :database_type=>\(Ruby.inspect(string: database.metadata.databaseType))}")
     }
 
