@@ -41,7 +41,7 @@ struct DeadLetterQueueAPI {
             return try page(admin, request)
         case 3 where parts[1] == "entries":
             guard let at = DeadLetterQueueEntryID(parts[2]), let entry = admin.entry(at) else { throw NotFound(path: request.path) }
-            return .object(Self.json(at, entry))
+            return .object(Self.json(at, entry, signature: FailureSignature(entry).id))
         default:
             throw NotFound(path: request.path)
         }
@@ -65,8 +65,9 @@ struct DeadLetterQueueAPI {
             case ("POST", 2) where parts[1] == "_redrive":
                 let selection = try Self.selection(request)
                 var selected = 0
+                var signatures = FailureSignature.Cache()
                 admin.scan(decodeEvents: false) { _, entry in
-                    if selection.matches(entry) { selected += 1 }
+                    if selection.matches(entry, signatures: &signatures) { selected += 1 }
                     return true
                 }
                 // Pushing may wait for room in the queue: never on the server's event loop.
@@ -131,7 +132,8 @@ struct DeadLetterQueueAPI {
         }
         let (entries, next) = admin.page(selection, after: cursor, limit: size)
         var o = Object()
-        o["entries"] = .array(entries.map { .object(Self.json($0.id, $0.entry)) })
+        var signatures = FailureSignature.Cache()
+        o["entries"] = .array(entries.map { .object(Self.json($0.id, $0.entry, signature: signatures.id(of: $0.entry))) })
         o["next"] = next.map { .string($0.description) } ?? .null
         return .object(o)
     }
@@ -151,14 +153,14 @@ struct DeadLetterQueueAPI {
     }
 
     /// An entry: its id, when and why it failed, its signature and the event (with `@metadata`).
-    static func json(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry) -> Object {
+    static func json(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry, signature: String) -> Object {
         var o = Object()
         o["id"] = .string(id.description)
         o["entry_time"] = .timestamp(entry.entryTime)
         o["plugin_type"] = .string(entry.pluginType)
         o["plugin_id"] = .string(entry.pluginID)
         o["reason"] = .string(entry.reason)
-        o["signature"] = .string(FailureSignature(entry).id)
+        o["signature"] = .string(signature)
         var event = entry.event.fields
         if !entry.event.metadata.isEmpty { event["@metadata"] = .object(entry.event.metadata) }
         o["event"] = .object(event)

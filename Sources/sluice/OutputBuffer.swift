@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SluicePlugins
 
 /// Bytes for stdout, written in 64 KiB pieces: `sluice dlq list` prints a million lines without a write (or a
 /// `print` lock) per line. Used on the command's one thread.
@@ -17,15 +15,7 @@ struct OutputBuffer {
     }
 
     mutating func flush() {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
+        FileDescriptorWriter.writeAll(1, bytes)
         bytes.removeAll(keepingCapacity: true)
     }
 }

@@ -214,12 +214,20 @@ public struct DeadLetterQueueAdmin: Sendable {
     /// they are recorded in `removed_entries`, which every Sluice reader honours. Returns the ids removed.
     @discardableResult
     public func remove(_ ids: [DeadLetterQueueEntryID]) throws(DeadLetterQueueError) -> [DeadLetterQueueEntryID] {
-        let lock = try FileLock.acquire(SegmentFiles.join(directory, DeadLetterQueueRemovals.lockFileName), owner: "sluice dlq remove")
-        defer { lock.release(deleteFile: false) }
-        let existing = ids.filter(self.existing(among: ids).contains)
-        try DeadLetterQueueRemovals.record(existing.map(\.description), in: directory)
-        try DeadLetterQueueRemovals.compact(in: directory, keepingSegments: Set(segmentFiles().map(\.id)))
-        return existing
+        try DeadLetterQueueRemovals.changing(directory) { () throws(DeadLetterQueueError) in
+            let existing = ids.filter(self.existing(among: ids).contains)
+            try DeadLetterQueueRemovals.record(existing.map(\.description), in: directory)
+            try DeadLetterQueueRemovals.compact(in: directory, keepingSegments: Set(segmentFiles().map(\.id)))
+            return existing
+        }
+    }
+
+    /// Records entries the caller has just read as removed (redrive, once their events are safe): no existence
+    /// check and no compaction, so a redrive of a million entries costs an append per chunk, not a scan.
+    func markRemoved(_ ids: [DeadLetterQueueEntryID]) throws(DeadLetterQueueError) {
+        try DeadLetterQueueRemovals.changing(directory) { () throws(DeadLetterQueueError) in
+            try DeadLetterQueueRemovals.record(ids.map(\.description), in: directory)
+        }
     }
 
     /// Which of `ids` are entries not yet removed: each segment they name is read once.
@@ -264,9 +272,9 @@ public struct DeadLetterQueueAdmin: Sendable {
             return count
         }
         guard let last else { return 0 }
-        let lock = try FileLock.acquire(SegmentFiles.join(directory, DeadLetterQueueRemovals.lockFileName), owner: "sluice dlq purge")
-        defer { lock.release(deleteFile: false) }
-        try DeadLetterQueueRemovals.record([".." + last.description], in: directory)
+        try DeadLetterQueueRemovals.changing(directory) { () throws(DeadLetterQueueError) in
+            try DeadLetterQueueRemovals.record([".." + last.description], in: directory)
+        }
         return count
     }
 

@@ -40,6 +40,28 @@ public struct DeadLetterQueueRemovals: Sendable {
         return ids.contains(id)
     }
 
+    /// Serialises the threads of this process that change a removal record (the record's file lock is per process).
+    private static let writers = Lock()
+
+    /// Runs `change` holding the record's lock: the threads of this process one after another, other processes (a
+    /// `sluice dlq remove` beside a running pipeline) through `removed_entries.lock`, waited for up to 5 s.
+    static func changing<T>(_ directory: String, _ change: () throws(DeadLetterQueueError) -> T) throws(DeadLetterQueueError) -> T {
+        writers.lock()
+        defer { writers.unlock() }
+        let path = SegmentFiles.join(directory, lockFileName)
+        var attempts = 0
+        while true {
+            do {
+                let lock = try FileLock.acquire(path, owner: "the removal record of \(directory)")
+                defer { lock.release(deleteFile: false) }
+                return try change()
+            } catch where error.kind == .locked && attempts < 500 {
+                attempts += 1
+                usleep(10_000)
+            }
+        }
+    }
+
     /// Appends removals to `directory`'s file (created if needed). Not synced: after a crash a removal may be lost,
     /// so an entry can come back (never the other way round).
     static func record(_ lines: [String], in directory: String) throws(DeadLetterQueueError) {

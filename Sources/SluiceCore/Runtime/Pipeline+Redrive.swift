@@ -50,7 +50,7 @@ extension Pipeline {
         let logger = Logger("deadletterqueue.redrive", pipelineID: settings.id)
         let acknowledgement = InputAcknowledgement(events: chunk.count) {
             do {
-                try admin.remove(ids)
+                try admin.markRemoved(ids)
             } catch {
                 logger.error("Redriven entries were delivered but could not be removed (they may be redriven again): \(error)")
             }

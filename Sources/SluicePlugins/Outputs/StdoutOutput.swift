@@ -30,10 +30,10 @@ public final class StdoutOutput: Output {
     }
 }
 
-/// Writes whole buffers to a file descriptor, retrying short writes.
-enum FileDescriptorWriter {
+/// Writes whole buffers to a file descriptor, retrying short writes (the stdout and file outputs, `sluice dlq list`).
+public enum FileDescriptorWriter {
     @discardableResult
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count {
