@@ -190,6 +190,23 @@ struct DLQRemovalTests {
         }
     }
 
+    @Test func aDamagedRecordKeepsItsReadableLinesAndNeverCrashesAReader() throws {
+        try Support.withTemporaryDirectory { root in
+            _ = try DLQAdminTests.populate(root, count: 10)
+            let admin = DeadLetterQueueAdmin(root: root, pipelineID: "main")
+            let ids = admin.page(limit: 100).entries.map(\.id)
+            var garbage: [UInt8] = (0..<4096).map { _ in UInt8.random(in: 0...255) }
+            garbage += Array("\n\(ids[4])\n..\n-1-5\n99999999999999999999999-1\n\(ids[6])x\n".utf8)
+            try SegmentFiles.createFile(root + "/main/" + DeadLetterQueueRemovals.fileName, garbage)
+            #expect(DLQAdminTests.index(try #require(admin.page(limit: 100).entries.first?.entry)) == 0)
+            #expect(indexes(admin) == [0, 1, 2, 3, 5, 6, 7, 8, 9], "only the one well-formed id is removed")
+            let reader = try DeadLetterQueueReader(path: root, pipelineID: "main")
+            var read = 0
+            while reader.next() != nil { read += 1 }
+            #expect(read == 9)
+        }
+    }
+
     @Test func theRecordForgetsSegmentsThatAreGone() throws {
         try Support.withTemporaryDirectory { root in
             _ = try DLQAdminTests.populate(root, count: 30)
