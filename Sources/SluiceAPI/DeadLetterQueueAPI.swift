@@ -161,6 +161,8 @@ struct DeadLetterQueueAPI {
         o["plugin_id"] = .string(entry.pluginID)
         o["reason"] = .string(entry.reason)
         o["signature"] = .string(signature)
+        o["failure"] = .string(FailureKind(entry).rawValue)
+        o["attempts"] = .int(entry.attempts)
         var event = entry.event.fields
         if !entry.event.metadata.isEmpty { event["@metadata"] = .object(entry.event.metadata) }
         o["event"] = .object(event)

@@ -4,9 +4,6 @@
 /// in place. The event carries its attempt count (`[@metadata][dead_letter_queue_attempts]`) into the entry it makes
 /// if it fails again.
 extension Pipeline {
-    /// The metadata key that counts how many times an event was redriven.
-    public static let redriveAttemptsKey = "dead_letter_queue_attempts"
-
     /// Entries pushed per queue push (and per removal write).
     static let redriveChunk = 125
 
@@ -39,9 +36,7 @@ extension Pipeline {
     static func redriven(_ entry: DeadLetterQueueEntry) -> Event {
         let event = Event(copying: entry.event)
         _ = event.metadata.removeValue(forKey: "dead_letter_queue")
-        var attempts = 0
-        if case .int(let n)? = event.metadata[redriveAttemptsKey] { attempts = n }
-        event.metadata[redriveAttemptsKey] = .int(attempts + 1)
+        event.metadata[DeadLetterQueueEntry.attemptsKey] = .int(entry.attempts + 1)
         return event
     }
 
