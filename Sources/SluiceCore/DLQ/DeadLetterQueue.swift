@@ -28,6 +28,10 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     private let retainAgeNanoseconds: Int64?
     private var fileLock: FileLock?
     private var flushTimer: PeriodicThread?
+    /// The archive (`settings.archive`), opened on its first entry; guarded by `archiveMutex`.
+    private let archiveMutex = Lock()
+    private var archiveWriter: DeadLetterQueue?
+    private var archiveClosed = false
 
     // Guarded by `mutex`.
     private var head: HeadSegment?
@@ -125,6 +129,11 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         if event.isFromDeadLetterQueue {
             warn("event previously submitted to the dead letter queue \(directory), skipping (plugin \(pluginID))")
             return false
+        }
+        if let archive = settings.archive, DeadLetterQueueEntry.attempts(of: event) >= archive.afterAttempts,
+           let writer = openArchive()
+        {
+            return writer.write(event, pluginType: pluginType, pluginID: pluginID, reason: reason)
         }
         var entry: [UInt8] = []
         entry.reserveCapacity(512)
@@ -377,6 +386,10 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         }
         guard case .some(let t) = timer else { return }
         t?.stop()
+        archiveMutex.withLock {
+            archiveClosed = true
+            archiveWriter?.close()
+        }
         mutex.withLock {
             sealHead(openingNext: false)
             applyRetention(now: clock())
@@ -385,6 +398,32 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
             fileLock?.release(deleteFile: true)
             fileLock = nil
         }
+    }
+
+    // MARK: Archive
+
+    /// The archive writer, opened on first use; nil (the entry then stays in this queue) when it cannot be opened,
+    /// with the reason logged as an error.
+    private func openArchive() -> DeadLetterQueue? {
+        guard let archive = settings.archive else { return nil }
+        return archiveMutex.withLock { () -> DeadLetterQueue? in
+            if let archiveWriter { return archiveWriter }
+            guard !archiveClosed else { return nil }
+            do {
+                archiveWriter = try DeadLetterQueue(
+                    settings: archive.writerSettings(of: settings), clock: clock, startsFlushTimer: flushTimer != nil,
+                    warningHandler: warn, errorHandler: reportError)
+            } catch {
+                reportError("Cannot open the dead letter queue archive: \(error); exhausted entries stay in \(directory)")
+            }
+            return archiveWriter
+        }
+    }
+
+    /// Moves an entry of this queue to the archive (its attempts are used up); false when the archive refused it.
+    public func archive(_ entry: DeadLetterQueueEntry) -> Bool {
+        guard let writer = openArchive() else { return false }
+        return writer.write(entry.event, pluginType: entry.pluginType, pluginID: entry.pluginID, reason: entry.reason)
     }
 
     /// The metrics Logstash reports for this queue.

@@ -77,9 +77,15 @@ public struct DeadLetterQueueAdmin: Sendable {
         self.directory = directory
     }
 
-    /// Every readable entry, sealed segments first, then the head being written (small queues and tests).
-    public func entries() -> (entries: [DeadLetterQueueEntry], warnings: [DeadLetterQueueReadWarning]) {
-        DeadLetterQueueReader.readAll(directory: directory, includeHead: true)
+    /// Every entry that is readable and not removed, sealed segments first, then the head being written (small
+    /// queues and tests).
+    public func entries() -> [DeadLetterQueueEntry] {
+        var all: [DeadLetterQueueEntry] = []
+        scan { _, entry in
+            all.append(entry)
+            return true
+        }
+        return all
     }
 
     /// Bytes used by segment files.

@@ -27,6 +27,9 @@ public struct DeadLetterQueueSettings: Sendable, Equatable {
     /// Write events with CBOR string references as Logstash 9.2+ does; false writes the form Logstash 8.x reads.
     public var stringReferences: Bool
 
+    /// Where entries of events redriven `afterAttempts` times go when they fail again; nil: they stay here.
+    public var archive: DeadLetterQueueArchiveSettings?
+
     /// Logstash's segment size limit; fixed at 10 MiB there, lowered only by tests.
     var maxSegmentSize = DLQSegmentFormat.maxSegmentSize
 

@@ -50,10 +50,7 @@ public enum FailureKind: String, Sendable {
 extension DeadLetterQueueEntry {
     /// How many times the entry's event was redriven before it failed this time (`[@metadata][dead_letter_queue_attempts]`,
     /// 0 for an event that failed on its first pass).
-    public var attempts: Int {
-        if case .int(let n)? = event.metadata[DeadLetterQueueEntry.attemptsKey], n > 0 { return n }
-        return 0
-    }
+    public var attempts: Int { Self.attempts(of: event) }
 
     /// The metadata key that counts how many times an event was redriven.
     public static let attemptsKey = "dead_letter_queue_attempts"

@@ -46,6 +46,14 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// Adds a number of seconds (may be negative).
     public func adding(seconds delta: Int64) -> Timestamp { Timestamp(seconds: seconds + delta, nanoseconds: nanoseconds) }
 
+    /// This time plus `delta` milliseconds (negative: earlier).
+    public func adding(milliseconds delta: Int) -> Timestamp {
+        let nanos = Int64(nanoseconds) + Int64(delta % 1000) * 1_000_000
+        let carry = nanos < 0 ? -1 : nanos >= 1_000_000_000 ? 1 : 0
+        return Timestamp(seconds: seconds + Int64(delta / 1000) + Int64(carry),
+                         nanoseconds: Int32(nanos - Int64(carry) * 1_000_000_000))
+    }
+
     // MARK: Calendar arithmetic (proleptic Gregorian, UTC)
 
     /// Broken-down UTC fields of this instant.

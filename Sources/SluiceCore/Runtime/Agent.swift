@@ -134,6 +134,7 @@ public final class Agent: PipelineDirectory, @unchecked Sendable {
             }
         }
         pipeline.configHash = Agent.hash(definition)
+        pipeline.redrivePolicy = try s.redrivePolicy()
         pipeline.deadLetterQueueThresholds = (
             try s.nonNegativeInt("dead_letter_queue.warn_entries"), try s.nonNegativeInt("dead_letter_queue.critical_entries"))
         return pipeline

@@ -1,8 +1,9 @@
 /// Redrive: entries of a pipeline's own DLQ go back into that pipeline right after its inputs (into its queue), and
 /// each entry is removed only once its event is safe — written to the persisted queue, or, with the memory queue,
-/// finished by every output (delivered, or dead-lettered again as a new entry). A crash before that leaves the entry
-/// in place. The event carries its attempt count (`[@metadata][dead_letter_queue_attempts]`) into the entry it makes
-/// if it fails again.
+/// finished by every output (delivered, or dead-lettered again as a new entry, or archived). A crash before that
+/// leaves the entry in place. The event carries its attempt count (`[@metadata][dead_letter_queue_attempts]`) into
+/// the entry it makes if it fails again. An entry already on its way (`RedrivesInFlight`) is never sent twice, by
+/// the API, the CLI or the automatic redriver.
 extension Pipeline {
     /// Entries pushed per queue push (and per removal write).
     static let redriveChunk = 125
@@ -11,14 +12,19 @@ extension Pipeline {
     /// Called on a thread of the caller's (the API starts one), never on a pipeline worker.
     @discardableResult
     public func redrive(_ selection: DeadLetterQueueSelection) -> Int {
+        var signatures = FailureSignature.Cache()
+        return redrive { _, entry in selection.matches(entry, signatures: &signatures) }
+    }
+
+    /// Pushes every entry `takes` accepts (and that is not already on its way); returns how many were pushed.
+    func redrive(_ takes: (DeadLetterQueueEntryID, DeadLetterQueueEntry) -> Bool) -> Int {
         guard let directory = deadLetterQueue?.directory else { return 0 }
         let admin = DeadLetterQueueAdmin(directory: directory)
         var pushed = 0
         var chunk: [(DeadLetterQueueEntryID, Event)] = []
-        var signatures = FailureSignature.Cache()
         var open = true
         admin.scan { id, entry in
-            guard selection.matches(entry, signatures: &signatures) else { return true }
+            guard takes(id, entry), redrivesInFlight.claim(id) else { return true }
             chunk.append((id, Self.redriven(entry)))
             if chunk.count == Self.redriveChunk {
                 open = push(chunk, admin)
@@ -40,16 +46,40 @@ extension Pipeline {
         return event
     }
 
+    /// Pushes one chunk; its entries are removed once every event in it is safe. False (and the entries released,
+    /// still in the queue) when the pipeline's queue has closed.
     private func push(_ chunk: [(DeadLetterQueueEntryID, Event)], _ admin: DeadLetterQueueAdmin) -> Bool {
         let ids = chunk.map(\.0)
         let logger = Logger("deadletterqueue.redrive", pipelineID: settings.id)
+        let inFlight = redrivesInFlight
         let acknowledgement = InputAcknowledgement(events: chunk.count) {
             do {
                 try admin.markRemoved(ids)
             } catch {
                 logger.error("Redriven entries were delivered but could not be removed (they may be redriven again): \(error)")
             }
+            inFlight.release(ids)
         }
-        return queue.push(chunk.map(\.1), acknowledgement: acknowledgement, metrics: nil)
+        if queue.push(chunk.map(\.1), acknowledgement: acknowledgement, metrics: nil) { return true }
+        inFlight.release(ids)
+        return false
     }
+}
+
+/// The entries of a pipeline's DLQ whose events were pushed back into the pipeline and are not safe yet. Shared by
+/// every redrive of the pipeline (API threads, the automatic redriver, acknowledgements on worker threads).
+final class RedrivesInFlight: @unchecked Sendable {
+    private let lock = Lock()
+    private var ids: Set<DeadLetterQueueEntryID> = []
+
+    /// Marks `id` as on its way; false when it already is.
+    func claim(_ id: DeadLetterQueueEntryID) -> Bool {
+        lock.withLock { ids.insert(id).inserted }
+    }
+
+    func release(_ done: [DeadLetterQueueEntryID]) {
+        lock.withLock { for id in done { ids.remove(id) } }
+    }
+
+    var count: Int { lock.withLock { ids.count } }
 }

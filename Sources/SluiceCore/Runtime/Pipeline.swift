@@ -83,6 +83,12 @@ public final class Pipeline: @unchecked Sendable {
     public let ephemeralID = randomUUID()
     /// `dead_letter_queue.warn_entries` / `critical_entries`: entry counts that raise the DLQ alert level.
     public var deadLetterQueueThresholds: (warn: Int?, critical: Int?) = (nil, nil)
+    /// `dead_letter_queue.redrive.*`: the retry policy of this pipeline's DLQ.
+    public var redrivePolicy = RedrivePolicy()
+    /// DLQ entries whose events were redriven into this pipeline and are not safe yet.
+    let redrivesInFlight = RedrivesInFlight()
+    /// The automatic redrive thread, while the pipeline runs with `redrivePolicy.automatic`; guarded by `lock`.
+    private var redriver: DeadLetterQueueRedriver?
     /// Rates over the pipeline's counters (the API's `flow`); the agent captures them every 5 s.
     public let flow: PipelineFlow
     /// What the persisted queue's flow metrics read, attached when the queue opens.
@@ -194,11 +200,28 @@ public final class Pipeline: @unchecked Sendable {
                 }
             }
         }
+        if workers > 0 { startRedriver() }
         lock.withLock {
             launched = true
             lock.broadcast()
         }
         logger.info("Pipeline started")
+    }
+
+    /// Starts the automatic redrive when the policy asks for it and the DLQ is on.
+    private func startRedriver() {
+        guard redrivePolicy.automatic, let writer = deadLetterQueue else { return }
+        let r = DeadLetterQueueRedriver(pipeline: self, writer: writer, policy: redrivePolicy)
+        lock.withLock { redriver = r }
+        r.start()
+    }
+
+    private func stopRedriver() {
+        let r = lock.withLock { () -> DeadLetterQueueRedriver? in
+            defer { redriver = nil }
+            return redriver
+        }
+        r?.stop()
     }
 
     private func runInput(_ input: any Input, _ built: BuiltPlugin) {
@@ -237,6 +260,7 @@ public final class Pipeline: @unchecked Sendable {
     /// Runs once, on the last worker to stop: every input has ended and the queue is drained, so the plugins
     /// are closed now — a `pipeline` output closing here is what lets downstream pipelines end.
     private func finish() {
+        stopRedriver()
         program.close()
         queue.shutdown()
         for p in program.inputs { p.instance.close() }
@@ -304,6 +328,7 @@ public final class Pipeline: @unchecked Sendable {
     /// Asks the inputs to stop; the workers then drain the queue.
     public func stop() {
         shutdown.request()
+        stopRedriver()
         for input in program.inputs { (input.instance as! any Input).stop() }
     }
 

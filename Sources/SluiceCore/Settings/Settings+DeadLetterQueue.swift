@@ -13,17 +13,45 @@ extension Settings {
         guard let flushMillis = Int(flushText), flushMillis > 0 else {
             throw SettingsError("Setting \"dead_letter_queue.flush_interval\" must be a number of milliseconds, got \"\(flushText)\"")
         }
-        var retain: Duration? = nil
-        if let age = self["dead_letter_queue.retain.age"] {
-            guard let seconds = Settings.parseAge(age) else {
-                throw SettingsError("Setting \"dead_letter_queue.retain.age\" must be a number with a unit of d, h, m or s (e.g. 2d), got \"\(age)\"")
-            }
-            retain = .seconds(seconds)
-        }
-        return DeadLetterQueueSettings(
+        var settings = DeadLetterQueueSettings(
             path: deadLetterQueuePath, pipelineID: pipelineID, maxBytes: try byteSize("dead_letter_queue.max_bytes"),
             storagePolicy: DeadLetterQueueStoragePolicy(rawValue: policyName) ?? .dropNewer,
-            flushInterval: .milliseconds(flushMillis), retainAge: retain)
+            flushInterval: .milliseconds(flushMillis), retainAge: try age("dead_letter_queue.retain.age"))
+        settings.archive = DeadLetterQueueArchiveSettings(
+            afterAttempts: try redrivePolicy().maxAttempts, maxBytes: try byteSize("dead_letter_queue.archive.max_bytes"),
+            retainAge: try age("dead_letter_queue.archive.retain.age"))
+        return settings
+    }
+
+    /// `dead_letter_queue.redrive.*`: the retry policy, checked (positive attempts, base delay ≤ max delay).
+    public func redrivePolicy() throws(SettingsError) -> RedrivePolicy {
+        let policy = RedrivePolicy(
+            automatic: try bool("dead_letter_queue.redrive.automatic"),
+            maxAttempts: try positiveInt("dead_letter_queue.redrive.max_attempts") ?? 5,
+            baseDelayMilliseconds: try duration("dead_letter_queue.redrive.base_delay"),
+            maxDelayMilliseconds: try duration("dead_letter_queue.redrive.max_delay"))
+        guard policy.baseDelayMilliseconds <= policy.maxDelayMilliseconds else {
+            throw SettingsError("Setting \"dead_letter_queue.redrive.base_delay\" (\(self["dead_letter_queue.redrive.base_delay"] ?? "")) must not exceed \"dead_letter_queue.redrive.max_delay\" (\(self["dead_letter_queue.redrive.max_delay"] ?? ""))")
+        }
+        return policy
+    }
+
+    /// An age setting (`2d`, `12h`, `30m`, `90s`); nil when unset.
+    func age(_ key: String) throws(SettingsError) -> Duration? {
+        guard let text = self[key] else { return nil }
+        guard let seconds = Settings.parseAge(text) else {
+            throw SettingsError("Setting \"\(key)\" must be a number with a unit of d, h, m or s (e.g. 2d), got \"\(text)\"")
+        }
+        return .seconds(seconds)
+    }
+
+    /// A positive duration setting (`60s`, `1h`, `500ms`), in milliseconds.
+    func duration(_ key: String) throws(SettingsError) -> Int {
+        let text = self[key] ?? ""
+        guard let ms = Settings.parseDurationMillis(text), ms > 0 else {
+            throw SettingsError("Setting \"\(key)\" must be a positive duration such as 60s, 10m or 1h, got \"\(text)\"")
+        }
+        return ms
     }
 }
 

@@ -30,6 +30,10 @@ public struct Settings: Sendable {
         "dead_letter_queue.storage_policy": "drop_newer", "dead_letter_queue.flush_interval": "5000",
         "dead_letter_queue.retain.age": nil,
         "dead_letter_queue.warn_entries": nil, "dead_letter_queue.critical_entries": nil,
+        // Sluice extensions: the retry policy and the archive (`redrivePolicy()`, `deadLetterQueueSettings`).
+        "dead_letter_queue.redrive.automatic": "false", "dead_letter_queue.redrive.max_attempts": "5",
+        "dead_letter_queue.redrive.base_delay": "60s", "dead_letter_queue.redrive.max_delay": "1h",
+        "dead_letter_queue.archive.max_bytes": "1024mb", "dead_letter_queue.archive.retain.age": "7d",
         "api.enabled": "true", "api.environment": "production", "api.http.host": "127.0.0.1",
         "api.http.port": "9600-9700", "api.http.header_timeout": "10s", "api.http.max_connections": "1000", "api.ssl.enabled": "false", "api.ssl.keystore.path": nil,
         "api.ssl.keystore.password": nil, "api.ssl.supported_protocols": nil, "api.ssl.certificate": nil,
@@ -50,6 +54,9 @@ public struct Settings: Sendable {
         "dead_letter_queue.max_bytes", "dead_letter_queue.flush_interval", "dead_letter_queue.storage_policy",
         "dead_letter_queue.retain.age", "dead_letter_queue.warn_entries", "dead_letter_queue.critical_entries",
         "path.dead_letter_queue", "metric.collect", "pipeline.regex.match_limit",
+        "dead_letter_queue.redrive.automatic", "dead_letter_queue.redrive.max_attempts",
+        "dead_letter_queue.redrive.base_delay", "dead_letter_queue.redrive.max_delay",
+        "dead_letter_queue.archive.max_bytes", "dead_letter_queue.archive.retain.age",
     ]
 
     /// Values explicitly set (by a file or a flag).
