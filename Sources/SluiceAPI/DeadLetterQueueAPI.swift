@@ -15,6 +15,9 @@ import SluiceCore
 /// DELETE /_sluice/dlq/<pipeline>                purge the queue
 /// ```
 ///
+/// Every path takes `?archive=true` to work on the pipeline's archive instead (entries whose attempts were used up;
+/// a redrive from there sends them through the pipeline once more).
+///
 /// Requests that change something must carry the `sluice-xsrf` header (any value).
 ///
 /// Called on the API server's event loops; holds nothing but the directory it reads.
@@ -71,7 +74,8 @@ struct DeadLetterQueueAPI {
                     return true
                 }
                 // Pushing may wait for room in the queue: never on the server's event loop.
-                _ = try SluiceCore.Thread(name: "dlq-redrive") { p.redrive(selection) }
+                let fromArchive = Self.archive(request)
+                _ = try SluiceCore.Thread(name: "dlq-redrive") { p.redrive(selection, fromArchive: fromArchive) }
                 o["selected"] = .int(selected)
             case ("POST", 2) where parts[1] == "_remove":
                 let selection = try Self.selection(request)
@@ -91,23 +95,23 @@ struct DeadLetterQueueAPI {
     func everyPipeline() -> Object {
         var out = Object()
         for p in directory.runningPipelines {
-            if let admin = admin(p) { out[p.settings.id] = .object(stats(admin, p)) }
+            if let writer = p.deadLetterQueue { out[p.settings.id] = .object(stats(DeadLetterQueueAdmin(directory: writer.directory), p)) }
         }
         var o = Object()
         o["pipelines"] = .object(out)
         return o
     }
 
-    func admin(_ p: Pipeline) -> DeadLetterQueueAdmin? {
-        p.deadLetterQueue.map { DeadLetterQueueAdmin(directory: $0.directory) }
-    }
+    /// `?archive=true`.
+    static func archive(_ request: APIRequest) -> Bool { request.value("archive") == "true" }
 
+    /// The pipeline `id` and the queue the request is about: its DLQ, or with `?archive=true` its archive.
     func pipeline(_ id: String, _ request: APIRequest) throws -> (Pipeline, DeadLetterQueueAdmin) {
         guard let p = directory.runningPipelines.first(where: { $0.settings.id == id }) else { throw NotFound(path: request.path) }
-        guard let admin = admin(p) else {
+        guard let writer = p.deadLetterQueue else {
             throw BadRequest(path: request.path, message: "the dead letter queue of pipeline '\(id)' is not enabled")
         }
-        return (p, admin)
+        return (p, DeadLetterQueueAdmin(directory: Self.archive(request) ? writer.archiveDirectory : writer.directory))
     }
 
     func stats(_ admin: DeadLetterQueueAdmin, _ p: Pipeline) -> Object {

@@ -1,11 +1,13 @@
 import ArgumentParser
 import SluiceCore
+import SluicePlugins
 
-/// `sluice dlq stats|list|show|clear`: inspect and empty a pipeline's dead letter queue.
+/// `sluice dlq stats|list|show|remove|purge|clear|redrive`: inspect, empty and redrive a pipeline's dead letter
+/// queue, or its archive with `--archive`.
 struct DLQ: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dlq", abstract: "Inspect or clear a pipeline's dead letter queue.",
-        subcommands: [Stats.self, List.self, Show.self, Remove.self, Purge.self, Clear.self])
+        commandName: "dlq", abstract: "Inspect, clear or redrive a pipeline's dead letter queue.",
+        subcommands: [Stats.self, List.self, Show.self, Remove.self, Purge.self, Clear.self, Redrive.self])
 
     /// Which queue: `--path.data`/`--path.dead_letter_queue` and `--pipeline`.
     struct Location: ParsableArguments {
@@ -18,8 +20,13 @@ struct DLQ: ParsableCommand {
         @Option(help: "The pipeline id (main).")
         var pipeline = "main"
 
+        @Flag(help: "Work on the pipeline's archive: entries whose redrive attempts were used up.")
+        var archive = false
+
         var admin: DeadLetterQueueAdmin {
-            DeadLetterQueueAdmin(root: pathDeadLetterQueue ?? pathData + "/dead_letter_queue", pipelineID: pipeline)
+            let root = pathDeadLetterQueue ?? pathData + "/dead_letter_queue"
+            let queue = DeadLetterQueueAdmin(root: root, pipelineID: pipeline)
+            return archive ? DeadLetterQueueAdmin(root: queue.directory, pipelineID: DeadLetterQueueArchiveSettings.directoryName) : queue
         }
     }
 
@@ -139,6 +146,8 @@ struct DLQ: ParsableCommand {
         info["entry_time"] = .timestamp(entry.entryTime)
         info["id"] = .string(id.description)
         info["signature"] = .string(signature)
+        info["failure"] = .string(FailureKind(entry).rawValue)
+        info["attempts"] = .int(entry.attempts)
         var metadata = entry.event.metadata
         metadata["dead_letter_queue"] = .object(info)
         var o = entry.event.fields
@@ -197,6 +206,61 @@ struct DLQ: ParsableCommand {
         func run() throws {
             let removed = try DLQ.failing { () throws(DeadLetterQueueError) in try location.admin.clear() }
             print("Removed \(removed) segment file(s) from \(location.admin.directory)")
+        }
+    }
+
+    struct Redrive: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send entries back into their running pipeline (through its API); each is removed once delivered.",
+            discussion: """
+                The pipeline must be running: its API takes the selection, pushes the entries into the pipeline's \
+                queue right after the inputs, and removes each entry once its event is delivered (or written to the \
+                persisted queue). An event that fails again makes a new entry with its attempt count raised; after \
+                dead_letter_queue.redrive.max_attempts it goes to the archive.
+                """)
+        @OptionGroup var select: SelectionOptions
+
+        @Option(help: "The pipeline id (main).")
+        var pipeline = "main"
+
+        @Flag(help: "Redrive from the pipeline's archive instead.")
+        var archive = false
+
+        @Option(help: "The running Sluice's API (http://127.0.0.1:9600).")
+        var api = "http://127.0.0.1:9600"
+
+        @Option(help: "user:password for an API with basic auth.")
+        var user: String?
+
+        func run() throws {
+            let selection = try select.selection
+            var query: [(String, String)] = []
+            if let since = select.since { query.append(("since", since)) }
+            if let until = select.until { query.append(("until", until)) }
+            if let plugin = selection.plugin { query.append(("plugin", plugin)) }
+            if let reason = selection.reason { query.append(("reason", reason)) }
+            if let signature = selection.signature { query.append(("signature", signature)) }
+            if archive { query.append(("archive", "true")) }
+            let text = query.map { "\($0.0)=\(URLEncoding.encode($0.1))" }.joined(separator: "&")
+            let url = api + "/_sluice/dlq/\(URLEncoding.encode(pipeline))/_redrive" + (text.isEmpty ? "" : "?" + text)
+            var headers = [("sluice-xsrf", "sluice-cli")]
+            if let user { headers.append(("Authorization", "Basic " + Base64.encode(Array(user.utf8)))) }
+            let response: (status: Int, body: String)
+            do {
+                response = try APIClient.send("POST", url: url, headers: headers)
+            } catch {
+                printError("ERROR: cannot reach the Sluice API at \(api) (is the pipeline running? --api names another address): \(error)")
+                throw ExitCode(1)
+            }
+            let body = (try? JSONParser.parse(response.body))?.objectValue ?? Object()
+            guard response.status == 200, case .int(let selected)? = body["selected"] else {
+                let message = body["error"]?.objectValue?["message"]?.stringValue ?? response.body
+                printError(response.status == 404
+                    ? "ERROR: no pipeline '\(pipeline)' is running at \(api)"
+                    : "ERROR: the API answered \(response.status): \(message)")
+                throw ExitCode(1)
+            }
+            print("Redriving \(selected) entries into pipeline '\(pipeline)'; each is removed once its event is delivered")
         }
     }
 

@@ -420,6 +420,9 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         }
     }
 
+    /// `<directory>/archive`: where the archive's segments are, whether it was opened yet or not.
+    public var archiveDirectory: String { SegmentFiles.join(directory, DeadLetterQueueArchiveSettings.directoryName) }
+
     /// Moves an entry of this queue to the archive (its attempts are used up); false when the archive refused it.
     public func archive(_ entry: DeadLetterQueueEntry) -> Bool {
         guard let writer = openArchive() else { return false }

@@ -10,30 +10,33 @@ extension Pipeline {
 
     /// Pushes every entry `selection` takes into the queue, blocking while it is full; returns how many were pushed.
     /// Called on a thread of the caller's (the API starts one), never on a pipeline worker.
+    /// With `fromArchive`, the entries come from the pipeline's archive (events that used up their attempts; one
+    /// that fails again goes back there).
     @discardableResult
-    public func redrive(_ selection: DeadLetterQueueSelection) -> Int {
+    public func redrive(_ selection: DeadLetterQueueSelection, fromArchive: Bool = false) -> Int {
         var signatures = FailureSignature.Cache()
-        return redrive { _, entry in selection.matches(entry, signatures: &signatures) }
+        return redrive(fromArchive: fromArchive) { _, entry in selection.matches(entry, signatures: &signatures) }
     }
 
     /// Pushes every entry `takes` accepts (and that is not already on its way); returns how many were pushed.
-    func redrive(_ takes: (DeadLetterQueueEntryID, DeadLetterQueueEntry) -> Bool) -> Int {
-        guard let directory = deadLetterQueue?.directory else { return 0 }
-        let admin = DeadLetterQueueAdmin(directory: directory)
+    func redrive(fromArchive: Bool = false, _ takes: (DeadLetterQueueEntryID, DeadLetterQueueEntry) -> Bool) -> Int {
+        guard let writer = deadLetterQueue else { return 0 }
+        let admin = DeadLetterQueueAdmin(directory: fromArchive ? writer.archiveDirectory : writer.directory)
+        let inFlight = fromArchive ? archiveRedrivesInFlight : redrivesInFlight
         var pushed = 0
         var chunk: [(DeadLetterQueueEntryID, Event)] = []
         var open = true
         admin.scan { id, entry in
-            guard takes(id, entry), redrivesInFlight.claim(id) else { return true }
+            guard takes(id, entry), inFlight.claim(id) else { return true }
             chunk.append((id, Self.redriven(entry)))
             if chunk.count == Self.redriveChunk {
-                open = push(chunk, admin)
+                open = push(chunk, admin, inFlight)
                 pushed += open ? chunk.count : 0
                 chunk.removeAll(keepingCapacity: true)
             }
             return open
         }
-        if open && !chunk.isEmpty && push(chunk, admin) { pushed += chunk.count }
+        if open && !chunk.isEmpty && push(chunk, admin, inFlight) { pushed += chunk.count }
         return pushed
     }
 
@@ -48,10 +51,11 @@ extension Pipeline {
 
     /// Pushes one chunk; its entries are removed once every event in it is safe. False (and the entries released,
     /// still in the queue) when the pipeline's queue has closed.
-    private func push(_ chunk: [(DeadLetterQueueEntryID, Event)], _ admin: DeadLetterQueueAdmin) -> Bool {
+    private func push(
+        _ chunk: [(DeadLetterQueueEntryID, Event)], _ admin: DeadLetterQueueAdmin, _ inFlight: RedrivesInFlight
+    ) -> Bool {
         let ids = chunk.map(\.0)
         let logger = Logger("deadletterqueue.redrive", pipelineID: settings.id)
-        let inFlight = redrivesInFlight
         let acknowledgement = InputAcknowledgement(events: chunk.count) {
             do {
                 try admin.markRemoved(ids)

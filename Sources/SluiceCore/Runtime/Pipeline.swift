@@ -87,6 +87,8 @@ public final class Pipeline: @unchecked Sendable {
     public var redrivePolicy = RedrivePolicy()
     /// DLQ entries whose events were redriven into this pipeline and are not safe yet.
     let redrivesInFlight = RedrivesInFlight()
+    /// The same for entries redriven from the archive.
+    let archiveRedrivesInFlight = RedrivesInFlight()
     /// The automatic redrive thread, while the pipeline runs with `redrivePolicy.automatic`; guarded by `lock`.
     private var redriver: DeadLetterQueueRedriver?
     /// Rates over the pipeline's counters (the API's `flow`); the agent captures them every 5 s.

@@ -110,3 +110,22 @@ enum BigEndian {
         store(UInt32(v & 0xFFFF_FFFF), in: &b, at: i + 4)
     }
 }
+
+/// Percent-encoding of a URL query value or path segment (RFC 3986: everything but unreserved characters).
+public enum URLEncoding {
+    public static func encode(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0xf)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -182,3 +182,73 @@ struct DLQRedriveCrashTests {
         print("redrive after SIGKILL: \(written) written before the kill, \(duplicates) delivered twice, none missing")
     }
 }
+
+/// `sluice dlq redrive` against a running binary, until the events' attempts are used up and they sit in the
+/// archive; `--archive` lists, counts and redrives the archive; the CLI's errors when no API answers.
+@Suite(.serialized)
+struct DLQArchiveEndToEndTests {
+    @Test func redriveFromTheCommandLineUntilTheArchiveThenFromTheArchive() throws {
+        let work = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let port = SluiceProcess.freePort(), httpPort = SluiceProcess.freePort(), away = SluiceProcess.freePort()
+        let data = work.appendingPathComponent("data").path
+        // Every event fails at an http output whose server is not there: a transient failure, 3 events.
+        let config = """
+            input { http { host => "127.0.0.1" port => \(httpPort) codec => json } }
+            output { http { id => "away" url => "http://127.0.0.1:\(away)/" http_method => "post" retry_failed => false automatic_retries => 0 } }
+            """
+        let sluice = try SluiceProcess(
+            ["-e", config, "-w", "1", "-S", "dead_letter_queue.enable=true", "-S", "dead_letter_queue.redrive.max_attempts=2",
+             "--path.data", data, "--path.settings", work.path, "--api.http.port", String(port)], currentDirectory: work)
+        #expect(sluice.waitForLog("listener"), "\(sluice.stderr)")
+        for id in 0..<3 {
+            let sent = try runClient("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
+                                                      "-d", #"{"id":\#(id)}"#, "http://127.0.0.1:\(httpPort)/"])
+            #expect(sent.exitCode == 0 && sent.stdout == "200", "\(sent.stderr)")
+        }
+        /// (id, attempts) of every entry `sluice dlq list` prints, sorted by id.
+        func listed(_ extra: [String] = []) throws -> [[Int]] {
+            let r = try runSluice(["dlq", "list", "--path.data", data] + extra)
+            #expect(r.exitCode == 0, "\(r.stderr)")
+            return try GoldenJSON.parseLines(r.stdout).map { line in
+                [line["id"]?.intValue ?? -1, line["@metadata"]?["dead_letter_queue"]?["attempts"]?.intValue ?? -1]
+            }.sorted { $0[0] < $1[0] }
+        }
+        #expect(sluice.waitUntil(20) { (try? listed()) == [[0, 0], [1, 0], [2, 0]] }, "\(sluice.stderr)")
+        let first = try runSluice(["dlq", "list", "--path.data", data, "--limit", "1"])
+        #expect(first.exitCode == 0, "\(first.stderr)")
+        let line = try #require(GoldenJSON.parseLines(first.stdout).first)
+        #expect(line["@metadata"]?["dead_letter_queue"]?["failure"] == "transient")
+
+        let api = "http://127.0.0.1:\(port)"
+        func redrive(_ extra: [String] = []) throws {
+            let r = try runSluice(["dlq", "redrive", "--api", api] + extra)
+            #expect(r.exitCode == 0, "\(r.stderr)")
+            #expect(r.stdout.hasPrefix("Redriving 3 entries into pipeline 'main'"), "\(r.stdout)")
+        }
+        try redrive()
+        #expect(sluice.waitUntil(20) { (try? listed()) == [[0, 1], [1, 1], [2, 1]] }, "failed again, attempt 1\n\(sluice.stderr)")
+        try redrive()
+        // The second redrive used up max_attempts (2): the failures go to the archive, the queue empties.
+        #expect(sluice.waitUntil(20) { (try? listed(["--archive"])) == [[0, 2], [1, 2], [2, 2]] }, "\(sluice.stderr)")
+        #expect(try listed() == [])
+        let stats = try runSluice(["dlq", "stats", "--json", "--archive", "--path.data", data])
+        #expect(stats.exitCode == 0)
+        #expect(try JSONParser.parse(stats.stdout)["entries"] == .int(3))
+        #expect(FileManager.default.fileExists(atPath: data + "/dead_letter_queue/main/archive"))
+
+        // From the archive: they fail once more and go back there, once each, with attempt 3.
+        try redrive(["--archive"])
+        #expect(sluice.waitUntil(20) { (try? listed(["--archive"])) == [[0, 3], [1, 3], [2, 3]] }, "\(sluice.stderr)")
+        #expect(try listed() == [])
+
+        let unknown = try runSluice(["dlq", "redrive", "--api", api, "--pipeline", "nope"])
+        #expect(unknown.exitCode == 1 && unknown.stderr.contains("ERROR: no pipeline 'nope' is running at \(api)"), "\(unknown.stderr)")
+        let result = sluice.stop()
+        #expect(result.exitCode == 0, "\(result.stderr)")
+
+        let closed = try runSluice(["dlq", "redrive", "--api", api])
+        #expect(closed.exitCode == 1)
+        #expect(closed.stderr.contains("ERROR: cannot reach the Sluice API at \(api) (is the pipeline running?"), "\(closed.stderr)")
+    }
+}

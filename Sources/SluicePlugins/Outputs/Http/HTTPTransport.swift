@@ -159,3 +159,27 @@ extension HTTPMethod {
     }
 }
 
+
+/// One HTTP request from the command line to a running Sluice's API (`sluice dlq redrive`), on a client made for
+/// it and shut down after. Blocks the calling thread.
+public enum APIClient {
+    /// Sends `method url` with `headers` and no body; returns the status and the body's text.
+    /// - Throws: a description of why no response came (refused, timed out, TLS).
+    public static func send(_ method: String, url: String, headers: [(String, String)], timeoutSeconds: Double = 30)
+        throws -> (status: Int, body: String)
+    {
+        let transport = try HTTPTransport(poolSize: 1, timeoutSeconds: timeoutSeconds)
+        defer { transport.shutdown() }
+        do {
+            let r = try transport.send(HTTPMethod(rawValue: method), url: url, headers: headers, body: nil)
+            return (r.status, r.bodyText)
+        } catch {
+            throw APIClientError(description: error.description)
+        }
+    }
+}
+
+/// Why `APIClient.send` got no response.
+public struct APIClientError: Error, CustomStringConvertible {
+    public let description: String
+}
