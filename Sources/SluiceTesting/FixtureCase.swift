@@ -11,7 +11,10 @@ import SluiceCore
 /// `expected` (JSON lines compared semantically; `"<any>"` matches any present value), `expected-raw` (exact
 /// text), `expected-dlq` (the DLQ entries as JSON lines of plugin_type, plugin_id, reason and event, read from
 /// the `dlq-pipeline` pipeline, default `main`), `unordered` (compare lines in any order), `expected-exit`
-/// (default 0) and `expected-stderr` (lines that must each appear in stderr).
+/// (default 0) and `expected-stderr` (lines that must each appear in stderr). A case may go on with `then`: more
+/// `sluice` commands, one per line (arguments split at spaces, `${WORK_DIR}` and `${FIXTURE_DIR}` substituted), run
+/// after the pipeline in the same directory; `expected-then` is their transcript (`$ sluice …`, the command's
+/// stdout, `[exit N]`), where `<id>` stands for a DLQ entry id and `<any>` for any text within a line.
 public struct FixtureCase: Sendable {
     public let directory: URL
 
@@ -84,6 +87,52 @@ extension FixtureCase {
         return FixtureInvocation(
             arguments: args, environment: ["FIXTURE_DIR": directory.path, "WORK_DIR": work.path],
             stdin: Data((read("input") ?? "").utf8))
+    }
+
+    /// The `then` commands, in order, as they are run.
+    public func thenInvocations(work: URL) -> [FixtureInvocation] {
+        (read("then") ?? "").split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { line in
+            let args = line.split(separator: " ").map {
+                String($0).replacingOccurrences(of: "${FIXTURE_DIR}", with: directory.path)
+                    .replacingOccurrences(of: "${WORK_DIR}", with: work.path)
+            }
+            return FixtureInvocation(arguments: args, environment: ["FIXTURE_DIR": directory.path, "WORK_DIR": work.path], stdin: Data())
+        }
+    }
+
+    /// Runs the `then` commands with `execute` and compares their transcript with `expected-then`.
+    public func checkThen(work: URL, execute: (FixtureInvocation) throws -> FixtureRun) rethrows -> [String] {
+        guard let expected = read("expected-then") else { return [] }
+        var transcript = ""
+        for (line, invocation) in zip((read("then") ?? "").split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty },
+                                      thenInvocations(work: work)) {
+            let run = try execute(invocation)
+            transcript += "$ sluice \(line)\n\(run.stdout)[exit \(run.exitCode)]\n"
+        }
+        return Self.transcript(transcript, matches: expected) ? [] : ["`then` transcript differs\n--- actual:\n\(transcript)--- expected:\n\(expected)"]
+    }
+
+    /// Line by line, `<id>` matching an entry id (`12-4097`) and `<any>` any text.
+    static func transcript(_ actual: String, matches expected: String) -> Bool {
+        let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+        let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+        return a.count == e.count && zip(a, e).allSatisfy { line($0, matches: $1) }
+    }
+
+    static func line(_ actual: Substring, matches pattern: Substring) -> Bool {
+        if pattern.hasPrefix("<id>") {
+            let digits = actual.prefix { $0.isNumber }
+            guard !digits.isEmpty, actual.dropFirst(digits.count).first == "-" else { return false }
+            let rest = actual.dropFirst(digits.count + 1)
+            let offset = rest.prefix { $0.isNumber }
+            return !offset.isEmpty && line(rest.dropFirst(offset.count), matches: pattern.dropFirst(4))
+        }
+        if pattern.hasPrefix("<any>") {
+            let tail = pattern.dropFirst(5)
+            return actual.indices.contains { line(actual[$0...], matches: tail) } || line(actual[actual.endIndex...], matches: tail)
+        }
+        guard let p = pattern.first else { return actual.isEmpty }
+        return actual.first == p && line(actual.dropFirst(), matches: pattern.dropFirst())
     }
 
     /// The output to compare: `output-file` in `work` when the case names one, stdout otherwise.

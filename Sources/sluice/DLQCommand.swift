@@ -7,7 +7,7 @@ import SluicePlugins
 struct DLQ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq", abstract: "Inspect, clear or redrive a pipeline's dead letter queue.",
-        subcommands: [Stats.self, List.self, Show.self, Remove.self, Purge.self, Clear.self, Redrive.self])
+        subcommands: [Stats.self, List.self, Show.self, Remove.self, Purge.self, Clear.self, Redrive.self, Replay.self])
 
     /// Which queue: `--path.data`/`--path.dead_letter_queue` and `--pipeline`.
     struct Location: ParsableArguments {

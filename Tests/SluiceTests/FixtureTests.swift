@@ -76,6 +76,13 @@ struct FixtureTests {
         for failure in fixture.check(run, work: work, workers: workers) {
             Issue.record(Comment(rawValue: failure))
         }
+        guard workers == 1 else { return }
+        let then = try fixture.checkThen(work: work) { next in
+            let r = try runSluice(next.arguments, currentDirectory: work, environment: next.environment)
+            _ = r.exitCode  // compared through the transcript's `[exit N]`
+            return FixtureRun(exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr)
+        }
+        for failure in then { Issue.record(Comment(rawValue: failure)) }
     }
 
     /// Rewrites the case's expectations from the run (the exit status and stderr must still hold), then fails so

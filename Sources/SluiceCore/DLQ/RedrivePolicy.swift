@@ -98,6 +98,15 @@ public struct DeadLetterQueueArchiveSettings: Sendable, Equatable {
 }
 
 extension DeadLetterQueueEntry {
+    /// The entry's event as it re-enters a pipeline (redrive, replay): a copy not marked as read from a DLQ (so a
+    /// new failure is written again), with its attempt count raised.
+    public func eventForRedrive() -> Event {
+        let copy = Event(copying: event)
+        _ = copy.metadata.removeValue(forKey: "dead_letter_queue")
+        copy.metadata[Self.attemptsKey] = .int(attempts + 1)
+        return copy
+    }
+
     /// How many times `event` was redriven (`[@metadata][dead_letter_queue_attempts]`).
     public static func attempts(of event: Event) -> Int {
         if case .int(let n)? = event.metadata[attemptsKey], n > 0 { return n }

@@ -28,7 +28,7 @@ extension Pipeline {
         var open = true
         admin.scan { id, entry in
             guard takes(id, entry), inFlight.claim(id) else { return true }
-            chunk.append((id, Self.redriven(entry)))
+            chunk.append((id, entry.eventForRedrive()))
             if chunk.count == Self.redriveChunk {
                 open = push(chunk, admin, inFlight)
                 pushed += open ? chunk.count : 0
@@ -38,15 +38,6 @@ extension Pipeline {
         }
         if open && !chunk.isEmpty && push(chunk, admin, inFlight) { pushed += chunk.count }
         return pushed
-    }
-
-    /// The entry's event as it re-enters the pipeline: not marked as read from a DLQ (so a new failure is written
-    /// again), with its attempt count raised.
-    static func redriven(_ entry: DeadLetterQueueEntry) -> Event {
-        let event = Event(copying: entry.event)
-        _ = event.metadata.removeValue(forKey: "dead_letter_queue")
-        event.metadata[DeadLetterQueueEntry.attemptsKey] = .int(entry.attempts + 1)
-        return event
     }
 
     /// Pushes one chunk; its entries are removed once every event in it is safe. False (and the entries released,

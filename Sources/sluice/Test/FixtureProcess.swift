@@ -48,7 +48,7 @@ struct FixtureProcessRunner: Sendable {
         do {
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
             let run = try execute(fixture.invocation(work: work), work: work)
-            let failures = fixture.check(run, work: work)
+            let failures = fixture.check(run, work: work) + (try fixture.checkThen(work: work) { try execute($0, work: work) })
             return result(failures.isEmpty ? .passed : .failed(failures.joined(separator: "\n")))
         } catch {
             return result(.failed("could not run sluice: \(error)"))
