@@ -475,7 +475,8 @@ enum DeadLetterQueueDashboard {
 }
 
 /// The dashboard asked for on a server that listens on a non-loopback address without auth: a page that can
-/// change the queue is not served to the network unauthenticated (403, Logstash's error body).
+/// change the queue is not served to the network unauthenticated (403, Logstash's error body). Thrown and rendered
+/// by `MonitoringAPI.respond` on the server's event loops.
 struct DashboardRefused: APIResponseError {
     let path: String
     let host: String
