@@ -34,7 +34,7 @@ def check(condition, message):
 class Browser:
     """One headless Chromium and one page, spoken to with CDP commands over the browser's WebSocket."""
 
-    def __init__(self, chromium, profile):
+    def __init__(self, chromium, profile, credentials=None):
         # Chromium's log goes to a file: a pipe nobody reads would fill and stall it.
         self.log_path = os.path.join(profile, "chromium.log")
         self.log = open(self.log_path, "wb")
@@ -59,25 +59,44 @@ class Browser:
         self.ws = websocket.create_connection("ws://127.0.0.1:%s%s" % (port, path), timeout=30, suppress_origin=True)
         self.next_id = 0
         self.events = []
+        self.credentials = credentials
+        self.auth_challenges = 0
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.call("Page.enable", session=True)
         self.call("Runtime.enable", session=True)
+        if credentials:
+            # The browser answers the server's basic-auth challenge as if a user had typed the credentials.
+            self.call("Fetch.enable", {"handleAuthRequests": True, "patterns": [{"urlPattern": "*"}]}, session=True)
 
-    def call(self, method, params=None, session=False):
+    def send(self, method, params=None, session=False):
         self.next_id += 1
         message = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = self.session
         self.ws.send(json.dumps(message))
+        return self.next_id
+
+    def call(self, method, params=None, session=False):
+        waiting = self.send(method, params, session)
         while True:
             reply = json.loads(self.ws.recv())
-            if reply.get("id") == self.next_id:
+            if reply.get("id") == waiting:
                 if "error" in reply:
                     raise RuntimeError("%s: %s" % (method, reply["error"]))
                 return reply.get("result", {})
+            if "id" in reply:
+                continue  # the answer to a send() nobody waits for
             self.events.append(reply)
-            if reply.get("method") == "Page.javascriptDialogOpening":
+            event = reply.get("method")
+            if event == "Fetch.requestPaused":
+                self.send("Fetch.continueRequest", {"requestId": reply["params"]["requestId"]}, session=True)
+            elif event == "Fetch.authRequired":
+                self.auth_challenges += 1
+                user, password = self.credentials
+                self.send("Fetch.continueWithAuth", {"requestId": reply["params"]["requestId"], "authChallengeResponse": {
+                    "response": "ProvideCredentials", "username": user, "password": password}}, session=True)
+            elif event == "Page.javascriptDialogOpening":
                 # The page asks before deleting or redriving a signature; this script only redrives one entry.
                 raise RuntimeError("unexpected dialog: " + reply["params"].get("message", ""))
 
@@ -139,8 +158,11 @@ class Browser:
             check(self.process.returncode in (0, -15), "chromium ended with status %d" % self.process.returncode)
 
 
+AUTHORIZATION = {}
+
+
 def api(base, path, method="GET"):
-    request = urllib.request.Request(base + path, method=method, headers={"sluice-xsrf": "test"})
+    request = urllib.request.Request(base + path, method=method, headers=dict({"sluice-xsrf": "test"}, **AUTHORIZATION))
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -175,13 +197,20 @@ def main():
     parser.add_argument("--pipeline", default="main")
     parser.add_argument("--out", required=True, help="directory for the screenshots")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    parser.add_argument("--user", help="basic auth: the browser is given these credentials when the server asks")
+    parser.add_argument("--password")
     args = parser.parse_args()
     if not args.base.startswith("http://127.0.0.1:"):
         print("loopback only: --base must be http://127.0.0.1:<port>", file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
     profile = tempfile.mkdtemp(prefix="sluice-dashboard-chromium-")
-    browser = Browser(args.chromium, profile)
+    credentials = (args.user, args.password) if args.user else None
+    if credentials:
+        check(api(args.base, "/_sluice/dlq")[0] == 401, "the API refuses a request without credentials")
+        token = base64.b64encode(("%s:%s" % credentials).encode()).decode()
+        AUTHORIZATION["Authorization"] = "Basic " + token
+    browser = Browser(args.chromium, profile, credentials)
     summary = {}
     try:
         status, stats = api(args.base, "/_sluice/dlq/" + args.pipeline)
@@ -256,10 +285,14 @@ def main():
         deadline, gone = time.time() + 30, False
         while time.time() < deadline and not gone:
             gone = api(args.base, "/_sluice/dlq/%s/entries/%s" % (args.pipeline, victim))[0] == 404
+            browser.evaluate("0")  # reads the browser's events: with auth on, its paused requests wait for this
             time.sleep(0.2)
         check(gone, "entry %s is gone after Redrive" % victim)
         browser.wait_for("document.getElementById('toast').textContent.includes(%s)" % json.dumps(victim), "the redrive toast")
-        summary = {"redriven": victim, "entries_before": entries, "signatures": len(signatures)}
+        if credentials:
+            check(browser.auth_challenges >= 1, "the server asked the browser for its credentials")
+        summary = {"redriven": victim, "entries_before": entries, "signatures": len(signatures),
+                   "auth_challenges": browser.auth_challenges}
     finally:
         browser.close()
         shutil.rmtree(profile, ignore_errors=True)

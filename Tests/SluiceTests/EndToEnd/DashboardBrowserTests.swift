@@ -26,8 +26,12 @@ struct DashboardBrowserTests {
             """
     }
 
-    func curl(_ url: String) -> (status: Int, body: Value?) {
-        guard let r = try? runClient("/usr/bin/env", ["curl", "-s", "-w", "\n%{http_code}", url]), r.exitCode == 0 else { return (0, nil) }
+    /// curl's status and JSON body (`user:password` for basic auth).
+    func curl(_ url: String, auth: String? = nil) -> (status: Int, body: Value?) {
+        let credentials = auth.map { ["-u", $0] } ?? []
+        guard let r = try? runClient("/usr/bin/env", ["curl", "-s", "-w", "\n%{http_code}"] + credentials + [url]), r.exitCode == 0 else {
+            return (0, nil)
+        }
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, try? JSONParser.parse(lines.dropLast().joined(separator: "\n")))
     }
@@ -35,6 +39,19 @@ struct DashboardBrowserTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: chromium),
                    "chromium is not installed (`make test-deps` installs the Debian package)"))
     func theDashboardShowsTheQueueAndRedrivesAnEntryInABrowser() throws {
+        try run(output: Self.output)
+    }
+
+    /// Behind basic auth the browser is challenged once it loads the page, and the page's own requests go out with
+    /// the credentials the browser was given.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: chromium),
+                   "chromium is not installed (`make test-deps` installs the Debian package)"))
+    func theDashboardWorksBehindBasicAuth() throws {
+        try run(output: Self.output.deletingLastPathComponent().appendingPathComponent("dashboard-basic-auth"), auth: ("operator", "dlq-s3cret"))
+    }
+
+    /// Fills a DLQ, starts sluice on it, runs the browser script against it, and checks the entry it redrove.
+    func run(output: URL, auth: (user: String, password: String)? = nil) throws {
         let work = TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let data = work.appendingPathComponent("data").path
@@ -51,22 +68,28 @@ struct DashboardBrowserTests {
         let port = SluiceProcess.freePort(), idle = SluiceProcess.freePort()
         let out = work.appendingPathComponent("out.log")
         let config = #"input { http { host => "127.0.0.1" port => \#(idle) } } filter { mutate { add_tag => ["fixed"] } } output { file { path => "\#(out.path)" codec => json_lines } }"#
+        let authSettings = auth.map {
+            ["-S", "api.auth.type=basic", "-S", "api.auth.basic.username=\($0.user)", "-S", "api.auth.basic.password=\($0.password)"]
+        } ?? []
         let sluice = try SluiceProcess(
             ["-e", config, "-w", "1", "-S", "dead_letter_queue.enable=true", "--path.data", data, "--path.settings", work.path,
-             "--api.http.host", "127.0.0.1", "--api.http.port", String(port)], currentDirectory: work)
+             "--api.http.host", "127.0.0.1", "--api.http.port", String(port)] + authSettings, currentDirectory: work)
         let base = "http://127.0.0.1:\(port)"
-        #expect(sluice.waitUntil(30) { curl(base + "/_sluice/dlq/main").body?["entries"] == .int(38) }, "\(sluice.stderr)")
-        let stats = curl(base + "/_sluice/dlq/main").body
+        let credentials = auth.map { "\($0.user):\($0.password)" }
+        #expect(sluice.waitUntil(30) { curl(base + "/_sluice/dlq/main", auth: credentials).body?["entries"] == .int(38) }, "\(sluice.stderr)")
+        let stats = curl(base + "/_sluice/dlq/main", auth: credentials).body
         #expect(stats?["signatures"]?.arrayValue?.compactMap { $0["count"]?.intValue } == [30, 8])
+        if auth != nil { #expect(curl(base + "/_sluice/dashboard").status == 401) }
 
-        try? FileManager.default.removeItem(at: Self.output)
+        try? FileManager.default.removeItem(at: output)
+        let authArguments = auth.map { ["--user", $0.user, "--password", $0.password] } ?? []
         let browser = (try? runClient("/usr/bin/env", ["python3", Self.script.path, "--base", base, "--pipeline", "main",
-                                                       "--out", Self.output.path, "--chromium", Self.chromium]))
+                                                       "--out", output.path, "--chromium", Self.chromium] + authArguments))
             ?? ProcessResult(exitCode: -1, stdout: "", stderr: "python3 could not be started")
         print(browser.stdout)
         #expect(browser.exitCode == 0, "dashboard_browser.py failed:\n\(browser.stderr)")
         for name in ["dashboard-desktop.png", "dashboard-narrow.png"] {
-            let size = (try? FileManager.default.attributesOfItem(atPath: Self.output.appendingPathComponent(name).path)[.size] as? Int) ?? 0
+            let size = (try? FileManager.default.attributesOfItem(atPath: output.appendingPathComponent(name).path)[.size] as? Int) ?? 0
             #expect(size > 10_000, "\(name) was saved (\(size) bytes)")
         }
 
@@ -75,12 +98,12 @@ struct DashboardBrowserTests {
         let summary = try? JSONParser.parse(String(browser.stdout.split(separator: "\n").last ?? ""))
         let redriven = summary?["redriven"]?.stringValue
         #expect(redriven != nil, "the script names the entry it redrove")
-        #expect(curl(base + "/_sluice/dlq/main/entries/" + (redriven ?? "?")).status == 404)
+        #expect(curl(base + "/_sluice/dlq/main/entries/" + (redriven ?? "?"), auth: credentials).status == 404)
         #expect(sluice.waitUntil(20) { (try? String(contentsOf: out, encoding: .utf8))?.split(separator: "\n").count == 1 })
         let delivered = (try? GoldenJSON.parseLines((try? String(contentsOf: out, encoding: .utf8)) ?? "")) ?? []
         #expect(delivered.count == 1)
         #expect(delivered.first?["kind"] == "missing" && delivered.first?["tags"] == ["fixed"], "\(delivered)")
-        #expect(curl(base + "/_sluice/dlq/main").body?["entries"] == .int(37))
+        #expect(curl(base + "/_sluice/dlq/main", auth: credentials).body?["entries"] == .int(37))
 
         let result = sluice.stop()
         #expect(result.exitCode == 0, "\(result.stderr)")
