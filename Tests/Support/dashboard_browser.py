@@ -3,9 +3,10 @@
 
 Loads http://127.0.0.1:<port>/_sluice/dashboard, waits for it to render, checks the figures it shows against the
 API's JSON, checks that markup inside an event stays text, pages with the cursor, filters by a signature, saves
-screenshots at desktop (1280x800) and phone (390x844) widths, clicks Redrive on one entry and waits until the API
-no longer has that entry. Exit status 0 when every check passed, 1 with the failures on stderr otherwise. The last
-stdout line is a JSON summary. Loopback only: the browser resolves no other host.
+screenshots at desktop (1280x800) and phone (390x844) widths, deletes one entry (accepting the confirmation) and
+redrives another with clicks, and waits until the API no longer has either. With --user, the server's basic-auth
+challenge is answered with those credentials. Exit status 0 when every check passed, 1 with the failures on stderr
+otherwise. The last stdout line is a JSON summary. Loopback only: the browser resolves no other host.
 """
 import argparse
 import base64
@@ -61,6 +62,7 @@ class Browser:
         self.events = []
         self.credentials = credentials
         self.auth_challenges = 0
+        self.dialogs = []  # the messages of the confirm() dialogs accepted
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.call("Page.enable", session=True)
@@ -97,8 +99,9 @@ class Browser:
                 self.send("Fetch.continueWithAuth", {"requestId": reply["params"]["requestId"], "authChallengeResponse": {
                     "response": "ProvideCredentials", "username": user, "password": password}}, session=True)
             elif event == "Page.javascriptDialogOpening":
-                # The page asks before deleting or redriving a signature; this script only redrives one entry.
-                raise RuntimeError("unexpected dialog: " + reply["params"].get("message", ""))
+                # The page asks before it deletes: the user says yes.
+                self.dialogs.append(reply["params"].get("message", ""))
+                self.send("Page.handleJavaScriptDialog", {"accept": True}, session=True)
 
     def evaluate(self, expression):
         result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True},
@@ -279,6 +282,16 @@ def main():
         browser.screenshot(os.path.join(args.out, "dashboard-narrow.png"))
         browser.screenshot(os.path.join(args.out, "dashboard-narrow-full.png"), full_page=True)
 
+        # Delete one entry from the page, after its confirmation dialog.
+        deleted = filtered[1]["id"]
+        loads = browser.evaluate("Number(document.body.dataset.pageLoads)")
+        browser.click("tr.entry[data-id='%s'] button.delete" % deleted)
+        # The page reads the queue again at once and 1.5 s later: wait for both, so the rows stay put for the next click.
+        browser.wait_for("Number(document.body.dataset.pageLoads) >= %d" % (loads + 2), "the page after the deletion")
+        check(any(deleted in m for m in browser.dialogs), "the page asked before deleting %s: %r" % (deleted, browser.dialogs))
+        check(api(args.base, "/_sluice/dlq/%s/entries/%s" % (args.pipeline, deleted))[0] == 404, "entry %s is deleted" % deleted)
+        check(browser.evaluate("!document.querySelector(\"tr.entry[data-id='%s']\")" % deleted), "the deleted row is gone")
+
         # Redrive one entry from the page; the API loses it once its event went through the pipeline.
         victim = filtered[0]["id"]
         browser.click("tr.entry[data-id='%s'] button.redrive" % victim)
@@ -291,7 +304,7 @@ def main():
         browser.wait_for("document.getElementById('toast').textContent.includes(%s)" % json.dumps(victim), "the redrive toast")
         if credentials:
             check(browser.auth_challenges >= 1, "the server asked the browser for its credentials")
-        summary = {"redriven": victim, "entries_before": entries, "signatures": len(signatures),
+        summary = {"redriven": victim, "deleted": deleted, "entries_before": entries, "signatures": len(signatures),
                    "auth_challenges": browser.auth_challenges}
     finally:
         browser.close()

@@ -6,7 +6,8 @@ import Testing
 /// The DLQ dashboard in a real browser: headless Chromium, driven over the DevTools protocol by
 /// `Tests/Support/dashboard_browser.py`, loads the page from a running sluice whose DLQ holds entries of two
 /// signatures, checks the figures it shows against the API, saves screenshots under `.build/test-output/dashboard/`
-/// and redrives one entry with a click; this test then checks through the API and the output that it went through.
+/// and deletes one entry and redrives another with clicks; this test then checks through the API and the output
+/// what became of them.
 @Suite(.serialized)
 struct DashboardBrowserTests {
     static let chromium = "/usr/bin/chromium"
@@ -38,7 +39,7 @@ struct DashboardBrowserTests {
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: chromium),
                    "chromium is not installed (`make test-deps` installs the Debian package)"))
-    func theDashboardShowsTheQueueAndRedrivesAnEntryInABrowser() throws {
+    func theDashboardShowsTheQueueAndDeletesAndRedrivesEntriesInABrowser() throws {
         try run(output: Self.output)
     }
 
@@ -93,17 +94,21 @@ struct DashboardBrowserTests {
             #expect(size > 10_000, "\(name) was saved (\(size) bytes)")
         }
 
-        // The entry the page redrove is gone, its event went through the fixed pipeline once, the rest stay.
+        // The entry the page redrove is gone, its event went through the fixed pipeline once; the one it deleted is
+        // gone without reaching the output; the rest stay.
         // (No `try #require` before `stop()`: the process is stopped and its status checked whatever fails.)
         let summary = try? JSONParser.parse(String(browser.stdout.split(separator: "\n").last ?? ""))
         let redriven = summary?["redriven"]?.stringValue
         #expect(redriven != nil, "the script names the entry it redrove")
+        let deleted = summary?["deleted"]?.stringValue
+        #expect(deleted != nil && deleted != redriven, "the script names the entry it deleted")
+        #expect(curl(base + "/_sluice/dlq/main/entries/" + (deleted ?? "?"), auth: credentials).status == 404)
         #expect(curl(base + "/_sluice/dlq/main/entries/" + (redriven ?? "?"), auth: credentials).status == 404)
         #expect(sluice.waitUntil(20) { (try? String(contentsOf: out, encoding: .utf8))?.split(separator: "\n").count == 1 })
         let delivered = (try? GoldenJSON.parseLines((try? String(contentsOf: out, encoding: .utf8)) ?? "")) ?? []
         #expect(delivered.count == 1)
         #expect(delivered.first?["kind"] == "missing" && delivered.first?["tags"] == ["fixed"], "\(delivered)")
-        #expect(curl(base + "/_sluice/dlq/main", auth: credentials).body?["entries"] == .int(37))
+        #expect(curl(base + "/_sluice/dlq/main", auth: credentials).body?["entries"] == .int(36))
 
         let result = sluice.stop()
         #expect(result.exitCode == 0, "\(result.stderr)")
