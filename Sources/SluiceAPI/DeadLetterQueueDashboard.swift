@@ -44,7 +44,8 @@ enum DeadLetterQueueDashboard {
         :root{--bg:#f5f6f8;--card:#fff;--ink:#1f2328;--muted:#656d76;--line:#d9dee3;--soft:#eef1f4;--accent:#0b63c9;
           --green:#1a7f37;--yellow:#b07d00;--red:#cf222e;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
         *{box-sizing:border-box}
-        body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg)}
+        body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+          color:var(--ink);background:var(--bg)}
         .top{display:flex;align-items:center;gap:12px;padding:10px 20px;background:#fff;border-bottom:1px solid var(--line)}
         .top h1{margin:0;font-size:16px;font-weight:600;flex:1}
         .top h1 span{color:var(--muted);font-weight:400}
@@ -66,11 +67,14 @@ enum DeadLetterQueueDashboard {
         .dot{width:10px;height:10px;border-radius:50%;flex:none;background:var(--muted)}
         .dot.green{background:var(--green)}.dot.yellow{background:var(--yellow)}.dot.red{background:var(--red)}
         .badge{font-size:12px;padding:1px 8px;border-radius:10px;background:var(--soft);color:var(--muted)}
-        .badge.green{color:var(--green);background:#dafbe1}.badge.yellow{color:var(--yellow);background:#fff8c5}.badge.red{color:var(--red);background:#ffebe9}
+        .badge.green{color:var(--green);background:#dafbe1}
+        .badge.yellow{color:var(--yellow);background:#fff8c5}
+        .badge.red{color:var(--red);background:#ffebe9}
         .figures{display:grid;grid-template-columns:repeat(3,1fr);gap:8px;margin:12px 0}
         .figures div{background:var(--soft);border-radius:6px;padding:6px 10px;min-width:0}
         .figures dt{font-size:12px;color:var(--muted)}
-        .figures dd{margin:0;font-size:18px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+        .figures dd{margin:0;font-size:18px;font-weight:600;font-variant-numeric:tabular-nums;
+          white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
         .timeline svg{display:block;width:100%;height:56px;background:var(--soft);border-radius:4px}
         .timeline rect{fill:var(--accent)}
         .timeline figcaption{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:2px}
@@ -89,7 +93,8 @@ enum DeadLetterQueueDashboard {
         #browser{margin-top:20px;background:var(--card);border:1px solid var(--line);border-radius:8px}
         .bar{display:flex;flex-wrap:wrap;align-items:center;gap:8px;padding:12px 16px;border-bottom:1px solid var(--line)}
         .bar h2{margin:0;font-size:15px;flex:1;min-width:0;overflow-wrap:anywhere}
-        .chip{display:inline-flex;align-items:center;gap:6px;font-size:12px;background:#ddf4ff;color:#0a3069;border-radius:12px;padding:2px 4px 2px 10px;font-family:var(--mono)}
+        .chip{display:inline-flex;align-items:center;gap:6px;font-size:12px;font-family:var(--mono);
+          background:#ddf4ff;color:#0a3069;border-radius:12px;padding:2px 4px 2px 10px}
         .chip button{border:0;background:none;padding:0 6px;color:inherit}
         table{width:100%;border-collapse:collapse}
         th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--soft);vertical-align:top}
@@ -106,9 +111,11 @@ enum DeadLetterQueueDashboard {
         tr.detail td{background:#fbfcfd;padding:10px 16px 14px}
         .detail dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0 0 8px;font-size:12px}
         .detail dt{color:var(--muted)}.detail dd{margin:0;overflow-wrap:anywhere;font-family:var(--mono)}
-        pre{margin:0;padding:10px 12px;background:#f6f8fa;border:1px solid var(--line);border-radius:6px;font:12px/1.5 var(--mono);overflow:auto;max-height:360px;white-space:pre-wrap;overflow-wrap:anywhere}
+        pre{margin:0;padding:10px 12px;background:#f6f8fa;border:1px solid var(--line);border-radius:6px;font:12px/1.5 var(--mono);
+          overflow:auto;max-height:360px;white-space:pre-wrap;overflow-wrap:anywhere}
         .pager{display:flex;align-items:center;justify-content:flex-end;gap:8px;padding:10px 16px}
-        #toast{position:fixed;left:50%;bottom:16px;transform:translateX(-50%);background:#24292f;color:#fff;border-radius:6px;padding:8px 14px;font-size:13px;max-width:90vw}
+        #toast{position:fixed;left:50%;bottom:16px;transform:translateX(-50%);max-width:90vw;
+          background:#24292f;color:#fff;border-radius:6px;padding:8px 14px;font-size:13px}
         #toast:empty{display:none}
         [hidden]{display:none!important}
         @media (max-width:640px){
@@ -141,7 +148,9 @@ enum DeadLetterQueueDashboard {
           <section id="browser" hidden aria-label="Entries">
             <div class="bar">
               <h2 id="browser-title"></h2>
-              <span class="chip" id="filter" hidden><span id="filter-text"></span><button type="button" id="filter-clear" aria-label="Clear the filter">×</button></span>
+              <span class="chip" id="filter" hidden>
+                <span id="filter-text"></span><button type="button" id="filter-clear" aria-label="Clear the filter">×</button>
+              </span>
             </div>
             <table>
               <thead><tr><th>Time</th><th>Plugin</th><th>Failure</th><th>Attempts</th><th>Reason</th><th></th></tr></thead>
@@ -260,7 +269,8 @@ enum DeadLetterQueueDashboard {
             bar.setAttribute("width", "8");
             bar.setAttribute("height", String(h));
             const title = document.createElementNS(SVG, "title");
-            title.textContent = number(n) + (n === 1 ? " entry" : " entries") + " from " + time(new Date(start + i * t.interval_seconds * 1000).toISOString());
+            const from = new Date(start + i * t.interval_seconds * 1000).toISOString();
+            title.textContent = number(n) + (n === 1 ? " entry" : " entries") + " from " + time(from);
             bar.append(title);
             svg.append(bar);
           });
@@ -299,7 +309,8 @@ enum DeadLetterQueueDashboard {
             el("dl", { class: "figures" },
               el("div", null, el("dt", null, "Entries"), el("dd", { "data-field": "entries" }, number(s.entries))),
               el("div", null, el("dt", null, "Size"), el("dd", { "data-field": "bytes" }, bytes(s.queue_size_in_bytes))),
-              el("div", null, el("dt", null, "Oldest"), el("dd", { "data-field": "age", title: s.oldest_entry_time || "" }, age(s.oldest_entry_time)))),
+              el("div", null, el("dt", null, "Oldest"),
+                el("dd", { "data-field": "age", title: s.oldest_entry_time || "" }, age(s.oldest_entry_time)))),
             empty ? el("p", { class: "empty" }, "The queue is empty.") : [
               s.timeline && s.timeline.counts && s.timeline.counts.length ? timeline(s.timeline) : null,
               list ? [el("h3", null, "Top failure signatures"), list] : null,
@@ -318,7 +329,9 @@ enum DeadLetterQueueDashboard {
           const ids = Object.keys(state.stats).sort();
           const cards = ids.map((id) => card(id, state.stats[id]));
           $("pipelines").replaceChildren(...cards);
-          if (!ids.length) $("pipelines").append(el("p", { class: "empty" }, "No running pipeline has a dead letter queue (dead_letter_queue.enable: true)."));
+          if (!ids.length) {
+            $("pipelines").append(el("p", { class: "empty" }, "No running pipeline has a dead letter queue (dead_letter_queue.enable: true)."));
+          }
           $("updated").textContent = "updated " + time(new Date().toISOString());
           return true;
         }
