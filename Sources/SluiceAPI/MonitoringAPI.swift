@@ -42,6 +42,10 @@ public final class MonitoringAPI: Sendable {
     let agent: any PipelineDirectory
     let node: NodeInfo
     let basicAuth: (username: [UInt8], password: [UInt8])?
+    /// Where the server listens (`api.http.host`), and whether that is a loopback address: the dashboard is served
+    /// only there or with auth on.
+    let host: String
+    let hostIsLoopback: Bool
     let startedAt = Clock.nanoseconds()
     private let address = Mutex("")
 
@@ -49,6 +53,8 @@ public final class MonitoringAPI: Sendable {
         self.agent = agent
         self.node = node
         basicAuth = configuration.basicAuth.map { (Array($0.username.utf8), Array($0.password.utf8)) }
+        host = configuration.host
+        hostIsLoopback = configuration.isLoopback
     }
 
     /// `host:port` once the server is bound (the `http_address` field).
@@ -65,6 +71,11 @@ public final class MonitoringAPI: Sendable {
             guard reads || DeadLetterQueueAPI.takes(request) else { throw MethodNotAllowed(path: request.path) }
             if request.path == "/metrics" {
                 return APIResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: prometheus())
+            }
+            if DeadLetterQueueDashboard.serves(request) {
+                // A page that can redrive and delete entries is not left open to a network without credentials.
+                guard basicAuth != nil || hostIsLoopback else { throw DashboardRefused(path: request.path, host: host) }
+                return DeadLetterQueueDashboard.response()
             }
             let body = try route(request.path, options: ResponseOptions(request), request: request)
             let text = request.hasFlag("pretty") ? PrettyJSON.string(body) : JSONWriter.string(body)

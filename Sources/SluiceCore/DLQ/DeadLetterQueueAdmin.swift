@@ -192,8 +192,9 @@ public struct DeadLetterQueueAdmin: Sendable {
     // MARK: Statistics
 
     /// A summary: counts, size, oldest and newest entry time, counts by plugin, the failure signatures (count, first
-    /// and last seen, sample entry ids; the most frequent first) and the alert `status` (green, yellow, red) against
-    /// `dead_letter_queue.warn_entries` / `critical_entries`. Streams the queue without decoding events.
+    /// and last seen, sample entry ids; the most frequent first), the entries per time bucket (`timeline`) and the
+    /// alert `status` (green, yellow, red) against `dead_letter_queue.warn_entries` / `critical_entries`. Streams the
+    /// queue without decoding events.
     public func stats(warnEntries: Int? = nil, criticalEntries: Int? = nil) -> Object {
         var summary = DeadLetterQueueSummary()
         let damaged = scan(decodeEvents: false) { id, entry in
@@ -208,6 +209,7 @@ public struct DeadLetterQueueAdmin: Sendable {
         o["newest_entry_time"] = summary.newest.map(Value.timestamp) ?? .null
         o["by_plugin"] = .object(summary.byPlugin)
         o["signatures"] = .array(summary.signatureList.map { .object($0) })
+        o["timeline"] = .object(summary.timeline.json)
         o["damaged_records"] = .int(damaged)
         o["status"] = .string(
             DeadLetterQueueAlert(entries: summary.entries, warnEntries: warnEntries, criticalEntries: criticalEntries).rawValue)
@@ -318,9 +320,11 @@ struct DeadLetterQueueSummary {
     var signatures: [FailureSignature: SignatureCounts] = [:]
     var untracked = 0
     var cache = FailureSignature.Cache()
+    var timeline = DeadLetterQueueTimeline()
 
     mutating func add(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry) {
         entries += 1
+        timeline.add(entry.entryTime)
         if oldest.map({ entry.entryTime < $0 }) ?? true { oldest = entry.entryTime }
         if newest.map({ $0 < entry.entryTime }) ?? true { newest = entry.entryTime }
         let pluginKey = "\(entry.pluginType):\(entry.pluginID)"
