@@ -71,7 +71,8 @@ struct DeadLetterQueueAPI {
             case ("POST", 4) where parts[1] == "entries" && parts[3] == "_redrive":
                 guard let at = DeadLetterQueueEntryID(parts[2]), admin.entry(at) != nil else { throw NotFound(path: request.path) }
                 // Pushing may wait for room in the queue: never on the server's event loop.
-                _ = try SluiceCore.Thread(name: "dlq-redrive") { p.redrive(entry: at) }
+                let fromArchive = Self.archive(request)
+                _ = try SluiceCore.Thread(name: "dlq-redrive") { p.redrive(entry: at, fromArchive: fromArchive) }
                 o["selected"] = .int(1)
             case ("POST", 2) where parts[1] == "_redrive":
                 let selection = try Self.selection(request)

@@ -18,6 +18,17 @@ extension Pipeline {
         return redrive(fromArchive: fromArchive) { _, entry in selection.matches(entry, signatures: &signatures) }
     }
 
+    /// Pushes the entry `id` (the dashboard's per-entry button). False when there is no such entry (or it was
+    /// removed, or is already on its way) or the queue is closed.
+    @discardableResult
+    public func redrive(entry id: DeadLetterQueueEntryID, fromArchive: Bool = false) -> Bool {
+        guard let writer = deadLetterQueue else { return false }
+        let admin = DeadLetterQueueAdmin(directory: fromArchive ? writer.archiveDirectory : writer.directory)
+        let inFlight = fromArchive ? archiveRedrivesInFlight : redrivesInFlight
+        guard let entry = admin.entry(id), inFlight.claim(id) else { return false }
+        return push([(id, entry.eventForRedrive())], admin, inFlight)
+    }
+
     /// Pushes every entry `takes` accepts (and that is not already on its way); returns how many were pushed.
     func redrive(fromArchive: Bool = false, _ takes: (DeadLetterQueueEntryID, DeadLetterQueueEntry) -> Bool) -> Int {
         guard let writer = deadLetterQueue else { return 0 }
