@@ -28,6 +28,10 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     private let retainAgeNanoseconds: Int64?
     private var fileLock: FileLock?
     private var flushTimer: PeriodicThread?
+    /// The entries on disk when the first redelivered event failed; guarded by `fingerprintMutex`.
+    private let fingerprintMutex = Lock()
+    private var fingerprints: DeadLetterQueueFingerprints?
+    private var skippedRedeliveries = 0
     /// The archive (`settings.archive`), opened on its first entry; guarded by `archiveMutex`.
     private let archiveMutex = Lock()
     private var archiveWriter: DeadLetterQueue?
@@ -139,6 +143,7 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         entry.reserveCapacity(512)
         DLQEntryCodec.encode(event: event, pluginType: pluginType, pluginID: pluginID, reason: reason,
                              entryTime: clock(), options: encoding, appendingTo: &entry)
+        if event.redelivered && hasEntry(like: entry) { return true }
         return mutex.withLock { appendEntry(entry) }
     }
 
@@ -398,6 +403,24 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
             fileLock?.release(deleteFile: true)
             fileLock = nil
         }
+    }
+
+    // MARK: Redeliveries
+
+    /// Whether the queue already holds this entry (same event, same plugin): a redelivery after a crash failing
+    /// where it failed before. The fingerprints are loaded on the first call.
+    private func hasEntry(like entry: [UInt8]) -> Bool {
+        guard let fingerprint = DeadLetterQueueFingerprints.fingerprint(entry, range: entry.indices) else { return false }
+        let (known, first) = fingerprintMutex.withLock { () -> (Bool, Bool) in
+            if fingerprints == nil { fingerprints = DeadLetterQueueFingerprints.load(directory) }
+            let known = fingerprints?.contains(fingerprint) == true
+            defer { if known { skippedRedeliveries += 1 } }
+            return (known, known && skippedRedeliveries == 0)
+        }
+        if first {
+            warn("events the persisted queue delivered again after a restart fail again where they failed before; their entries from before the restart are kept and no second ones are written")
+        }
+        return known
     }
 
     // MARK: Archive

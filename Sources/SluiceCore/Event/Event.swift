@@ -9,6 +9,9 @@ public final class Event: @unchecked Sendable {
     public var metadata: Object
     /// Set by `drop`, by a failed condition or after a DLQ write: the event leaves the pipeline.
     public var cancelled = false
+    /// Read again from the persisted queue after a restart: it may have been through the pipeline before the crash
+    /// (the DLQ writes no second entry for it). Set by the persisted queue only.
+    public internal(set) var redelivered = false
     /// Position within the batch being processed, used to keep order across conditional branches.
     public var ordinal = 0
     /// Orders events created from the same batch event (split pieces, clones) after it.
@@ -56,6 +59,7 @@ public final class Event: @unchecked Sendable {
         fields = other.fields
         metadata = other.metadata
         cancelled = other.cancelled
+        redelivered = other.redelivered
         ordinal = other.ordinal
         subOrdinal = other.subOrdinal
     }

@@ -41,6 +41,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     private var unacked = 0
     private var persistedBytes: Int64 = 0
     private var recoveredCount = 0
+    /// The highest sequence number written before this run: events up to it are redeliveries (`Event.redelivered`).
+    private var redeliveredUpTo: Int64 = 0
     private var lastError: String?
     /// Events just written, in sequence order from `cacheFirst`, for workers that keep up.
     private var cache: [(event: Event?, size: Int)] = []
@@ -76,6 +78,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
             throw error
         }
         recoveredCount = unacked
+        redeliveredUpTo = seqNum
         ledger.recovered.add(unacked, ordering: .relaxed)
     }
 
@@ -487,7 +490,9 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         do {
             let element = try page.reader.element(of: file, at: page.readOffset, end: page.end)
             page.readOffset = element.next
-            return try QueueFrames.decode(element.bytes, element.payload)
+            let event = try QueueFrames.decode(element.bytes, element.payload)
+            event.redelivered = seq <= redeliveredUpTo
+            return event
         } catch {
             noteError("Cannot read the event with seqNum \(seq) from \(file.path): \(error); it is skipped. Run `sluice queue check`.")
             page.readOffset = page.nextElementOffset(after: page.readOffset) ?? page.end
