@@ -11,6 +11,8 @@ final class DeadLetterQueueRedriver: @unchecked Sendable {
     private let seed: UInt64
     private let logger: Logger
     private var thread: PeriodicThread?
+    /// When the timer thread may look through the queue again (monotonic nanoseconds); its own.
+    private var notBefore = 0
 
     /// What one look through the queue did.
     struct Tick: Equatable {
@@ -34,9 +36,13 @@ final class DeadLetterQueueRedriver: @unchecked Sendable {
     var checkIntervalMilliseconds: Int { min(max(policy.baseDelayMilliseconds / 4, 200), 5_000) }
 
     func start() {
+        // A look through a large queue costs a scan of it: the next one waits at least ten times as long as this
+        // one took, so the redriver stays under a tenth of a core however large the queue grows.
         let timer = PeriodicThread(intervalMilliseconds: checkIntervalMilliseconds) { [weak self] in
-            guard let self else { return }
+            guard let self, Clock.nanoseconds() >= self.notBefore else { return }
+            let started = Clock.nanoseconds()
             _ = self.tick(now: self.clock())
+            self.notBefore = started + 10 * (Clock.nanoseconds() - started)
         }
         do {
             try timer.start(name: "[\(pipeline.settings.id)]dlq-redrive")
