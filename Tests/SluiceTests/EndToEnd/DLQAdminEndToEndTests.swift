@@ -236,6 +236,10 @@ struct DLQArchiveEndToEndTests {
         #expect(stats.exitCode == 0)
         #expect(try JSONParser.parse(stats.stdout)["entries"] == .int(3))
         #expect(FileManager.default.fileExists(atPath: data + "/dead_letter_queue/main/archive"))
+        let viaAPI = try runClient("/usr/bin/env", ["curl", "-sf", api + "/_sluice/dlq/main/entries?archive=true"])
+        #expect(viaAPI.exitCode == 0, "\(viaAPI.stderr)")
+        let archived = try JSONParser.parse(viaAPI.stdout)["entries"]?.arrayValue ?? []
+        #expect(archived.compactMap { $0["attempts"]?.intValue } == [2, 2, 2] && archived.allSatisfy { $0["failure"] == "transient" })
 
         // From the archive: they fail once more and go back there, once each, with attempt 3.
         try redrive(["--archive"])
