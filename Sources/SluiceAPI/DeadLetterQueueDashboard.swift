@@ -55,6 +55,7 @@ enum DeadLetterQueueDashboard {
         button:hover{background:var(--soft)}
         button:disabled{opacity:.5;cursor:default}
         button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+        .card button.archive{margin-left:8px}
         button.danger{color:var(--red)}
         button.link{border:0;background:none;padding:0;color:var(--accent);text-align:left}
         #notice{margin:0 0 12px;padding:8px 12px;border-radius:6px;background:#fff8c5;border:1px solid #eed888}
@@ -168,7 +169,9 @@ enum DeadLetterQueueDashboard {
         "use strict";
         const API = "/_sluice/dlq";
         const PAGE_SIZE = 20;
-        const state = { stats: {}, pipeline: null, signature: null, cursors: [null], next: null, open: null };
+        const state = { stats: {}, pipeline: null, signature: null, cursors: [null], next: null, open: null, archive: false };
+        // The entry browser's paths, on the pipeline's archive (entries whose attempts were used up) when chosen.
+        function scoped(path) { return state.archive ? path + (path.includes("?") ? "&" : "?") + "archive=true" : path; }
         const $ = (id) => document.getElementById(id);
 
         // Builds an element; strings become text nodes, so nothing from the API is ever parsed as markup.
@@ -314,7 +317,9 @@ enum DeadLetterQueueDashboard {
             empty ? el("p", { class: "empty" }, "The queue is empty.") : [
               s.timeline && s.timeline.counts && s.timeline.counts.length ? timeline(s.timeline) : null,
               list ? [el("h3", null, "Top failure signatures"), list] : null,
-              el("button", { type: "button", class: "primary", onclick: () => browse(id, null) }, "Browse entries")]);
+              el("button", { type: "button", class: "primary", onclick: () => browse(id, null) }, "Browse entries")],
+            el("button", { type: "button", class: "archive", title: "Entries whose redrive attempts were used up",
+              onclick: () => browse(id, null, true) }, "Browse archive"));
         }
 
         async function loadStats() {
@@ -336,9 +341,10 @@ enum DeadLetterQueueDashboard {
           return true;
         }
 
-        function browse(id, signature) {
+        function browse(id, signature, archive) {
           state.pipeline = id;
           state.signature = signature;
+          state.archive = !!archive;
           state.cursors = [null];
           state.open = null;
           loadStats();
@@ -349,13 +355,14 @@ enum DeadLetterQueueDashboard {
           const id = state.pipeline;
           if (id === null) return;
           $("browser").hidden = false;
-          $("browser-title").textContent = "Entries of " + id;
+          $("browser-title").textContent = (state.archive ? "Archive of " : "Entries of ") + id;
           $("filter").hidden = !state.signature;
           $("filter-text").textContent = state.signature ? "signature " + state.signature : "";
           const params = new URLSearchParams({ size: String(PAGE_SIZE) });
           const after = state.cursors[state.cursors.length - 1];
           if (after) params.set("after", after);
           if (state.signature) params.set("signature", state.signature);
+          if (state.archive) params.set("archive", "true");
           let body;
           try {
             body = await api(pipelinePath(id) + "/entries?" + params.toString());
@@ -405,7 +412,7 @@ enum DeadLetterQueueDashboard {
           const cell = detail.firstChild;
           cell.replaceChildren(el("span", { class: "muted" }, "Loading…"));
           try {
-            const full = await api(pipelinePath(state.pipeline) + "/entries/" + segment(e.id));
+            const full = await api(scoped(pipelinePath(state.pipeline) + "/entries/" + segment(e.id)));
             cell.replaceChildren(
               el("dl", null,
                 el("dt", null, "id"), el("dd", null, full.id),
@@ -423,7 +430,7 @@ enum DeadLetterQueueDashboard {
         async function redriveEntry(e, button) {
           button.disabled = true;
           try {
-            await api(pipelinePath(state.pipeline) + "/entries/" + segment(e.id) + "/_redrive", "POST");
+            await api(scoped(pipelinePath(state.pipeline) + "/entries/" + segment(e.id) + "/_redrive"), "POST");
             toast("Entry " + e.id + " sent back into " + state.pipeline + "; it is removed once its event is delivered.");
             afterChange();
           } catch (err) {
@@ -436,7 +443,7 @@ enum DeadLetterQueueDashboard {
           if (!window.confirm("Delete entry " + e.id + "? Its event is lost.")) return;
           button.disabled = true;
           try {
-            await api(pipelinePath(state.pipeline) + "/entries/" + segment(e.id), "DELETE");
+            await api(scoped(pipelinePath(state.pipeline) + "/entries/" + segment(e.id)), "DELETE");
             toast("Entry " + e.id + " deleted.");
             afterChange();
           } catch (err) {
@@ -468,7 +475,7 @@ enum DeadLetterQueueDashboard {
         }
 
         $("refresh").addEventListener("click", refresh);
-        $("filter-clear").addEventListener("click", () => browse(state.pipeline, null));
+        $("filter-clear").addEventListener("click", () => browse(state.pipeline, null, state.archive));
         $("previous").addEventListener("click", () => { if (state.cursors.length > 1) { state.cursors.pop(); loadPage(); } });
         $("next").addEventListener("click", () => { if (state.next) { state.cursors.push(state.next); loadPage(); } });
         setInterval(() => { if (!document.hidden) loadStats(); }, 15000);

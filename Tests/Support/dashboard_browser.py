@@ -302,6 +302,16 @@ def main():
             time.sleep(0.2)
         check(gone, "entry %s is gone after Redrive" % victim)
         browser.wait_for("document.getElementById('toast').textContent.includes(%s)" % json.dumps(victim), "the redrive toast")
+        # The archive: the card's "Browse archive" lists what the API lists with ?archive=true.
+        _, archived = api(args.base, "/_sluice/dlq/%s/entries?size=20&archive=true" % args.pipeline)
+        check(len(archived["entries"]) > 0, "the test's archive holds entries")
+        loads = browser.evaluate("Number(document.body.dataset.pageLoads)")
+        browser.click("[data-pipeline=%s] button.archive" % json.dumps(args.pipeline))
+        browser.wait_for("Number(document.body.dataset.pageLoads) > %d" % loads, "the archive page")
+        shown = browser.evaluate(READ_PAGE)["rows"]
+        check([r["id"] for r in shown] == [e["id"] for e in archived["entries"]], "the archive view lists the API's archive")
+        title = browser.evaluate("document.getElementById('browser-title').textContent")
+        check(title == "Archive of " + args.pipeline, "archive title %r" % title)
         if credentials:
             check(browser.auth_challenges >= 1, "the server asked the browser for its credentials")
         summary = {"redriven": victim, "deleted": deleted, "entries_before": entries, "signatures": len(signatures),

@@ -66,6 +66,10 @@ struct DashboardBrowserTests {
             #expect(fill.exitCode == 0, "\(fill.stderr)")
         }
 
+        // The archive holds a copy of the first run's segment (the same format), for the page's archive view.
+        let queue = data + "/dead_letter_queue/main"
+        try FileManager.default.createDirectory(atPath: queue + "/archive", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: queue + "/1.log", toPath: queue + "/archive/1.log")
         let port = SluiceProcess.freePort(), idle = SluiceProcess.freePort()
         let out = work.appendingPathComponent("out.log")
         let config = #"input { http { host => "127.0.0.1" port => \#(idle) } } filter { mutate { add_tag => ["fixed"] } } output { file { path => "\#(out.path)" codec => json_lines } }"#
