@@ -326,14 +326,20 @@ struct CBOREventDecoder {
         case .wrapperCandidate: return candidateList  // set by the payload, the last item decoded
         default: break
         }
-        let v = value(payload)
         // Byte compares give what the reference's `String` compares give: none of these ASCII names has a
         // canonically equivalent non-ASCII spelling.
         if textEquals(className, "org.logstash.Timestamp") {
+            // Parsed from the bytes: the same result as from the text (see `parseISO8601(utf8:)`), no `String`.
+            if case .string(let s, let n, _) = payload,
+               let t = Timestamp.parseISO8601(utf8: Array(UnsafeBufferPointer(rebasing: bytes[s..<(s + n)]))) {
+                return .timestamp(t)
+            }
+            let v = value(payload)
             if case .string(let s) = v, let t = Timestamp.parseISO8601(s) { return .timestamp(t) }
             return v
         }
         if textEquals(className, "org.jruby.RubyNil") { return .null }
+        let v = value(payload)
         if case .int(let i) = v,
            textEquals(className, "java.lang.Float") || textEquals(className, "java.lang.Double")
             || textEquals(className, "org.jruby.RubyFloat") || textEquals(className, "java.math.BigDecimal") {

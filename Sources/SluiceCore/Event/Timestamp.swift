@@ -164,6 +164,13 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         var p = ByteScanner(Array(text.utf8))
         return p.parse()
     }
+
+    /// `parseISO8601` of UTF-8 bytes, without making a `String` of them first. For bytes that are not valid UTF-8 it
+    /// gives what the `String` (with its repairs) gives: nil, since the grammar takes ASCII only, to the last byte.
+    public static func parseISO8601(utf8 bytes: [UInt8]) -> Timestamp? {
+        var p = ByteScanner(bytes)
+        return p.parse()
+    }
 }
 
 extension ByteScanner {
