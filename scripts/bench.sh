@@ -318,6 +318,58 @@ admin_case "DLQ list (1M)" list
 signature=$("$BIN" dlq stats --json --path.data "$WORK/admindata" | python3 -c "import json,sys; print(json.load(sys.stdin)['signatures'][0]['id'])")
 admin_case "DLQ list by signature" list --signature "$signature"
 rm -rf "$WORK/admindata"
+
+# Redrive: a first run fills the DLQ with small entries; a second one (stdin kept open through a FIFO, null output, the
+# API on a free loopback port) takes POST /_redrive, and the rate is entries over the time until GET /_sluice/dlq/main
+# reports none left (polled every 0.2 s). CPU and peak RSS are the second run's, start-up and idling included.
+REDRIVE_N=${BENCH_DLQ_REDRIVE_ENTRIES:-200000}
+cat > "$WORK/redrive-fill.conf" <<CONF
+input { generator { count => $REDRIVE_N codec => json message => '{"n":"not a number"}' } }
+filter { if [n] > 1 { } }
+output { null { } }
+CONF
+redrive_case() {
+  local port pid
+  rm -rf "$WORK/redrivedata" "$WORK/redrive.in"
+  "$BIN" -f "$WORK/redrive-fill.conf" -w 2 --log.level error --path.data "$WORK/redrivedata" -S dead_letter_queue.enable=true \
+    --api.enabled false < /dev/null > /dev/null
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkfifo "$WORK/redrive.in"
+  exec 9<>"$WORK/redrive.in"  # a writer that never writes: stdin stays open until fd 9 is closed
+  /usr/bin/time -f '%M %U %S' -o "$WORK/redrive.time" "$BIN" -e 'input { stdin { } } output { null { } }' -w 2 \
+    --log.level error --path.data "$WORK/redrivedata" -S dead_letter_queue.enable=true --api.http.port "$port" \
+    < "$WORK/redrive.in" 9>&- > /dev/null &  # 9>&-: the only writer is this shell's fd 9
+  pid=$!
+  python3 - "$port" "$REDRIVE_N" > "$WORK/redrive.seconds" <<'PY'
+import json, sys, time, urllib.request
+port, n = sys.argv[1], int(sys.argv[2])
+base = "http://127.0.0.1:%s/_sluice/dlq/main" % port
+def entries():
+    with urllib.request.urlopen(base, timeout=60) as r:
+        return json.load(r)["entries"]
+for _ in range(1200):
+    try:
+        if entries() == n:
+            break
+    except OSError:
+        pass
+    time.sleep(0.05)
+else:
+    sys.exit("the DLQ of the redrive run never showed %d entries" % n)
+start = time.perf_counter()
+request = urllib.request.Request(base + "/_redrive", data=b"", method="POST", headers={"sluice-xsrf": "1"})
+urllib.request.urlopen(request, timeout=60).read()
+while entries() > 0:
+    time.sleep(0.2)
+print(time.perf_counter() - start)
+PY
+  exec 9>&-  # stdin ends: the pipeline drains and exits
+  wait $pid || true
+  python3 -c "import sys; s=float(sys.argv[1]); n=int(sys.argv[2]); rss,u,k=sys.argv[3].split(); cpu=float(u)+float(k); print('%-22s -w 2  %10.0f entries/s  %6.1f MB peak RSS  %9.0f entries/CPU-s  (%d entries in %.2f s)' % ('DLQ redrive -> null', n/s, int(rss)/1024, n/max(cpu, 0.001), n, s))" \
+    "$(cat "$WORK/redrive.seconds")" "$REDRIVE_N" "$(tail -n 1 "$WORK/redrive.time")"
+  rm -rf "$WORK/redrivedata" "$WORK/redrive.in"
+}
+redrive_case
 EXTRA="-S dead_letter_queue.enable=true" run_case "json, 0% to DLQ" 2 "$WORK/route0.conf" /dev/null "$N"
 EXTRA="-S dead_letter_queue.enable=true" run_case "json, 1% to DLQ" 2 "$WORK/route1.conf" /dev/null "$N"
 

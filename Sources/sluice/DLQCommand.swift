@@ -108,7 +108,7 @@ struct DLQ: ParsableCommand {
             location.admin.scan(after: cursor) { id, entry in
                 guard selection.matches(entry, signatures: &signatures) else { return true }
                 if let limit, printed == limit { return false }
-                JSONWriter.write(DLQ.line(id, entry, signature: signatures.id(of: entry)), to: &out.bytes)
+                DLQ.writeLine(id, entry, signature: signatures.id(of: entry), to: &out.bytes)
                 out.endLine()
                 printed += 1
                 last = id
@@ -153,6 +153,79 @@ struct DLQ: ParsableCommand {
         var o = entry.event.fields
         o["@metadata"] = .object(metadata)
         return o
+    }
+
+    /// Appends the JSON of `line(id, entry, signature:)` byte for byte, without building it: no copy of the event's
+    /// maps per entry (the `list` hot path).
+    static func writeLine(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry, signature: String,
+                          to out: inout [UInt8]) {
+        func member(_ key: String, _ first: inout Bool, _ out: inout [UInt8]) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONWriter.writeString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+        }
+        func writeInfo(_ out: inout [UInt8]) {
+            var first = true
+            out.append(UInt8(ascii: "{"))
+            member("plugin_type", &first, &out)
+            JSONWriter.writeString(entry.pluginType, to: &out)
+            member("plugin_id", &first, &out)
+            JSONWriter.writeString(entry.pluginID, to: &out)
+            member("reason", &first, &out)
+            JSONWriter.writeString(entry.reason, to: &out)
+            member("entry_time", &first, &out)
+            JSONWriter.write(.timestamp(entry.entryTime), to: &out)
+            member("id", &first, &out)
+            JSONWriter.writeString(id.description, to: &out)
+            member("signature", &first, &out)
+            JSONWriter.writeString(signature, to: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        var first = true
+        out.append(UInt8(ascii: "{"))
+        var metadataWritten = false
+        // `line` sets "@metadata" on the fields: in place if the key is there (never, after `Event(fromMap:)`).
+        for (key, value) in entry.event.fields {
+            member(key, &first, &out)
+            if key == "@metadata" {
+                writeMetadata(entry, writeInfo, &out)
+                metadataWritten = true
+            } else {
+                JSONWriter.write(value, to: &out)
+            }
+        }
+        if !metadataWritten {
+            member("@metadata", &first, &out)
+            writeMetadata(entry, writeInfo, &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// The event's metadata with `dead_letter_queue` set (in place when present, last otherwise), as `line` builds it.
+    private static func writeMetadata(_ entry: DeadLetterQueueEntry, _ writeInfo: (inout [UInt8]) -> Void, _ out: inout [UInt8]) {
+        var first = true
+        var infoWritten = false
+        out.append(UInt8(ascii: "{"))
+        for (key, value) in entry.event.metadata {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONWriter.writeString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            if key == "dead_letter_queue" {
+                writeInfo(&out)
+                infoWritten = true
+            } else {
+                JSONWriter.write(value, to: &out)
+            }
+        }
+        if !infoWritten {
+            if !first { out.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString("dead_letter_queue", to: &out)
+            out.append(UInt8(ascii: ":"))
+            writeInfo(&out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     struct Remove: ParsableCommand {

@@ -277,6 +277,11 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
     /// `dropTailSegment`), then it is deleted; the loss is logged (rate-limited) and recorded in `last_error`.
     private func dropOldest(_ segment: SealedSegment) {
         let path = SegmentDirectory.sealedPath(directory, segment.id)
+        guard SegmentFiles.exists(path) else {
+            // Reclaimed (every entry removed) or cleaned by a reader since the last re-measure: nothing is lost.
+            deleteSealed(segment)
+            return
+        }
         let entries: Int
         if let known = segmentCensus[segment.id], known.size == segment.size {
             entries = known.entries
@@ -314,6 +319,10 @@ public final class DeadLetterQueue: DeadLetterQueueWriter, @unchecked Sendable {
         let cutoff = DeadLetterQueue.subtract(nanoseconds: retain, from: now)
         for segment in sealed where segment.size > 1 {
             let summary = summaryOfOldest(segment)
+            if !summary.readable && !SegmentFiles.exists(SegmentDirectory.sealedPath(directory, segment.id)) {
+                deleteSealed(segment)  // reclaimed or cleaned meanwhile: forgotten, not counted as expired
+                continue
+            }
             guard let newest = summary.newestEntryTime, newest < cutoff else { return }
             deleteSealed(segment)
             expiredEvents += summary.entryCount

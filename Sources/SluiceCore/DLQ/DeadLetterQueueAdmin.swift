@@ -219,22 +219,27 @@ public struct DeadLetterQueueAdmin: Sendable {
     // MARK: Maintenance
 
     /// Removes the entries `ids` that exist (and are not removed yet), also while a pipeline writes the queue:
-    /// they are recorded in `removed_entries`, which every Sluice reader honours. Returns the ids removed.
+    /// they are recorded in `removed_entries`, which every Sluice reader honours, and a sealed segment left with no
+    /// entry is deleted (`DeadLetterQueueReclaimer`). Returns the ids removed.
     @discardableResult
     public func remove(_ ids: [DeadLetterQueueEntryID]) throws(DeadLetterQueueError) -> [DeadLetterQueueEntryID] {
         try DeadLetterQueueRemovals.changing(directory) { () throws(DeadLetterQueueError) in
             let existing = ids.filter(self.existing(among: ids).contains)
             try DeadLetterQueueRemovals.record(existing.map(\.description), in: directory)
+            // The removal is recorded: a segment that cannot be reclaimed now stays, and takes no entry back.
+            _ = try? DeadLetterQueueReclaimer.reclaim(Set(existing.map(\.segment)), in: directory)
             try DeadLetterQueueRemovals.compact(in: directory, keepingSegments: Set(segmentFiles().map(\.id)))
             return existing
         }
     }
 
     /// Records entries the caller has just read as removed (redrive, once their events are safe): no existence
-    /// check and no compaction, so a redrive of a million entries costs an append per chunk, not a scan.
+    /// check and no compaction, so a redrive of a million entries costs an append per chunk, not a scan. A segment
+    /// whose last entry is among them is reclaimed once all its entries are removed.
     func markRemoved(_ ids: [DeadLetterQueueEntryID]) throws(DeadLetterQueueError) {
         try DeadLetterQueueRemovals.changing(directory) { () throws(DeadLetterQueueError) in
             try DeadLetterQueueRemovals.record(ids.map(\.description), in: directory)
+            try? DeadLetterQueueReclaimer.afterMarking(ids, in: directory)
         }
     }
 
@@ -282,6 +287,7 @@ public struct DeadLetterQueueAdmin: Sendable {
         guard let last else { return 0 }
         try DeadLetterQueueRemovals.changing(directory) { () throws(DeadLetterQueueError) in
             try DeadLetterQueueRemovals.record([".." + last.description], in: directory)
+            _ = try? DeadLetterQueueReclaimer.reclaim(nil, in: directory)
         }
         return count
     }

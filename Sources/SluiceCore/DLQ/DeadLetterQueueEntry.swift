@@ -92,8 +92,8 @@ enum DLQEntryCodec {
         let third = String(decoding: bytes[try field(bytes, &cursor, range, "plugin_type")], as: UTF8.self)
         let fourth = String(decoding: bytes[try field(bytes, &cursor, range, "plugin_id")], as: UTF8.self)
         let reason = String(decoding: bytes[try field(bytes, &cursor, range, "reason")], as: UTF8.self)
-        let timeText = String(decoding: bytes[timeField], as: UTF8.self)
-        guard let entryTime = Timestamp.parseISO8601(timeText) else {
+        guard let entryTime = Timestamp.parseISO8601(utf8: Array(bytes[timeField])) else {
+            let timeText = String(decoding: bytes[timeField], as: UTF8.self)
             throw DLQEntryDecodingError(message: "invalid entry_time \"\(timeText.prefix(40))\"")
         }
         let event: Event

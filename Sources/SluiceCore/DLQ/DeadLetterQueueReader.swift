@@ -299,11 +299,14 @@ public final class DeadLetterQueueReader {
     /// Deletes `target` and every segment older than it (by modification time, then id), then signals the writer.
     private func deleteSegments(olderThanOrEqualTo target: Int) throws(DeadLetterQueueError) -> (segments: Int, events: Int) {
         let targetPath = segmentPath(target)
-        let targetAge = (SegmentFiles.modificationTime(targetPath) ?? Int64.max, target)
+        let targetTime = SegmentFiles.modificationTime(targetPath)
         var victims: [Int] = []
         for id in Self.sealedSegmentIDs(in: directory) where id != target {
-            let age = (SegmentFiles.modificationTime(segmentPath(id)) ?? Int64.max, id)
-            if age < targetAge { victims.append(id) }
+            // Logstash's comparator: by modification time, then id; a time that cannot be read (the target already
+            // deleted, say by reclamation) compares equal, so the id decides — never "older than everything".
+            let time = SegmentFiles.modificationTime(segmentPath(id))
+            let older = if let time, let targetTime, time != targetTime { time < targetTime } else { id < target }
+            if older { victims.append(id) }
         }
         victims.append(target)
         var segments = 0

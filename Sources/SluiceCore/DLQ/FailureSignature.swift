@@ -25,16 +25,27 @@ public struct FailureSignature: Sendable, Hashable {
     /// entries of a few kinds normalises a few reasons, not a million. Bounded (emptied when full). One per scan.
     public struct Cache {
         private var signatures: [String: FailureSignature] = [:]
+        /// The last entry's fields and signature: a scan meets runs of one failure, and comparing three strings is
+        /// cheaper than building and hashing the key.
+        private var last: (pluginType: String, pluginID: String, reason: String, signature: FailureSignature)?
         static let capacity = 10_000
 
         public init() {}
 
         public mutating func signature(of entry: DeadLetterQueueEntry) -> FailureSignature {
+            if let last, last.reason == entry.reason, last.pluginID == entry.pluginID, last.pluginType == entry.pluginType {
+                return last.signature
+            }
             let key = "\(entry.pluginType)\u{0}\(entry.pluginID)\u{0}\(entry.reason)"
-            if let known = signatures[key] { return known }
-            if signatures.count >= Self.capacity { signatures.removeAll(keepingCapacity: true) }
-            let signature = FailureSignature(entry)
-            signatures[key] = signature
+            let signature: FailureSignature
+            if let known = signatures[key] {
+                signature = known
+            } else {
+                if signatures.count >= Self.capacity { signatures.removeAll(keepingCapacity: true) }
+                signature = FailureSignature(entry)
+                signatures[key] = signature
+            }
+            last = (entry.pluginType, entry.pluginID, entry.reason, signature)
             return signature
         }
 

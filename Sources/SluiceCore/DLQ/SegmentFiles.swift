@@ -84,20 +84,23 @@ enum SegmentFiles {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var filled = 0
-        let ok = bytes.withUnsafeMutableBytes { buffer -> Bool in
+        // Not zero-filled first: a segment is 10 MiB, and `read` overwrites what it returns.
+        var ok = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: Int(st.st_size)) { buffer, initialized in
+            var filled = 0
             while filled < buffer.count {
                 let n = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
                 if n < 0 && errno == EINTR { continue }
-                if n < 0 { return false }
+                if n < 0 {
+                    ok = false
+                    break
+                }
                 if n == 0 { break }
                 filled += n
             }
-            return true
+            initialized = filled
         }
         guard ok else { return nil }
-        if filled < bytes.count { bytes.removeSubrange(filled...) }
         return bytes
     }
 

@@ -128,8 +128,22 @@ public enum CBOREventCodec {
     public static func decode(_ bytes: [UInt8], range: Range<Int>? = nil) throws(CBORDecodingError) -> Event {
         let r = range ?? 0..<bytes.count
         if r.isEmpty { return Event() }
-        let root = try CBORDecoder.decodeSingleItem(bytes, range: r)
-        return try eventFromRoot(root)
+        let (data, meta) = try CBOREventDecoder.rootObjects(bytes, range: r)
+        return event(data: data, meta: meta)
+    }
+
+    /// The event of decoded `DATA` and `META` maps, as Logstash builds it.
+    static func event(data: Object, meta: Object) -> Event {
+        let event = Event(fromMap: data)
+        for (k, v) in meta { event.metadata[k] = v }
+        return event
+    }
+
+    /// `DATA` and `META` by the two-pass reference: the whole `CBORItem` tree first, then its interpretation. The
+    /// one-pass `CBOREventDecoder` must give exactly this (tests compare them); kept for those tests and for
+    /// `decodeItem`'s diagnostics.
+    static func referenceRootObjects(_ bytes: [UInt8], range: Range<Int>) throws(CBORDecodingError) -> (data: Object, meta: Object) {
+        try rootObjects(of: CBORDecoder.decodeSingleItem(bytes, range: range))
     }
 
     /// Decodes only the CBOR structure, for diagnostics (`sluice dlq` dumps, tests).
@@ -142,7 +156,7 @@ public enum CBOREventCodec {
     }
 
     /// The root is a `[class, {DATA, META}]` wrapper or a bare `{DATA, META}` map; a missing `META` is empty.
-    static func eventFromRoot(_ root: CBORItem) throws(CBORDecodingError) -> Event {
+    static func rootObjects(of root: CBORItem) throws(CBORDecodingError) -> (data: Object, meta: Object) {
         var rootMap = root
         if case .array(let items) = root, items.count == 2, case .text = items[0] { rootMap = items[1] }
         guard case .map(let pairs) = rootMap else { throw structureError("the event root is not a map") }
@@ -157,9 +171,7 @@ public enum CBOREventCodec {
             }
         }
         guard let data else { throw structureError("the event has no DATA map") }
-        let event = Event(fromMap: data)
-        for (k, v) in meta { event.metadata[k] = v }
-        return event
+        return (data, meta)
     }
 
     private static func objectValue(_ item: CBORItem, what: String) throws(CBORDecodingError) -> Object {
@@ -232,23 +244,32 @@ public enum CBOREventCodec {
         case (2, .bytes(let b)): return bigInteger(twosComplement: b, negate: false)
         case (3, .bytes(let b)): return bigInteger(twosComplement: b, negate: true)
         case (4, .array(let parts)) where parts.count == 2:
-            guard case .int(let exponent) = try value(of: parts[0]), abs(exponent) < 100_000 else {
+            guard case .int(let exponent) = try value(of: parts[0]), isDecimalExponent(exponent) else {
                 throw structureError("invalid decimal fraction exponent")
             }
-            let mantissaValue = try value(of: parts[1])
-            guard let mantissa = mantissaValue.numberValue else {
+            guard let v = decimalFraction(exponent: exponent, mantissa: try value(of: parts[1])) else {
                 throw structureError("invalid decimal fraction mantissa")
             }
-            let scale = power(ofTen: abs(exponent))
-            let approximation = exponent < 0 ? mantissa / scale : mantissa * scale
-            if approximation.isFinite, approximation != 0 || mantissa == 0, case .int = mantissaValue {
-                return .double(approximation)
-            }
-            // Beyond a double (1E+400) or with a big mantissa: kept exact, as Logstash's BigDecimal.
-            return .bigNumber(BigNumber(text: "\(mantissaValue.interpolated)E\(exponent)"))
+            return v
         default:
             return try value(of: content)
         }
+    }
+
+    /// A decimal fraction's exponent Sluice reads (`Int.min` included in the refusal: its magnitude is no `Int`).
+    static func isDecimalExponent(_ e: Int) -> Bool { e > -100_000 && e < 100_000 }
+
+    /// `mantissa × 10^exponent`: a double when the mantissa is an `int` and the product is a finite double, else kept
+    /// exact; nil when the mantissa is not a number.
+    static func decimalFraction(exponent: Int, mantissa mantissaValue: Value) -> Value? {
+        guard let mantissa = mantissaValue.numberValue else { return nil }
+        let scale = power(ofTen: abs(exponent))
+        let approximation = exponent < 0 ? mantissa / scale : mantissa * scale
+        if approximation.isFinite, approximation != 0 || mantissa == 0, case .int = mantissaValue {
+            return .double(approximation)
+        }
+        // Beyond a double (1E+400) or with a big mantissa: kept exact, as Logstash's BigDecimal.
+        return .bigNumber(BigNumber(text: "\(mantissaValue.interpolated)E\(exponent)"))
     }
 
     private static func power(ofTen exponent: Int) -> Double {

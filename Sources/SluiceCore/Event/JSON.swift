@@ -3,8 +3,8 @@ public enum JSONWriter {
     /// Appends the JSON text of `value` to `out`.
     public static func write(_ value: Value, to out: inout [UInt8]) {
         switch value {
-        case .null: out.append(contentsOf: [110, 117, 108, 108])
-        case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
+        case .null: appendLiteral("null", to: &out)
+        case .bool(let b): appendLiteral(b ? "true" : "false", to: &out)
         case .int(let i): appendInt(i, to: &out)
         case .double(let d):
             if d.isFinite {
@@ -56,7 +56,27 @@ public enum JSONWriter {
             out.append(UInt8(48 + i))
             return
         }
-        out.append(contentsOf: String(i).utf8)
+        // Digits right to left into 20 bytes on the stack (Int.min has 19 digits and a sign), no String.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var magnitude = i.magnitude
+            var at = 20
+            repeat {
+                at -= 1
+                digits[at] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if i < 0 {
+                at -= 1
+                digits[at] = UInt8(ascii: "-")
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[at..<20]))
+        }
+    }
+
+    /// Appends an ASCII literal without building an array for it.
+    @inline(__always)
+    static func appendLiteral(_ s: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
@@ -72,16 +92,22 @@ public enum JSONWriter {
                 if c >= 0x20 && c != 34 && c != 92 { continue }
                 if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<i])) }
                 start = i + 1
+                // Byte by byte: an array literal here would be a heap allocation per escape.
+                out.append(92)
                 switch c {
-                case 34: out.append(contentsOf: [92, 34])
-                case 92: out.append(contentsOf: [92, 92])
-                case 10: out.append(contentsOf: [92, 110])
-                case 13: out.append(contentsOf: [92, 114])
-                case 9: out.append(contentsOf: [92, 116])
-                case 8: out.append(contentsOf: [92, 98])
-                case 12: out.append(contentsOf: [92, 102])
+                case 34: out.append(34)
+                case 92: out.append(92)
+                case 10: out.append(110)
+                case 13: out.append(114)
+                case 9: out.append(116)
+                case 8: out.append(98)
+                case 12: out.append(102)
                 default:
-                    out.append(contentsOf: [92, 117, 48, 48, hex[Int(c >> 4)], hex[Int(c & 15)]])
+                    out.append(117)
+                    out.append(48)
+                    out.append(48)
+                    out.append(hex[Int(c >> 4)])
+                    out.append(hex[Int(c & 15)])
                 }
             }
             if start < buf.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start...])) }

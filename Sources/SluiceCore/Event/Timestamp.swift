@@ -130,46 +130,59 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// Appends the ISO-8601 form to a byte buffer (the JSON writer's fast path).
     public func appendISO8601(to out: inout [UInt8]) {
         let f = fields()
-        // Digits written in place, right to left, into zeros appended first: no array per field.
-        func pad(_ v: Int, _ width: Int) {
-            let end = out.count + width
-            for _ in 0..<width { out.append(48) }
-            var x = v
-            var i = end - 1
-            while x > 0 && i >= end - width {
-                out[i] = UInt8(48 + x % 10)
-                x /= 10
-                i -= 1
+        // Written into 32 bytes on the stack, then appended at once: no array, and one capacity check, per timestamp.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            var n = 0
+            func put(_ byte: UInt8) {
+                buffer[n] = byte
+                n += 1
             }
+            // The low `width` digits of `v`, zero-padded.
+            func pad(_ v: Int, _ width: Int) {
+                var x = v
+                for i in stride(from: n + width - 1, through: n, by: -1) {
+                    buffer[i] = UInt8(48 + x % 10)
+                    x /= 10
+                }
+                n += width
+            }
+            if f.year < 0 { put(UInt8(ascii: "-")) }
+            pad(abs(f.year), 4)
+            put(UInt8(ascii: "-"))
+            pad(f.month, 2)
+            put(UInt8(ascii: "-"))
+            pad(f.day, 2)
+            put(UInt8(ascii: "T"))
+            pad(f.hour, 2)
+            put(UInt8(ascii: ":"))
+            pad(f.minute, 2)
+            put(UInt8(ascii: ":"))
+            pad(f.second, 2)
+            put(UInt8(ascii: "."))
+            let ns = Int(nanoseconds)
+            if ns % 1_000_000 == 0 {
+                pad(ns / 1_000_000, 3)
+            } else if ns % 1000 == 0 {
+                pad(ns / 1000, 6)
+            } else {
+                pad(ns, 9)
+            }
+            put(UInt8(ascii: "Z"))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<n]))
         }
-        if f.year < 0 { out.append(UInt8(ascii: "-")) }
-        pad(abs(f.year), 4)
-        out.append(UInt8(ascii: "-"))
-        pad(f.month, 2)
-        out.append(UInt8(ascii: "-"))
-        pad(f.day, 2)
-        out.append(UInt8(ascii: "T"))
-        pad(f.hour, 2)
-        out.append(UInt8(ascii: ":"))
-        pad(f.minute, 2)
-        out.append(UInt8(ascii: ":"))
-        pad(f.second, 2)
-        out.append(UInt8(ascii: "."))
-        let ns = Int(nanoseconds)
-        if ns % 1_000_000 == 0 {
-            pad(ns / 1_000_000, 3)
-        } else if ns % 1000 == 0 {
-            pad(ns / 1000, 6)
-        } else {
-            pad(ns, 9)
-        }
-        out.append(UInt8(ascii: "Z"))
     }
 
     /// Lenient ISO-8601 parse as Logstash's: date required, time and zone optional (no zone = UTC here, since Sluice
     /// runs with the system zone in UTC), `T` or space between date and time, fractions up to nanoseconds.
     public static func parseISO8601(_ text: String) -> Timestamp? {
         var p = ByteScanner(Array(text.utf8))
+        return p.parse()
+    }
+
+    /// `parseISO8601` of UTF-8 bytes, without making a `String` of them first. For bytes that are not valid UTF-8 it
+    /// gives what the `String` (with its repairs) gives: nil, since the grammar takes ASCII only, to the last byte.
+    public static func parseISO8601(utf8 bytes: [UInt8]) -> Timestamp? {
+        var p = ByteScanner(bytes)
         return p.parse()
     }
 }

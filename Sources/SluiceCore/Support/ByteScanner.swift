@@ -31,6 +31,7 @@ public struct ByteScanner {
         return false
     }
 
-    /// Consumes the ASCII character `c` when it is next.
-    public mutating func eat(_ c: Character) -> Bool { eat(c.asciiValue!) }
+    /// Consumes the ASCII character `c` when it is next (a scalar literal: a `Character` would be converted on
+    /// every call).
+    public mutating func eat(_ c: Unicode.Scalar) -> Bool { eat(UInt8(ascii: c)) }
 }
