@@ -105,10 +105,11 @@ struct DLQ: ParsableCommand {
             var last: DeadLetterQueueEntryID?
             var out = OutputBuffer()
             var signatures = FailureSignature.Cache()
+            var kinds = FailureKind.Cache()
             location.admin.scan(after: cursor) { id, entry in
                 guard selection.matches(entry, signatures: &signatures) else { return true }
                 if let limit, printed == limit { return false }
-                DLQ.writeLine(id, entry, signature: signatures.id(of: entry), to: &out.bytes)
+                DLQ.writeLine(id, entry, signature: signatures.id(of: entry), failure: kinds.kind(of: entry), to: &out.bytes)
                 out.endLine()
                 printed += 1
                 last = id
@@ -158,7 +159,7 @@ struct DLQ: ParsableCommand {
     /// Appends the JSON of `line(id, entry, signature:)` byte for byte, without building it: no copy of the event's
     /// maps per entry (the `list` hot path).
     static func writeLine(_ id: DeadLetterQueueEntryID, _ entry: DeadLetterQueueEntry, signature: String,
-                          to out: inout [UInt8]) {
+                          failure: FailureKind, to out: inout [UInt8]) {
         func member(_ key: String, _ first: inout Bool, _ out: inout [UInt8]) {
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
@@ -180,6 +181,10 @@ struct DLQ: ParsableCommand {
             JSONWriter.writeString(id.description, to: &out)
             member("signature", &first, &out)
             JSONWriter.writeString(signature, to: &out)
+            member("failure", &first, &out)
+            JSONWriter.writeString(failure.rawValue, to: &out)
+            member("attempts", &first, &out)
+            JSONWriter.write(.int(entry.attempts), to: &out)
             out.append(UInt8(ascii: "}"))
         }
         var first = true

@@ -24,6 +24,20 @@ public enum FailureKind: String, Sendable {
         return .permanent
     }
 
+    /// The kinds of a scan's entries, classified once per run of equal reasons (a queue holds long runs of them).
+    public struct Cache {
+        private var last: (pluginType: String, reason: String, kind: FailureKind)?
+
+        public init() {}
+
+        public mutating func kind(of entry: DeadLetterQueueEntry) -> FailureKind {
+            if let last, last.reason == entry.reason, last.pluginType == entry.pluginType { return last.kind }
+            let kind = FailureKind(entry)
+            last = (entry.pluginType, entry.reason, kind)
+            return kind
+        }
+    }
+
     /// 408 Request Timeout, 429 Too Many Requests and every 5xx.
     public static func isTransient(status: Int) -> Bool {
         status == 408 || status == 429 || (500...599).contains(status)
