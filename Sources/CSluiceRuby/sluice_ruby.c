@@ -1,4 +1,5 @@
 // The C glue between Sluice and the embedded CRuby; see include/sluice_ruby.h for the threading rules.
+#define _GNU_SOURCE
 #include "sluice_ruby.h"
 #include <ruby.h>
 #include <pthread.h>
@@ -61,6 +62,8 @@ static const int restored_signals[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM, SIGALRM
 static void *interpreter_main(void *raw) {
     struct start_args args = *(struct start_args *)raw;
     free(raw);
+    // Named, so that a pipeline without a ruby filter can be seen not to have started it (/proc/<pid>/task/*/comm).
+    pthread_setname_np(pthread_self(), "sluice-ruby");
     RUBY_INIT_STACK;
 
     struct sigaction saved[RESTORED_COUNT];

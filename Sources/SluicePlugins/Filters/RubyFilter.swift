@@ -32,12 +32,12 @@ public final class RubyFilter: Filter {
         public init() {}
 
         public func validate() throws(SettingsValidationError) {
-            if _path.wasSet {
+            if path != nil {
                 throw SettingsValidationError(
                     "path (script files) is not supported yet by Sluice's ruby filter; put the code in `code` (and `init`)",
                     setting: "path")
             }
-            if _scriptParams.wasSet {
+            if scriptParams != nil {
                 throw SettingsValidationError(
                     "script_params is not supported yet by Sluice's ruby filter (it only serves `path` scripts)", setting: "script_params")
             }

@@ -193,6 +193,30 @@ extension Filters {
             #expect(seen.count == 2 * perWorker)
         }
 
+        /// The interpreter thread exists only in a process whose pipeline has a ruby filter, and Ruby does not take
+        /// SIGINT from Sluice: the pipeline still drains and exits 0.
+        @Test(arguments: [true, false])
+        func theInterpreterStartsOnlyForARubyFilter(withRuby: Bool) throws {
+            let filter = withRuby ? #"ruby { code => "event.set('r', 1)" }"# : #"mutate { add_field => { "r" => "1" } }"#
+            let work = TestPaths.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: work) }
+            let config = work.appendingPathComponent("p.conf")
+            try "input { stdin { } }\nfilter { \(filter) }\noutput { stdout { codec => json_lines } }\n".write(to: config, atomically: true, encoding: .utf8)
+            let sluice = try SluiceProcess(["-f", config.path, "--path.data", work.appendingPathComponent("data").path], stdinPipe: true)
+            sluice.input.fileHandleForWriting.write(Data("hello\n".utf8))
+            let wrote = sluice.waitForOutput(lines: 1)
+            let tasks = "/proc/\(sluice.process.processIdentifier)/task"
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).compactMap {
+                try? String(contentsOfFile: "\(tasks)/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let result = sluice.stop()
+            #expect(wrote, "no event came out\n\(result.stderr)")
+            #expect(!names.isEmpty)
+            #expect(names.contains("sluice-ruby") == withRuby, "threads: \(names)")
+            #expect(result.exitCode == 0, "\(result.stderr)")
+            #expect(result.stdout.contains(withRuby ? #""r":1"# : #""r":"1""#))
+        }
+
         @Test func unsupportedSettingsAreRefused() {
             #expect(BuiltinFilterHarness.configError(#"ruby { path => "/tmp/script.rb" }"#)?.contains("path (script files) is not supported yet") == true)
             #expect(BuiltinFilterHarness.configError(#"ruby { code => "1" script_params => { "a" => 1 } }"#)?.contains("script_params is not supported yet") == true)
