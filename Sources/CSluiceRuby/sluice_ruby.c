@@ -1,5 +1,5 @@
 // The C glue between Sluice and the embedded CRuby; see include/sluice_ruby.h for the threading rules.
-#define _GNU_SOURCE
+#define _GNU_SOURCE 1
 #include "sluice_ruby.h"
 #include <ruby.h>
 #include <pthread.h>
@@ -237,6 +237,16 @@ void sluice_ruby_describe(sluice_value exception, sluice_value *class_name, slui
 }
 
 void sluice_ruby_keep(sluice_value value) { rb_ary_push(keep_alive, (VALUE)value); }
+
+// rb_ary_delete compares with ==, which a snippet could redefine on its `self`: compare identities here instead.
+void sluice_ruby_release(sluice_value value) {
+    for (long i = RARRAY_LEN(keep_alive) - 1; i >= 0; i--) {
+        if (rb_ary_entry(keep_alive, i) == (VALUE)value) {
+            rb_ary_delete_at(keep_alive, i);
+            return;
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Values.

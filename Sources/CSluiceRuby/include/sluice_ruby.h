@@ -59,6 +59,9 @@ void sluice_ruby_describe(sluice_value exception, sluice_value *class_name, slui
 /// Keeps `value` alive for the life of the process (the filter objects).
 void sluice_ruby_keep(sluice_value value);
 
+/// Lets a value kept by `sluice_ruby_keep` be collected again (a filter closed by a reload or a stop).
+void sluice_ruby_release(sluice_value value);
+
 // Building Ruby values (used by Swift on the interpreter thread; they allocate but do not raise short of memory).
 sluice_value sluice_rb_nil(void);
 sluice_value sluice_rb_bool(int truth);

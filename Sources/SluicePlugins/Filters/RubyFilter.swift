@@ -111,6 +111,12 @@ public final class RubyFilter: Filter {
         for i in matched.indices where matched[i] { batch.matched[i] = true }
     }
 
+    /// Lets Ruby collect the filter's object (a reload builds a new filter). Called once after the last batch.
+    public func close() {
+        let receiver = self.receiver
+        _ = try? interpreter.perform { sluice_ruby_release(receiver) }
+    }
+
     /// Runs the code on each event; whether it ran without an exception (Logstash then calls `filter_matched`).
     /// Interpreter thread.
     func run(_ events: [Event]) -> [Bool] {
