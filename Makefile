@@ -6,10 +6,10 @@ NOIDA_DB_VERSION := 0.2.3
 
 .PHONY: deps test-deps build run test bench clean
 
-# System packages the build needs: PCRE2 (grok), zlib (gzip), jemalloc (the process allocator) and uap-core (the
-# useragent filter's regexes.yaml), plus logrotate (the file input's rotation tests). Installed when missing; quiet
-# when present.
-SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core logrotate
+# System packages the build needs: PCRE2 (grok), zlib (gzip), jemalloc (the process allocator), uap-core (the
+# useragent filter's regexes.yaml) and libruby 3.1 (the ruby filter's embedded interpreter), plus logrotate (the file
+# input's rotation tests). Installed when missing; quiet when present.
+SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core ruby3.1-dev logrotate
 # The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
 # mmdb-bin: libmaxminddb's mmdblookup, which the geoip tests cross-check Sluice's MMDB reader against.
 # chromium: the headless browser that drives the DLQ dashboard page (with websocket-client, over the DevTools protocol).

@@ -32,6 +32,16 @@ let package = Package(
             pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]
         ),
+        // libruby 3.1 (Debian's ruby3.1-dev), embedded by the `ruby` filter; CSluiceRuby is the C glue around it.
+        .systemLibrary(
+            name: "CRuby",
+            pkgConfig: "ruby-3.1",
+            providers: [.apt(["ruby3.1-dev"])]
+        ),
+        .target(
+            name: "CSluiceRuby",
+            dependencies: ["CRuby"]
+        ),
         .target(
             name: "SluiceCore",
             dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
@@ -44,7 +54,7 @@ let package = Package(
         .target(
             name: "SluicePlugins",
             dependencies: [
-                "SluiceCore", "CZlib",
+                "SluiceCore", "CZlib", "CSluiceRuby",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

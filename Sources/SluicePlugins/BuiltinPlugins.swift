@@ -28,6 +28,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .filter(KvFilter.self),
     .filter(MutateFilter.self),
     .filter(PruneFilter.self),
+    .filter(RubyFilter.self),
     .filter(SplitFilter.self),
     .filter(TranslateFilter.self),
     .filter(TruncateFilter.self),

@@ -138,7 +138,7 @@ public struct PluginDescriptor: Sendable {
 
 /// Plugins that Logstash has but Sluice does not (yet): named in the error so users know it is not a typo.
 public let knownUnsupportedPlugins: Set<String> = [
-    "ruby", "jdbc", "jdbc_streaming", "jdbc_static", "aggregate", "elapsed", "throttle", "http_poller", "s3", "sqs",
+    "jdbc", "jdbc_streaming", "jdbc_static", "aggregate", "elapsed", "throttle", "http_poller", "s3", "sqs",
     "kafka", "redis", "exec", "pipe", "xml", "memcached", "metrics",
 ]
 
