@@ -227,14 +227,55 @@ struct StringReferenceTable {
 ///
 /// Every length is checked against the bytes left before anything is allocated, nesting is limited, and any
 /// malformation throws `CBORDecodingError`: garbage never traps.
-struct CBORDecoder {
+/// The byte-level reading the two CBOR decoders share (the item decoder below and `CBOREventDecoder`): one byte,
+/// a big-endian unsigned integer, the argument of an item's head. Mutating, so a debug build passes the decoder by
+/// reference rather than copying it per call (1,000 nested levels must fit the stack).
+protocol CBORByteReading {
+    associatedtype Bytes: RandomAccessCollection<UInt8> where Bytes.Index == Int
+    var bytes: Bytes { get }
+    var end: Int { get }
+    var position: Int { get set }
+    mutating func failure(_ message: String) -> CBORDecodingError
+}
+
+extension CBORByteReading {
+    mutating func readByte() throws(CBORDecodingError) -> UInt8 {
+        guard position < end else { throw failure("unexpected end of data") }
+        let b = bytes[position]
+        position += 1
+        return b
+    }
+
+    mutating func readUInt(byteCount: Int) throws(CBORDecodingError) -> UInt64 {
+        guard end - position >= byteCount else { throw failure("unexpected end of data") }
+        var v: UInt64 = 0
+        for i in 0..<byteCount { v = v << 8 | UInt64(bytes[position + i]) }
+        position += byteCount
+        return v
+    }
+
+    /// The argument of a header whose low five bits are `info`; nil for indefinite length (31).
+    mutating func readArgument(_ info: UInt8) throws(CBORDecodingError) -> UInt64? {
+        switch info {
+        case 0..<24: return UInt64(info)
+        case 24: return try readUInt(byteCount: 1)
+        case 25: return try readUInt(byteCount: 2)
+        case 26: return try readUInt(byteCount: 4)
+        case 27: return try readUInt(byteCount: 8)
+        case 31: return nil
+        default: throw failure("reserved additional information \(info)")
+        }
+    }
+}
+
+struct CBORDecoder: CBORByteReading {
     /// Logstash's nesting limit (`StreamReadConstraints`).
     static let maximumDepth = 1000
 
-    private let bytes: [UInt8]
+    let bytes: [UInt8]
     private let start: Int
-    private let end: Int
-    private(set) var position: Int
+    let end: Int
+    var position: Int
     private var depth = 0
     /// One string table per open stringref namespace, innermost last.
     private var namespaces: [[CBORItem]] = []
@@ -259,33 +300,6 @@ struct CBORDecoder {
         CBORDecodingError(offset: position - start, message: message)
     }
 
-    private mutating func readByte() throws(CBORDecodingError) -> UInt8 {
-        guard position < end else { throw failure("unexpected end of data") }
-        let b = bytes[position]
-        position += 1
-        return b
-    }
-
-    private mutating func readUInt(byteCount: Int) throws(CBORDecodingError) -> UInt64 {
-        guard end - position >= byteCount else { throw failure("unexpected end of data") }
-        var v: UInt64 = 0
-        for i in 0..<byteCount { v = v << 8 | UInt64(bytes[position + i]) }
-        position += byteCount
-        return v
-    }
-
-    /// The argument of a header whose low five bits are `info`; nil for indefinite length (31).
-    private mutating func readArgument(_ info: UInt8) throws(CBORDecodingError) -> UInt64? {
-        switch info {
-        case 0..<24: return UInt64(info)
-        case 24: return try readUInt(byteCount: 1)
-        case 25: return try readUInt(byteCount: 2)
-        case 26: return try readUInt(byteCount: 4)
-        case 27: return try readUInt(byteCount: 8)
-        case 31: return nil
-        default: throw failure("reserved additional information \(info)")
-        }
-    }
 
     private func peekIsBreak() -> Bool { position < end && bytes[position] == 0xFF }
 

@@ -8,7 +8,7 @@
 /// that is not text, a bad decimal fraction, a root that is not a map) are held in `pending` and thrown only once the
 /// whole item has been read, because the reference interprets only after a complete structural pass — a structural
 /// error later in the bytes wins over them. Nesting is bounded at `CBORDecoder.maximumDepth`, like the reference.
-struct CBOREventDecoder {
+struct CBOREventDecoder: CBORByteReading {
     /// What a caller may need to know about a decoded item besides its value: the reference's interpretation looks
     /// at an item's CBOR shape (is it text, bytes, an unsigned integer, an array or a map) before its value.
     enum Decoded {
@@ -55,10 +55,10 @@ struct CBOREventDecoder {
         var isText: Bool
     }
 
-    private let bytes: UnsafeBufferPointer<UInt8>
+    let bytes: UnsafeBufferPointer<UInt8>
     private let start: Int
-    private let end: Int
-    private(set) var position: Int
+    let end: Int
+    var position: Int
     private var depth = 0
     /// One string table per open stringref namespace, innermost last.
     private var namespaces: [[Reference]] = []
@@ -110,7 +110,7 @@ struct CBOREventDecoder {
     // The helpers below are `mutating` or static although most only read: a debug build copies the whole decoder
     // into a new stack slot for every call of a non-mutating method, and 1,000 nested levels must fit a stack.
 
-    private mutating func failure(_ message: String) -> CBORDecodingError {
+    mutating func failure(_ message: String) -> CBORDecodingError {
         CBORDecodingError(offset: position - start, message: message)
     }
 
@@ -119,33 +119,6 @@ struct CBOREventDecoder {
         if pending == nil { pending = error }
     }
 
-    private mutating func readByte() throws(CBORDecodingError) -> UInt8 {
-        guard position < end else { throw failure("unexpected end of data") }
-        let b = bytes[position]
-        position += 1
-        return b
-    }
-
-    private mutating func readUInt(byteCount: Int) throws(CBORDecodingError) -> UInt64 {
-        guard end - position >= byteCount else { throw failure("unexpected end of data") }
-        var v: UInt64 = 0
-        for i in 0..<byteCount { v = v << 8 | UInt64(bytes[position + i]) }
-        position += byteCount
-        return v
-    }
-
-    /// The argument of a header whose low five bits are `info`; nil for indefinite length (31).
-    private mutating func readArgument(_ info: UInt8) throws(CBORDecodingError) -> UInt64? {
-        switch info {
-        case 0..<24: return UInt64(info)
-        case 24: return try readUInt(byteCount: 1)
-        case 25: return try readUInt(byteCount: 2)
-        case 26: return try readUInt(byteCount: 4)
-        case 27: return try readUInt(byteCount: 8)
-        case 31: return nil
-        default: throw failure("reserved additional information \(info)")
-        }
-    }
 
     /// A definite length that must fit in the remaining bytes (each element needing at least `minimumItemSize`).
     private mutating func checkedCount(_ n: UInt64, minimumItemSize: Int) throws(CBORDecodingError) -> Int {
