@@ -112,6 +112,8 @@ struct DLQRedrivePolicyTests {
         refused("dead_letter_queue.redrive.base_delay", "60", "must be a positive duration such as 60s")
         refused("dead_letter_queue.redrive.base_delay", "2h", #"must not exceed "dead_letter_queue.redrive.max_delay" (10m)"#)
         refused("dead_letter_queue.archive.retain.age", "week", "dead_letter_queue.archive.retain.age")
+        refused("dead_letter_queue.archive.max_bytes", "lots", #"Setting "dead_letter_queue.archive.max_bytes" must be a byte size"#)
+        refused("dead_letter_queue.redrive.automatic", "sometimes", "dead_letter_queue.redrive.automatic")
         #expect(Settings.pipelineKeys.isSuperset(of: Settings.defaults.keys.filter { $0.hasPrefix("dead_letter_queue.redrive.") }))
     }
 }
