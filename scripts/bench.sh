@@ -67,6 +67,12 @@ filter {
 }
 output { stdout { codec => dots } }
 CONF
+# The ruby filter's case (issue 17): a snippet that reads two fields and sets one, on the embedded interpreter.
+cat > "$WORK/ruby.conf" <<'CONF'
+input { stdin { codec => json_lines } }
+filter { ruby { code => "event.set('score', event.get('status').to_i * 1000 + event.get('latency_ms').to_f)" } }
+output { null { } }
+CONF
 
 # Prints one result line: start and end times, name, workers, events, and "peak-RSS-KB user-s system-s".
 report() {
@@ -109,6 +115,7 @@ python3 -c "import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); print('metric
 for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done
+for w in 1 2; do run_case "ruby (get 2, set 1)" "$w" "$WORK/ruby.conf" "$WORK/lines.txt" "$LINES"; done
 
 # Network inputs: a load generator (scripts/netload.py, 4 connections) sends to a running sluice whose output
 # writes one dot per event; the rate is events over the time from the first send to the last dot.

@@ -7,22 +7,57 @@
 #include <string.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 static sluice_event_callback event_callback;
+static sluice_release_callback release_callback;
 static VALUE keep_alive = Qnil;
 static VALUE event_class = Qnil;
 static VALUE timestamp_class = Qnil;
 static VALUE bigdecimal_class = Qnil;
-static ID id_filter_method, id_instance_eval, id_to_s, id_sec, id_nsec, id_name;
+static ID id_instance_eval, id_to_s, id_sec, id_nsec, id_name, id_raise;
+static VALUE main_thread = Qnil;
 
 // ---------------------------------------------------------------------------------------------------------------
 // LogStash::Event: a Ruby object holding the Swift event handle for the length of one filter call.
 
+// Borrowed: the event a filter call runs on; Swift owns it and the object is unbound after the call.
 static const rb_data_type_t event_handle_type = {
     "Sluice::EventHandle", {NULL, NULL, NULL}, NULL, NULL, RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
+// Owned: an event made in Ruby (LogStash::Event.new, clone); the object holds one retain of the Swift event until
+// Swift takes it back (`sluice_rb_event_take`) or Ruby collects the object.
+static void owned_event_free(void *handle) {
+    if (handle != NULL) release_callback(handle);
+}
+static const rb_data_type_t owned_event_type = {
+    "Sluice::OwnedEvent", {NULL, owned_event_free, NULL}, NULL, NULL, RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
 static VALUE event_alloc(VALUE klass) { return TypedData_Wrap_Struct(klass, &event_handle_type, NULL); }
+
+sluice_value sluice_rb_owned_event(void *retained_event) {
+    return (sluice_value)TypedData_Wrap_Struct(event_class, &owned_event_type, retained_event);
+}
+
+// The event object of the last `sluice_ruby_call_event` and its handle: the call unbinds it, but its result may
+// still name it (a script's `filter` returns the original), which `sluice_rb_event_take` then recognises.
+static VALUE last_event = Qnil;
+static void *last_handle = NULL;
+
+void *sluice_rb_event_take(sluice_value raw, int *owned) {
+    VALUE value = (VALUE)raw;
+    *owned = 0;
+    if (value == last_event) return last_handle;
+    if (RB_SPECIAL_CONST_P(value) || rb_obj_class(value) != event_class) return NULL;
+    void *handle = RTYPEDDATA_DATA(value);
+    if (handle != NULL && RTYPEDDATA_TYPE(value) == &owned_event_type) {
+        *owned = 1;
+        RTYPEDDATA_DATA(value) = NULL;
+    }
+    return handle;
+}
 
 // event.__op(op, a, b): the one primitive the Ruby-side methods (the prelude) are written on.
 static VALUE event_op(VALUE self, VALUE op, VALUE a, VALUE b) {
@@ -37,12 +72,46 @@ static VALUE event_op(VALUE self, VALUE op, VALUE a, VALUE b) {
     return result;
 }
 
-// LogStash::Timestamp.__iso8601(sec, nsec), formatted by Sluice as everywhere else.
-static VALUE timestamp_iso8601(VALUE klass, VALUE sec, VALUE nsec) {
+// The operations that need no event: the callback, with errors raised on the Ruby side.
+static VALUE eventless_op(int code, VALUE a, VALUE b) {
     VALUE error = Qnil;
-    VALUE result = (VALUE)event_callback(NULL, SLUICE_TIMESTAMP_ISO8601, (sluice_value)sec, (sluice_value)nsec, (sluice_value *)&error);
+    VALUE result = (VALUE)event_callback(NULL, code, (sluice_value)a, (sluice_value)b, (sluice_value *)&error);
     if (!NIL_P(error)) rb_exc_raise(rb_exc_new_str(rb_eRuntimeError, error));
     return result;
+}
+
+// LogStash::Timestamp.__iso8601(sec, nsec), formatted by Sluice as everywhere else.
+static VALUE timestamp_iso8601(VALUE klass, VALUE sec, VALUE nsec) { return eventless_op(SLUICE_TIMESTAMP_ISO8601, sec, nsec); }
+
+// LogStash::Event.__build(hash): a new event owned by the Ruby object returned.
+static VALUE event_build(VALUE klass, VALUE hash) { return eventless_op(SLUICE_EVENT_NEW, hash, Qnil); }
+
+// Sluice.__log(token_and_level, message): a line in Sluice's log, under the filter's pipeline and plugin id.
+static VALUE sluice_log(VALUE module, VALUE code, VALUE message) { return eventless_op(SLUICE_LOG, code, message); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The watchdog: a Ruby thread (started by the prelude) calls Sluice.__watch every few milliseconds; when the filter
+// call running on the main Ruby thread has run past its limit, it raises Sluice::TimeoutError in it. The state is
+// only touched with the GVL held, so it needs no lock.
+
+static int64_t call_started_ns = 0;  // 0: no filter call is running
+static int64_t call_limit_ns = 0;
+static int watchdog_fired = 0;
+
+static int64_t monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static VALUE sluice_watch(VALUE module) {
+    if (call_started_ns == 0 || call_limit_ns <= 0 || monotonic_ns() - call_started_ns <= call_limit_ns) return Qfalse;
+    VALUE error_class = rb_const_get(module, rb_intern("TimeoutError"));
+    char message[128];
+    snprintf(message, sizeof message, "the ruby code ran longer than the filter's timeout (%.3gs)", (double)call_limit_ns / 1e9);
+    watchdog_fired = 1;
+    rb_funcall(main_thread, id_raise, 2, error_class, rb_str_new_cstr(message));
+    return Qtrue;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -89,7 +158,10 @@ static void *interpreter_main(void *raw) {
     if (error == NULL) {
         keep_alive = rb_ary_new();
         rb_gc_register_address(&keep_alive);
-        id_filter_method = rb_intern("filter_method");
+        id_raise = rb_intern("raise");
+        main_thread = rb_thread_main();
+        rb_gc_register_address(&main_thread);
+        rb_gc_register_address(&last_event);
         id_instance_eval = rb_intern("instance_eval");
         id_to_s = rb_intern("to_s");
         id_sec = rb_intern("@sec");
@@ -100,6 +172,10 @@ static void *interpreter_main(void *raw) {
         rb_gc_register_address(&event_class);
         rb_define_alloc_func(event_class, event_alloc);
         rb_define_private_method(event_class, "__op", event_op, 3);
+        rb_define_singleton_method(event_class, "__build", event_build, 1);
+        VALUE sluice = rb_define_module("Sluice");
+        rb_define_singleton_method(sluice, "__log", sluice_log, 2);
+        rb_define_singleton_method(sluice, "__watch", sluice_watch, 0);
         timestamp_class = rb_define_class_under(logstash, "Timestamp", rb_cObject);
         rb_gc_register_address(&timestamp_class);
         rb_define_singleton_method(timestamp_class, "__iso8601", timestamp_iso8601, 2);
@@ -109,8 +185,10 @@ static void *interpreter_main(void *raw) {
     return NULL;
 }
 
-int sluice_ruby_start(void (*serve)(void *, const char *), void *context, sluice_event_callback callback) {
+int sluice_ruby_start(void (*serve)(void *, const char *), void *context, sluice_event_callback callback,
+                      sluice_release_callback release) {
     event_callback = callback;
+    release_callback = release;
     struct start_args *args = malloc(sizeof *args);
     if (args == NULL) return ENOMEM;
     args->serve = serve;
@@ -191,29 +269,46 @@ int sluice_ruby_call1(sluice_value receiver, const char *method, sluice_value ar
     return 0;
 }
 
-struct filter_args {
+sluice_value sluice_ruby_intern(const char *name) { return (sluice_value)rb_intern(name); }
+
+struct event_call_args {
     VALUE receiver;
+    ID method;
     VALUE event;
 };
 
-static VALUE do_filter(VALUE raw) {
-    struct filter_args *args = (struct filter_args *)raw;
-    return rb_funcall(args->receiver, id_filter_method, 1, args->event);
+static VALUE do_event_call(VALUE raw) {
+    struct event_call_args *args = (struct event_call_args *)raw;
+    return rb_funcall(args->receiver, args->method, 1, args->event);
 }
 
-int sluice_ruby_call_filter(sluice_value receiver, void *handle, sluice_value *exception) {
+static VALUE do_check_interrupts(VALUE unused) {
+    rb_thread_check_ints();
+    return Qnil;
+}
+
+int sluice_ruby_call_event(sluice_value receiver, sluice_value method, void *handle, int64_t limit_ns, sluice_value *result) {
     VALUE event = rb_obj_alloc(event_class);
     RTYPEDDATA_DATA(event) = handle;
-    struct filter_args args = {(VALUE)receiver, event};
+    struct event_call_args args = {(VALUE)receiver, (ID)method, event};
     int state = 0;
-    rb_protect(do_filter, (VALUE)&args, &state);
+    call_limit_ns = limit_ns;
+    call_started_ns = limit_ns > 0 ? monotonic_ns() : 0;
+    VALUE value = rb_protect(do_event_call, (VALUE)&args, &state);
+    call_started_ns = 0;
     RTYPEDDATA_DATA(event) = NULL;
-    RB_GC_GUARD(event);
-    if (state) {
-        *exception = (sluice_value)take_exception();
-        return 1;
+    last_event = event;
+    last_handle = handle;
+    if (state) value = take_exception();
+    if (watchdog_fired) {
+        // A timeout raised as the call was ending may still be pending: deliver it here, not in the next call.
+        watchdog_fired = 0;
+        int ignored = 0;
+        rb_protect(do_check_interrupts, Qnil, &ignored);
+        if (ignored) rb_set_errinfo(Qnil);
     }
-    return 0;
+    *result = (sluice_value)value;
+    return state ? 1 : 0;
 }
 
 static VALUE do_to_s(VALUE value) { return rb_obj_as_string(value); }
@@ -286,6 +381,7 @@ int sluice_rb_kind(sluice_value raw) {
         bigdecimal_class = rb_const_get(rb_cObject, rb_intern("BigDecimal"));
     }
     if (!NIL_P(bigdecimal_class) && rb_obj_class(value) == bigdecimal_class) return SLUICE_RB_BIGDECIMAL;
+    if (rb_obj_class(value) == event_class) return SLUICE_RB_EVENT;
     return SLUICE_RB_OTHER;
 }
 

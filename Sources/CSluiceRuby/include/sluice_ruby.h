@@ -25,8 +25,15 @@ enum sluice_event_op {
     SLUICE_EVENT_TO_HASH = 8,
     SLUICE_EVENT_TIMESTAMP = 9,
     SLUICE_EVENT_SPRINTF = 10,
+    /// A deep copy of the event, as a new LogStash::Event that owns it (`sluice_rb_owned_event`).
+    SLUICE_EVENT_CLONE = 11,
+    SLUICE_EVENT_TO_HASH_WITH_METADATA = 12,
     /// No event: `a` and `b` are a timestamp's seconds and nanoseconds; returns its ISO-8601 text.
     SLUICE_TIMESTAMP_ISO8601 = 100,
+    /// No event: `a` is a normalised Hash; returns a new LogStash::Event that owns the Swift event made from it.
+    SLUICE_EVENT_NEW = 101,
+    /// No event: `a` is an Integer (a logger's token × 8 + its level), `b` the message String; returns nil.
+    SLUICE_LOG = 102,
 };
 
 /// Swift's handler of the Ruby event API: `event` is the handle given to `sluice_ruby_call_filter` (NULL for the
@@ -34,11 +41,16 @@ enum sluice_event_op {
 /// which the glue raises as a RuntimeError. Called on the interpreter thread, inside a Ruby method.
 typedef sluice_value (*sluice_event_callback)(void *event, int op, sluice_value a, sluice_value b, sluice_value *error);
 
+/// Releases a Swift event a LogStash::Event owned (one retain), when Ruby collects that object. Called on the
+/// interpreter thread during garbage collection: it must not call into Ruby.
+typedef void (*sluice_release_callback)(void *event);
+
 /// Creates the interpreter thread (16 MiB stack): it sets Ruby up (ruby_setup + ruby_options, the full core), puts
-/// back the signal dispositions Ruby changed, defines LogStash::Event and LogStash::Timestamp, then calls
-/// `serve(context, setup_error)` and never returns; `setup_error` is NULL when Ruby is ready. Returns 0, or an errno
-/// when the thread cannot be created. Call once per process.
-int sluice_ruby_start(void (*serve)(void *context, const char *setup_error), void *context, sluice_event_callback callback);
+/// back the signal dispositions Ruby changed, defines LogStash::Event, LogStash::Timestamp and the Sluice module's
+/// primitives, then calls `serve(context, setup_error)` and never returns; `setup_error` is NULL when Ruby is ready.
+/// Returns 0, or an errno when the thread cannot be created. Call once per process.
+int sluice_ruby_start(void (*serve)(void *context, const char *setup_error), void *context, sluice_event_callback callback,
+                      sluice_release_callback release);
 
 /// Evaluates `code` with `self` = `receiver` (instance_eval; the top level when receiver is nil), file name `file`.
 /// Returns 0 and the result in `*result`, or 1 and the exception in `*result`.
@@ -48,10 +60,14 @@ int sluice_ruby_eval(sluice_value receiver, const char *code, long length, const
 /// exception in `*result`.
 int sluice_ruby_call1(sluice_value receiver, const char *method, sluice_value argument, sluice_value *result);
 
-/// Calls `receiver.filter_method(event)` where `event` is a new LogStash::Event bound to `handle`; the binding is
-/// cut after the call, so an event kept by the snippet raises when used later. Returns 0, or 1 with the exception
-/// in `*exception`.
-int sluice_ruby_call_filter(sluice_value receiver, void *handle, sluice_value *exception);
+/// A method name as a Ruby ID (a Symbol's identity), for `sluice_ruby_call_event`.
+sluice_value sluice_ruby_intern(const char *name);
+
+/// Calls `receiver.method(event)` where `event` is a new LogStash::Event bound to `handle` (borrowed: Swift keeps
+/// ownership); the binding is cut after the call, so an event kept by the snippet raises when used later. While the
+/// call runs, the watchdog thread raises Sluice::TimeoutError in it once it has run longer than `limit_ns`
+/// (0: no limit). Returns 0 and the method's result in `*result`, or 1 and the exception in `*result`.
+int sluice_ruby_call_event(sluice_value receiver, sluice_value method, void *handle, int64_t limit_ns, sluice_value *result);
 
 /// An exception's class name and `to_s`, as Ruby Strings (never raises; placeholders when to_s itself raises).
 void sluice_ruby_describe(sluice_value exception, sluice_value *class_name, sluice_value *message);
@@ -75,11 +91,18 @@ void sluice_rb_array_push(sluice_value array, sluice_value element);
 sluice_value sluice_rb_hash(void);
 void sluice_rb_hash_set(sluice_value hash, sluice_value key, sluice_value value);
 sluice_value sluice_rb_timestamp(int64_t seconds, int32_t nanoseconds);
+/// A new LogStash::Event that owns `retained_event` (a Swift event retained once for it; released by the release
+/// callback when Ruby collects the object, unless Swift takes it back first with `sluice_rb_event_take`).
+sluice_value sluice_rb_owned_event(void *retained_event);
+/// The Swift event of a LogStash::Event, or NULL (not an event, or no longer bound; the event of the last
+/// `sluice_ruby_call_event` is still recognised, with its handle). When the object owned it, the
+/// object gives it up: `*owned` is 1 and the caller now holds its retain; the object is unbound.
+void *sluice_rb_event_take(sluice_value value, int *owned);
 
 /// The kinds of Ruby value Swift converts (`sluice_rb_kind`); values are normalised in Ruby first.
 enum sluice_rb_kind {
     SLUICE_RB_OTHER = 0, SLUICE_RB_NIL, SLUICE_RB_TRUE, SLUICE_RB_FALSE, SLUICE_RB_INTEGER, SLUICE_RB_FLOAT,
-    SLUICE_RB_STRING, SLUICE_RB_ARRAY, SLUICE_RB_HASH, SLUICE_RB_TIMESTAMP, SLUICE_RB_BIGDECIMAL,
+    SLUICE_RB_STRING, SLUICE_RB_ARRAY, SLUICE_RB_HASH, SLUICE_RB_TIMESTAMP, SLUICE_RB_BIGDECIMAL, SLUICE_RB_EVENT,
 };
 int sluice_rb_kind(sluice_value value);
 /// Whether an Integer fits in 64 bits; stores it in `*out` when it does.

@@ -12,6 +12,15 @@ enum RubyEventAPI {
     nonisolated(unsafe) private static var references: [String: FieldReference] = [:]
     /// Parsed sprintf formats by their text (the interpreter thread only; emptied when it grows past 1,000).
     nonisolated(unsafe) private static var templates: [String: Template] = [:]
+    /// The loggers of the filters' Ruby `logger` objects, by token (the interpreter thread only; a reloaded filter
+    /// adds a new one, so this grows by one logger per ruby filter started).
+    nonisolated(unsafe) private static var loggers: [Logger] = []
+
+    /// The token a filter's Ruby `logger` names `logger` by. Interpreter thread.
+    static func register(_ logger: Logger) -> Int {
+        loggers.append(logger)
+        return loggers.count - 1
+    }
 
     static func handle(
         _ handle: UnsafeMutableRawPointer?, _ op: Int32, _ a: sluice_value, _ b: sluice_value,
@@ -24,6 +33,14 @@ enum RubyEventAPI {
             }
             return RubyValues.string(Timestamp(seconds: Int64(seconds), nanoseconds: Int32(truncatingIfNeeded: nanoseconds)).iso8601)
         }
+        if op == Int32(SLUICE_EVENT_NEW.rawValue) {
+            guard case .object(let map)? = RubyValues.value(a) else {
+                error.pointee = RubyValues.string("LogStash::Event.new: the hash holds a value an event cannot hold")
+                return sluice_rb_nil()
+            }
+            return owned(Event(fromMap: map))
+        }
+        if op == Int32(SLUICE_LOG.rawValue) { return log(a, b) }
         guard let handle else { return sluice_rb_nil() }
         let event = Unmanaged<Event>.fromOpaque(handle).takeUnretainedValue()
         switch UInt32(op) {
@@ -76,10 +93,36 @@ enum RubyEventAPI {
                 templates[format] = template
             }
             return RubyValues.string(template.render(event))
+        case SLUICE_EVENT_CLONE.rawValue:
+            let copy = Event(copying: event)
+            copy.cancelled = false
+            return owned(copy)
+        case SLUICE_EVENT_TO_HASH_WITH_METADATA.rawValue:
+            var map = event.toMap
+            if !event.metadata.isEmpty { map["@metadata"] = .object(event.metadata) }
+            return RubyValues.ruby(.object(map))
         default:
             error.pointee = RubyValues.string("unknown event operation \(op)")
             return sluice_rb_nil()
         }
+    }
+
+    /// A new Ruby `LogStash::Event` that owns `event` (one retain, given back when Ruby collects the object).
+    private static func owned(_ event: Event) -> sluice_value {
+        sluice_rb_owned_event(Unmanaged.passRetained(event).toOpaque())
+    }
+
+    /// `Sluice.__log(token × 8 + level, message)`: a line in the filter's log; with a nil message, whether the level
+    /// is enabled (`logger.debug?`).
+    private static func log(_ code: sluice_value, _ message: sluice_value) -> sluice_value {
+        guard case .int(let number)? = RubyValues.value(code), loggers.indices.contains(number / 8),
+            let level = LogLevel(rawValue: number % 8)
+        else { return sluice_rb_nil() }
+        if sluice_rb_kind(message) != Int32(SLUICE_RB_STRING.rawValue) {
+            return sluice_rb_bool(level >= LogSink.shared.level ? 1 : 0)
+        }
+        loggers[number / 8].log(level, RubyValues.string(message))
+        return sluice_rb_nil()
     }
 
     /// The parsed field reference of a Ruby String, or nil with `error` set (Logstash's message for a bad one).

@@ -35,7 +35,8 @@ final class RubyInterpreter: @unchecked Sendable {
                 let interpreter = Unmanaged<RubyInterpreter>.fromOpaque(context!).takeUnretainedValue()
                 interpreter.serve(setupError: error.map { String(cString: $0) })
             }, context,
-            { event, op, a, b, error in RubyEventAPI.handle(event, op, a, b, error!) })
+            { event, op, a, b, error in RubyEventAPI.handle(event, op, a, b, error!) },
+            { event in Unmanaged<Event>.fromOpaque(event!).release() })
         if rc != 0 {
             lock.withLock {
                 setupError = "the Ruby interpreter thread cannot be created (errno \(rc))"
