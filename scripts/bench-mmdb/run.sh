@@ -2,8 +2,8 @@
 # Sluice's MMDB reader against libmaxminddb (MaxMind's C library, Debian's libmaxminddb-dev) on the same 1,000,000
 # addresses (9 in 10 IPv4) of a City database, one thread, addresses parsed before timing: the tree walk alone, the
 # whole record decoded, and the fields the geoip filter writes. Throwaway, not part of the build: the Swift side
-# compiles a copy of Sources/SluicePlugins/Filters/Geoip/MaxMindDB.swift (its private members opened up) with
-# lazy-prototype.swift, a field-by-field decoder on the record's bytes that Sluice does not have.
+# compiles copies of Sources/SluicePlugins/Filters/Geoip/MaxMindDB.swift (its private members opened up) and
+# MMDBRecord.swift (the in-place reads the geoip filter uses).
 #   scripts/bench-mmdb/run.sh [/path/to/GeoLite2-City.mmdb]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +26,8 @@ sed -e 's/^import SluiceCore$//' -e 's/    private func byte(/    func byte(/' -
     -e 's/    private let dataStart/    let dataStart/' -e 's/    private let dataSize/    let dataSize/' -e 's/    private var bytes:/    var bytes:/' \
     "$here/../../Sources/SluicePlugins/Filters/Geoip/MaxMindDB.swift" > "$work/MaxMindDB.swift"
 flock /tmp/sluice-build.lock gcc -O2 -o "$work/bench-c" "$here/libmaxminddb.c" -lmaxminddb
-flock /tmp/sluice-build.lock swiftc -O -wmo -enforce-exclusivity=unchecked "$work/MaxMindDB.swift" "$here/lazy-prototype.swift" \
+cp "$here/../../Sources/SluicePlugins/Filters/Geoip/MMDBRecord.swift" "$work/MMDBRecord.swift"
+flock /tmp/sluice-build.lock swiftc -O -wmo -enforce-exclusivity=unchecked "$work/MaxMindDB.swift" "$work/MMDBRecord.swift" \
     "$here/main.swift" -o "$work/bench-swift"
 "$work/bench-c" "$db" "$work/ips.txt"
 "$work/bench-swift" "$db" "$work/ips.txt"

@@ -65,6 +65,31 @@ extension Filters {
             #expect(extra["many"]?.array == (0..<30).map { .unsigned(UInt64($0)) })
         }
 
+        /// The in-place reads the geoip filter uses (`MMDBRecord`) give what the whole-record decoder gives.
+        @Test func readsValuesInPlace() throws {
+            let city = try MaxMindDB(path: TestMMDB.city)
+            let offset = try #require(try city.locate(MaxMindDBTests.ip("2001:db8:1::5")).offset)
+            let record = try city.record(at: offset)
+            let extra = try #require(try record.member("sluice_test"))
+            #expect(try extra.member("i32")?.integer == -7)
+            #expect(try extra.member("i32")?.double == -7)
+            #expect(try extra.member("u128")?.integer == nil)  // beyond 64 bits
+            #expect(try extra.member("f")?.double == 1.5)
+            #expect(try extra.member("flag")?.bool == true)
+            #expect(try extra.member("flag")?.string == nil)
+            #expect(try extra.member("long_text")?.string == String(repeating: "x", count: 300))
+            #expect(try extra.member("many")?.lastElement()?.integer == 29)
+            #expect(try extra.member("missing") == nil)
+            #expect(try extra.member("raw")?.member("x") == nil)
+            let tree = try city.value(at: offset)
+            #expect(try record.path("city", "names", "en")?.string == tree["city"]?["names"]?["en"]?.string)
+            #expect(try record.path("location", "latitude")?.double == tree["location"]?["latitude"]?.double)
+            let several = try record.members("location", "nothing", "city")
+            #expect(try several[0]?.member("longitude")?.double == tree["location"]?["longitude"]?.double)
+            #expect(several[1] == nil)
+            #expect(try several[2]?.path("names", "en")?.string == tree["city"]?["names"]?["en"]?.string)
+        }
+
         @Test func ipv4TreesAndASNAndCountryFiles() throws {
             let v4 = try MaxMindDB(path: TestMMDB.ipv4City)
             #expect(try v4.lookup(MaxMindDBTests.ip("81.2.69.1"))?["city"]?["names"]?["en"] == .string("London"))
@@ -119,6 +144,21 @@ extension Filters {
             #expect(decode([0xE1, 0xA1, 0x02]) == "a map key that is not a string")
             // Maps nested 100 deep ({"k": {"k": …}}).
             #expect(decode([UInt8](repeating: 0xE1, count: 100).flatMap { [$0, 0x41, 0x6B] })?.contains("nested deeper") == true)
+            // The same sections read in place: looking past a broken or too deep value is an error too.
+            func member(_ bytes: [UInt8]) -> String? {
+                bytes.withUnsafeBytes { raw -> String? in
+                    do {
+                        _ = try MMDBRecord(section: raw, offset: 0).members("z", "k")
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            }
+            #expect(member([0x20, 0x00]) == "a pointer points at another pointer")
+            #expect(member([0xE2, 0x41, 0x6B, 0x68, 0x00]) == "a value runs past the end of its section")
+            #expect(member([0xE1, 0xA1, 0x02]) == "a map key that is not a string")
+            #expect(member([0xE2, 0x41, 0x61] + [UInt8](repeating: 0xE1, count: 100).flatMap { [$0, 0x41, 0x6B] })?.contains("nested deeper") == true)
         }
 
         @Test func unusableFilesAreClearErrors() throws {
@@ -172,6 +212,9 @@ extension Filters {
                 for probe in probes {
                     if let location = try? db.locate(probe), let offset = location.offset {
                         _ = try? db.value(at: offset)
+                        for kind in [GeoipDatabaseKind.city, .enterprise, .asn, .anonymousIP] {
+                            _ = try? kind.extract(try db.record(at: offset), Set(GeoipField.allCases))
+                        }
                     }
                 }
             }

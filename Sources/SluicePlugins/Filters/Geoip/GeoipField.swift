@@ -137,96 +137,96 @@ enum GeoipDatabaseKind: Sendable {
         }
     }
 
-    /// The values of `fields` that a record of this kind has, in Logstash's order. `ip` and `network` are
-    /// added by the caller (they depend on the address, not the record).
-    func extract(_ record: MMDBValue, _ fields: Set<GeoipField>) -> [(GeoipField, Value)] {
+    /// The values of `fields` that a record of this kind has, in Logstash's order, read from the record's bytes
+    /// (only what `fields` needs is decoded). `ip` and `network` are added by the caller (they depend on the
+    /// address, not the record).
+    func extract(_ record: MMDBRecord, _ fields: Set<GeoipField>) throws(MMDBError) -> [(GeoipField, Value)] {
         var out: [(GeoipField, Value)] = []
-        func string(_ field: GeoipField, _ value: MMDBValue?) {
-            if fields.contains(field), let s = value?.string { out.append((field, .string(s))) }
+        func string(_ field: GeoipField, _ value: MMDBRecord?) throws(MMDBError) {
+            if fields.contains(field), let s = try value?.string { out.append((field, .string(s))) }
         }
-        func name(_ value: MMDBValue?) -> MMDBValue? { value?["names"]?["en"] }
-        let subdivision = record["subdivisions"]?.array?.last
-        func regionISOCode() {
-            if fields.contains(.regionISOCode), let country = record["country"]?["iso_code"]?.string,
-                let region = subdivision?["iso_code"]?.string
+        func name(_ value: MMDBRecord?) throws(MMDBError) -> MMDBRecord? { try value?.path("names", "en") }
+        func flag(_ field: GeoipField, _ key: StaticString, in source: MMDBRecord?) throws(MMDBError) {
+            if fields.contains(field) { out.append((field, .bool(try source?.member(key)?.bool ?? false))) }
+        }
+        func number(_ field: GeoipField, _ value: MMDBRecord?) throws(MMDBError) {
+            if fields.contains(field), let n = try value?.integer { out.append((field, .int(n))) }
+        }
+        let top = try record.members("city", "continent", "country", "location", "postal", "subdivisions", "traits")
+        let (city, continent, country, location, postal, traits) = (top[0], top[1], top[2], top[3], top[4], top[6])
+        let subdivision = try top[5]?.lastElement()
+        let latitude = try location?.member("latitude")
+        let longitude = try location?.member("longitude")
+        func regionISOCode() throws(MMDBError) {
+            if fields.contains(.regionISOCode), let code = try country?.member("iso_code")?.string,
+                let region = try subdivision?.member("iso_code")?.string
             {
-                out.append((.regionISOCode, .string("\(country)-\(region)")))
+                out.append((.regionISOCode, .string("\(code)-\(region)")))
             }
         }
-        func coordinates() -> (Double, Double)? {
-            guard let lat = record["location"]?["latitude"]?.double, let lon = record["location"]?["longitude"]?.double else { return nil }
-            return (lat, lon)
-        }
-        func location() {
-            if fields.contains(.location), let (lat, lon) = coordinates() {
+        func locationPoint() throws(MMDBError) {
+            if fields.contains(.location), let lat = try latitude?.double, let lon = try longitude?.double {
                 out.append((.location, ["lat": .double(lat), "lon": .double(lon)]))
             }
-        }
-        func flag(_ field: GeoipField, _ key: String, in source: MMDBValue?) {
-            if fields.contains(field) { out.append((field, .bool(source?[key]?.bool ?? false))) }
-        }
-        func number(_ field: GeoipField, _ value: MMDBValue?) {
-            if fields.contains(field), let n = value?.integer { out.append((field, .int(n))) }
         }
         switch self {
         case .city:
             // No coordinates: nothing at all, as Logstash ("most likely all other fields are empty as well").
-            if record["location"]?["latitude"] == nil && record["location"]?["longitude"] == nil { return [] }
-            string(.cityName, name(record["city"]))
-            string(.countryName, name(record["country"]))
-            string(.continentCode, record["continent"]?["code"])
-            string(.continentName, name(record["continent"]))
-            string(.countryCode2, record["country"]?["iso_code"])
+            if latitude == nil && longitude == nil { return [] }
+            try string(.cityName, name(city))
+            try string(.countryName, name(country))
+            try string(.continentCode, continent?.member("code"))
+            try string(.continentName, name(continent))
+            try string(.countryCode2, country?.member("iso_code"))
             // Logstash fills country_code3 with the two-letter code.
-            string(.countryCode3, record["country"]?["iso_code"])
-            string(.postalCode, record["postal"]?["code"])
-            number(.dmaCode, record["location"]?["metro_code"])
-            string(.regionName, name(subdivision))
-            string(.regionCode, subdivision?["iso_code"])
-            regionISOCode()
-            string(.timezone, record["location"]?["time_zone"])
-            location()
-            if fields.contains(.latitude), let lat = record["location"]?["latitude"]?.double { out.append((.latitude, .double(lat))) }
-            if fields.contains(.longitude), let lon = record["location"]?["longitude"]?.double { out.append((.longitude, .double(lon))) }
+            try string(.countryCode3, country?.member("iso_code"))
+            try string(.postalCode, postal?.member("code"))
+            try number(.dmaCode, location?.member("metro_code"))
+            try string(.regionName, name(subdivision))
+            try string(.regionCode, subdivision?.member("iso_code"))
+            try regionISOCode()
+            try string(.timezone, location?.member("time_zone"))
+            try locationPoint()
+            if fields.contains(.latitude), let lat = try latitude?.double { out.append((.latitude, .double(lat))) }
+            if fields.contains(.longitude), let lon = try longitude?.double { out.append((.longitude, .double(lon))) }
         case .country:
-            string(.countryName, name(record["country"]))
-            string(.continentName, name(record["continent"]))
-            string(.countryCode2, record["country"]?["iso_code"])
+            try string(.countryName, name(country))
+            try string(.continentName, name(continent))
+            try string(.countryCode2, country?.member("iso_code"))
         case .domain:
-            string(.domain, record["domain"])
+            try string(.domain, record.member("domain"))
         case .asn:
-            number(.autonomousSystemNumber, record["autonomous_system_number"])
-            string(.autonomousSystemOrganization, record["autonomous_system_organization"])
+            try number(.autonomousSystemNumber, record.member("autonomous_system_number"))
+            try string(.autonomousSystemOrganization, record.member("autonomous_system_organization"))
         case .isp:
-            number(.autonomousSystemNumber, record["autonomous_system_number"])
-            string(.autonomousSystemOrganization, record["autonomous_system_organization"])
-            string(.isp, record["isp"])
-            string(.organization, record["organization"])
+            try number(.autonomousSystemNumber, record.member("autonomous_system_number"))
+            try string(.autonomousSystemOrganization, record.member("autonomous_system_organization"))
+            try string(.isp, record.member("isp"))
+            try string(.organization, record.member("organization"))
         case .enterprise:
-            let traits = record["traits"]
-            number(.autonomousSystemNumber, traits?["autonomous_system_number"])
-            string(.autonomousSystemOrganization, traits?["autonomous_system_organization"])
-            string(.cityName, name(record["city"]))
-            string(.countryName, name(record["country"]))
-            string(.continentName, name(record["continent"]))
-            string(.countryCode2, record["country"]?["iso_code"])
-            string(.regionName, name(subdivision))
-            regionISOCode()
-            string(.timezone, record["location"]?["time_zone"])
-            location()
-            flag(.hostingProvider, "is_hosting_provider", in: traits)
-            flag(.torExitNode, "is_tor_exit_node", in: traits)
-            flag(.anonymousVPN, "is_anonymous_vpn", in: traits)
-            flag(.anonymous, "is_anonymous", in: traits)
-            flag(.publicProxy, "is_public_proxy", in: traits)
-            flag(.residentialProxy, "is_residential_proxy", in: traits)
+            try number(.autonomousSystemNumber, traits?.member("autonomous_system_number"))
+            try string(.autonomousSystemOrganization, traits?.member("autonomous_system_organization"))
+            try string(.cityName, name(city))
+            try string(.countryName, name(country))
+            try string(.continentName, name(continent))
+            try string(.countryCode2, country?.member("iso_code"))
+            try string(.regionName, name(subdivision))
+            try regionISOCode()
+            try string(.timezone, location?.member("time_zone"))
+            try locationPoint()
+            try flag(.hostingProvider, "is_hosting_provider", in: traits)
+            try flag(.torExitNode, "is_tor_exit_node", in: traits)
+            try flag(.anonymousVPN, "is_anonymous_vpn", in: traits)
+            try flag(.anonymous, "is_anonymous", in: traits)
+            try flag(.publicProxy, "is_public_proxy", in: traits)
+            try flag(.residentialProxy, "is_residential_proxy", in: traits)
         case .anonymousIP:
-            flag(.hostingProvider, "is_hosting_provider", in: record)
-            flag(.torExitNode, "is_tor_exit_node", in: record)
-            flag(.anonymousVPN, "is_anonymous_vpn", in: record)
-            flag(.anonymous, "is_anonymous", in: record)
-            flag(.publicProxy, "is_public_proxy", in: record)
-            flag(.residentialProxy, "is_residential_proxy", in: record)
+            try flag(.hostingProvider, "is_hosting_provider", in: record)
+            try flag(.torExitNode, "is_tor_exit_node", in: record)
+            try flag(.anonymousVPN, "is_anonymous_vpn", in: record)
+            try flag(.anonymous, "is_anonymous", in: record)
+            try flag(.publicProxy, "is_public_proxy", in: record)
+            try flag(.residentialProxy, "is_residential_proxy", in: record)
         case .unknown:
             break
         }

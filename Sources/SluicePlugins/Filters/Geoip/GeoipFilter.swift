@@ -258,7 +258,7 @@ public final class GeoipFilter: Filter {
                 return .notFound(reason: "\(GeoipFilter.hostAddress(address)) was not found in the database")
             }
             record = try cache.value(for: offset) { () throws(MMDBError) in
-                kind.extract(try database.value(at: offset), fields)
+                try kind.extract(try database.record(at: offset), fields)
             }
         } catch {
             logger.rateLimited(.error, key: "database", "Error from GeoIP database {:field=>\(Ruby.inspect(string: source.text)), :value=>\(Ruby.inspect(string: text)), :error=>\(Ruby.inspect(string: error.description))}")

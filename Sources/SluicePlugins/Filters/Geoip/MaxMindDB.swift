@@ -260,7 +260,13 @@ final class MaxMindDB: @unchecked Sendable {
         return Location(offset: offset, prefixLength: prefixLength)
     }
 
-    /// Decodes the value at `offset` of the data section.
+    /// The value at `offset` of the data section, read in place (the geoip filter reads records this way).
+    func record(at offset: Int) throws(MMDBError) -> MMDBRecord {
+        try MMDBRecord(section: UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + dataSize)]), offset: offset)
+    }
+
+    /// Decodes the whole value at `offset` of the data section (the tests compare it with `mmdblookup` and with
+    /// the in-place reads of `record(at:)`).
     func value(at offset: Int) throws(MMDBError) -> MMDBValue {
         try MMDBDecoder(section: UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + dataSize)])).decode(at: offset).value
     }
