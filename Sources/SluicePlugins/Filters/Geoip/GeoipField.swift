@@ -157,8 +157,9 @@ enum GeoipDatabaseKind: Sendable {
         let subdivision = try top[5]?.lastElement()
         let latitude = try location?.member("latitude")
         let longitude = try location?.member("longitude")
+        let countryCode = try country?.member("iso_code")
         func regionISOCode() throws(MMDBError) {
-            if fields.contains(.regionISOCode), let code = try country?.member("iso_code")?.string,
+            if fields.contains(.regionISOCode), let code = try countryCode?.string,
                 let region = try subdivision?.member("iso_code")?.string
             {
                 out.append((.regionISOCode, .string("\(code)-\(region)")))
@@ -177,9 +178,9 @@ enum GeoipDatabaseKind: Sendable {
             try string(.countryName, name(country))
             try string(.continentCode, continent?.member("code"))
             try string(.continentName, name(continent))
-            try string(.countryCode2, country?.member("iso_code"))
+            try string(.countryCode2, countryCode)
             // Logstash fills country_code3 with the two-letter code.
-            try string(.countryCode3, country?.member("iso_code"))
+            try string(.countryCode3, countryCode)
             try string(.postalCode, postal?.member("code"))
             try number(.dmaCode, location?.member("metro_code"))
             try string(.regionName, name(subdivision))
@@ -192,7 +193,7 @@ enum GeoipDatabaseKind: Sendable {
         case .country:
             try string(.countryName, name(country))
             try string(.continentName, name(continent))
-            try string(.countryCode2, country?.member("iso_code"))
+            try string(.countryCode2, countryCode)
         case .domain:
             try string(.domain, record.member("domain"))
         case .asn:
@@ -209,7 +210,7 @@ enum GeoipDatabaseKind: Sendable {
             try string(.cityName, name(city))
             try string(.countryName, name(country))
             try string(.continentName, name(continent))
-            try string(.countryCode2, country?.member("iso_code"))
+            try string(.countryCode2, countryCode)
             try string(.regionName, name(subdivision))
             try regionISOCode()
             try string(.timezone, location?.member("time_zone"))

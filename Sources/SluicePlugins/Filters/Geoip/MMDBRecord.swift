@@ -14,6 +14,8 @@ struct MMDBRecord {
     let section: UnsafeRawBufferPointer
     /// The control byte of the value (a pointer's target when the value was reached through a pointer).
     let offset: Int
+    /// The value's control byte, decoded once.
+    let header: Header
 
     /// The value's type number (the spec's: 2 string, 3 double, 5/6/9/10 unsigned, 7 map, 8 int32, 11 array,
     /// 14 boolean, 15 float), its size field and where its payload starts.
@@ -28,26 +30,23 @@ struct MMDBRecord {
         self.section = section
         let header = try MMDBRecord.header(section, at: offset)
         if header.type == 1 {
-            guard try MMDBRecord.header(section, at: header.size).type != 1 else { throw MMDBError("a pointer points at another pointer") }
+            let target = try MMDBRecord.header(section, at: header.size)
+            guard target.type != 1 else { throw MMDBError("a pointer points at another pointer") }
             self.offset = header.size
+            self.header = target
         } else {
             self.offset = offset
+            self.header = header
         }
-    }
-
-    var header: Header {
-        get throws(MMDBError) { try MMDBRecord.header(section, at: offset) }
     }
 
     /// The member `key` of a map; nil when the value is not a map or has no such key.
     func member(_ key: StaticString) throws(MMDBError) -> MMDBRecord? {
-        let map = try header
-        guard map.type == 7 else { return nil }
-        var at = map.payload
-        for _ in 0..<map.size {
-            let name = try MMDBRecord(section: section, offset: at)
-            let valueAt = try MMDBRecord.skip(section, at, depth: 0)
-            if try name.hasText(key) { return try MMDBRecord(section: section, offset: valueAt) }
+        guard header.type == 7 else { return nil }
+        var at = header.payload
+        for _ in 0..<header.size {
+            let (name, valueAt) = try MMDBRecord.key(section, at)
+            if MMDBRecord.equal(name, key) { return try MMDBRecord(section: section, offset: valueAt) }
             at = try MMDBRecord.skip(section, valueAt, depth: 0)
         }
         return nil
@@ -56,15 +55,13 @@ struct MMDBRecord {
     /// Several members of a map in one pass over it (nil for each one it lacks, all nil when it is not a map).
     func members(_ keys: StaticString...) throws(MMDBError) -> [MMDBRecord?] {
         var found = [MMDBRecord?](repeating: nil, count: keys.count)
-        let map = try header
-        guard map.type == 7 else { return found }
+        guard header.type == 7 else { return found }
         var remaining = keys.count
-        var at = map.payload
-        for _ in 0..<map.size where remaining > 0 {
-            let name = try MMDBRecord(section: section, offset: at)
-            let valueAt = try MMDBRecord.skip(section, at, depth: 0)
+        var at = header.payload
+        for _ in 0..<header.size where remaining > 0 {
+            let (name, valueAt) = try MMDBRecord.key(section, at)
             for (i, key) in keys.enumerated() where found[i] == nil {
-                if try name.hasText(key) {
+                if MMDBRecord.equal(name, key) {
                     found[i] = try MMDBRecord(section: section, offset: valueAt)
                     remaining -= 1
                     break
@@ -87,26 +84,24 @@ struct MMDBRecord {
 
     /// The last element of an array; nil when the value is not an array or is empty.
     func lastElement() throws(MMDBError) -> MMDBRecord? {
-        let list = try header
-        guard list.type == 11, list.size > 0 else { return nil }
-        var at = list.payload
-        for _ in 0..<(list.size - 1) { at = try MMDBRecord.skip(section, at, depth: 0) }
+        guard header.type == 11, header.size > 0 else { return nil }
+        var at = header.payload
+        for _ in 0..<(header.size - 1) { at = try MMDBRecord.skip(section, at, depth: 0) }
         return try MMDBRecord(section: section, offset: at)
     }
 
     /// The value as a string, nil for another type.
     var string: String? {
         get throws(MMDBError) {
-            let h = try header
-            guard h.type == 2 else { return nil }
-            return String(decoding: try bytes(h), as: UTF8.self)
+            guard header.type == 2 else { return nil }
+            return String(decoding: try bytes(header), as: UTF8.self)
         }
     }
 
     /// Any numeric type as a Double (coordinates are doubles; a float or integer is accepted too).
     var double: Double? {
         get throws(MMDBError) {
-            let h = try header
+            let h = header
             switch h.type {
             case 3:
                 guard h.size == 8 else { throw MMDBError("a double of \(h.size) bytes") }
@@ -123,7 +118,7 @@ struct MMDBRecord {
     /// Any integer type whose value fits an Int.
     var integer: Int? {
         get throws(MMDBError) {
-            let h = try header
+            let h = header
             switch h.type {
             case 5, 6, 9:
                 guard h.size <= (h.type == 5 ? 2 : h.type == 6 ? 4 : 8) else { throw MMDBError("an unsigned integer of \(h.size) bytes") }
@@ -145,7 +140,7 @@ struct MMDBRecord {
 
     var bool: Bool? {
         get throws(MMDBError) {
-            let h = try header
+            let h = header
             guard h.type == 14 else { return nil }
             guard h.size <= 1 else { throw MMDBError("a boolean of size \(h.size)") }
             return h.size == 1
@@ -154,11 +149,21 @@ struct MMDBRecord {
 
     // MARK: Reading bytes
 
-    private func hasText(_ key: StaticString) throws(MMDBError) -> Bool {
-        let h = try header
-        guard h.type == 2 else { throw MMDBError("a map key that is not a string") }
-        guard h.size == key.utf8CodeUnitCount else { return false }
-        return memcmp(try bytes(h).baseAddress!, key.utf8Start, h.size) == 0
+    /// The text of the map key at `at` (through a pointer) and where its value starts.
+    private static func key(_ section: UnsafeRawBufferPointer, _ at: Int) throws(MMDBError) -> (UnsafeRawBufferPointer, Int) {
+        let h = try header(section, at: at)
+        var text = h
+        if h.type == 1 {
+            text = try header(section, at: h.size)
+        }
+        guard text.type == 2 else { throw MMDBError(text.type == 1 ? "a pointer points at another pointer" : "a map key that is not a string") }
+        guard text.payload + text.size <= section.count else { throw MMDBError("a value runs past the end of its section") }
+        let next = h.type == 1 ? h.payload : h.payload + h.size
+        return (UnsafeRawBufferPointer(rebasing: section[text.payload..<(text.payload + text.size)]), next)
+    }
+
+    private static func equal(_ text: UnsafeRawBufferPointer, _ key: StaticString) -> Bool {
+        text.count == key.utf8CodeUnitCount && (text.count == 0 || memcmp(text.baseAddress!, key.utf8Start, text.count) == 0)
     }
 
     private func bytes(_ h: Header) throws(MMDBError) -> UnsafeRawBufferPointer {
