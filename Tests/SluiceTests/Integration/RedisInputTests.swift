@@ -34,10 +34,11 @@ struct RedisInputTests {
         #expect(try redis.processingLength("jobs") == 0)
     }
 
-    /// `kill -9` while items are in flight (small batches, memory queue): after a restart every item is delivered
+    /// `kill -9` while items are in flight (small batches; the memory queue, where items are removed once delivered,
+    /// and the persisted queue, where they are removed once written to it): after a restart every item is delivered
     /// at least once, none is missing, and both lists end empty.
-    @Test(arguments: [0.3, 0.8])
-    func killNineRereadsRatherThanLoses(afterSeconds seconds: Double) throws {
+    @Test(arguments: [(0.3, "memory"), (0.8, "memory"), (0.5, "persisted")])
+    func killNineRereadsRatherThanLoses(afterSeconds seconds: Double, queue: String) throws {
         let redis = try RedisServer()
         defer { #expect(redis.stop() == 0) }
         let work = TestPaths.temporaryDirectory()
@@ -47,7 +48,7 @@ struct RedisInputTests {
         let out = work.appendingPathComponent("out.jsonl").path
         let arguments = [
             "-e", Self.listConfig(port: redis.port, key: "crash", out: out, extra: "batch_count => 20"), "-w", "1", "-b", "20",
-            "--path.data", work.appendingPathComponent("data").path, "--api.enabled", "false",
+            "--path.data", work.appendingPathComponent("data").path, "--api.enabled", "false", "-S", "queue.type=\(queue)",
         ]
         let first = try SluiceProcess(arguments)
         #expect(first.waitUntil(30) { !redisTestIDs(inFile: out).isEmpty })
@@ -65,7 +66,7 @@ struct RedisInputTests {
         let ids = redisTestIDs(inFile: out)
         let missing = Set(0..<n).subtracting(ids)
         #expect(missing.isEmpty, "\(missing.count) items missing, e.g. \(missing.sorted().prefix(5))")
-        print("redis kill -9 after \(seconds) s: \(beforeRestart.count) delivered before, \(inFlight) in the processing list, \(ids.count - Set(ids).count) duplicates")
+        print("redis kill -9 after \(seconds) s (\(queue) queue): \(beforeRestart.count) delivered before, \(inFlight) in the processing list, \(ids.count - Set(ids).count) duplicates")
         #expect(try redis.integer(["LLEN", "crash"]) == 0)
         #expect(try redis.processingLength("crash") == 0)
     }
