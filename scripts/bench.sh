@@ -401,6 +401,50 @@ if [ -f /usr/share/uap-core/regexes.yaml ]; then
   echo "start-up to first event with useragent: $(startup_ms 'input { generator { count => 1 } } filter { useragent { source => "message" } } output { stdout { codec => dots } }')"
 fi
 
+# redis list -> null: redis-server on a free loopback port (no persistence) holds REDIS_N JSON items, pushed by
+# redis-cli --pipe before timing; the rate is items over the time from sluice's start until the list and the
+# input's processing lists are empty (an item is removed only once the null output has its event). Skipped when
+# redis-server is not installed (`make test-deps`).
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+  REDIS_N=${BENCH_REDIS_EVENTS:-1000000}
+  REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+  REDIS_PID=$!
+  until redis-cli -p "$REDIS_PORT" PING >/dev/null 2>&1; do sleep 0.05; done
+  echo "input { redis { port => $REDIS_PORT key => \"bench\" data_type => \"list\" } } output { null { } }" > "$WORK/redis.conf"
+  # Items left in the list and in every processing list of it.
+  redis_left() {
+    redis-cli -p "$REDIS_PORT" EVAL "local n = redis.call('LLEN', KEYS[1]) for _, k in ipairs(redis.call('KEYS', KEYS[1] .. ':sluice:processing:*')) do n = n + redis.call('LLEN', k) end return n" 1 bench
+  }
+  redis_case() {
+    local workers=$1 start end usage pid
+    python3 - "$REDIS_N" <<'PY' | redis-cli -p "$REDIS_PORT" --pipe >/dev/null
+import sys
+n = int(sys.argv[1])
+out = sys.stdout
+for c in range(0, n, 1000):
+    items = ['{"service":"checkout","level":"info","status":"200","msg":"request %d"}' % i for i in range(c, min(c + 1000, n))]
+    args = ["RPUSH", "bench"] + items
+    out.write("*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args))
+PY
+    start=$(date +%s.%N)
+    /usr/bin/time -f '%M %U %S' -o "$WORK/redis.time" "$BIN" -f "$WORK/redis.conf" -w "$workers" --log.level error \
+      --path.data "$WORK/data" --api.enabled false > /dev/null &
+    pid=$!
+    while [ "$(redis_left)" != 0 ]; do sleep 0.02; done
+    end=$(date +%s.%N)
+    kill -INT "$(pgrep -P "$pid")" 2>/dev/null || true  # sluice itself, by pid: time ignores SIGINT while its child runs
+    wait "$pid" || true
+    usage=$(tail -n 1 "$WORK/redis.time")
+    report "$start" "$end" "redis list -> null" "$workers" "$REDIS_N" "$usage"
+  }
+  for w in 1 2; do redis_case "$w"; done
+  redis-cli -p "$REDIS_PORT" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+  wait "$REDIS_PID" 2>/dev/null || true
+else
+  echo "redis list -> null: skipped (redis-server is not installed; run make test-deps)"
+fi
+
 # generator -> elasticsearch (noida-db on a free loopback port): events/s, bulk size and request latency, and the
 # ratio to the same run with the null output. Skipped when noida-db is not installed (`make test-deps`).
 if command -v noida-db >/dev/null 2>&1; then

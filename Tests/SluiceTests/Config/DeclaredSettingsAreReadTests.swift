@@ -13,6 +13,7 @@ import Testing
     static let acceptedWithoutEffect: [String: String] = [
         "periodic_flush": "Logstash's flush of stateful filters; no Sluice filter keeps state to flush",
         "yaml_load_strategy": "translate: how Logstash reads a YAML dictionary (at once or streamed); the dictionary is the same",
+        "batch_timeout": "redis output: Logstash's wait before a partial RPUSH batch; Sluice writes each worker batch when it arrives",
     ]
 
     /// One `@Setting` declaration: the Logstash name, the Swift property, where it is.

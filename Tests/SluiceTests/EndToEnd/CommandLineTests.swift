@@ -124,6 +124,7 @@ struct PluginRegistryTests {
             "filter/useragent": #"source => "agent""#, "filter/ruby": #"code => "event.set('x', 1)""#,
             "input/file": #"path => "/tmp/x.log" sincedb_path => "/dev/null""#,
             "filter/geoip": "source => \"[source][ip]\" database => \"\(TestMMDB.city)\"",
+            "input/redis": #"key => "k" data_type => "list""#, "output/redis": #"key => "k" data_type => "list""#,
             "input/beats": "port => 5044", "input/tcp": "port => 5000", "input/udp": "port => 5000",
             "output/tcp": #"host => "127.0.0.1" port => 5000"#, "output/udp": #"host => "127.0.0.1" port => "5000""#,
         ]
