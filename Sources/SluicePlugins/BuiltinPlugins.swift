@@ -8,6 +8,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .input(FileInput.self),
     .input(GeneratorInput.self),
     .input(HttpInput.self),
+    .input(KafkaInput.self),
     .input(PipelineInput.self),
     .input(StdinInput.self),
     .input(SyslogInput.self),
