@@ -40,6 +40,7 @@ public let builtinPlugins: [PluginDescriptor] = [
     .output(ElasticsearchOutput.self),
     .output(FileOutput.self),
     .output(HttpOutput.self),
+    .output(KafkaOutput.self),
     .output(NullOutput.self),
     .output(PipelineOutput.self),
     .output(StdoutOutput.self),
