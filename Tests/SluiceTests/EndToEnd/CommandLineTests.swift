@@ -125,7 +125,7 @@ struct PluginRegistryTests {
             "input/file": #"path => "/tmp/x.log" sincedb_path => "/dev/null""#,
             "filter/geoip": "source => \"[source][ip]\" database => \"\(TestMMDB.city)\"",
             "input/beats": "port => 5044", "input/tcp": "port => 5000", "input/udp": "port => 5000",
-            "output/tcp": #"host => "127.0.0.1" port => 5000"#, "output/udp": #"host => "127.0.0.1" port => "5000""#,
+            "output/tcp": #"host => "127.0.0.1" port => 5000"#, "output/kafka": #"topic_id => "logs""#, "output/udp": #"host => "127.0.0.1" port => "5000""#,
         ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
