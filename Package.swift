@@ -47,6 +47,12 @@ let package = Package(
             dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: releaseSettings
         ),
+        // librdkafka (Debian's librdkafka-dev), the client of the `kafka` input and output.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
@@ -54,7 +60,7 @@ let package = Package(
         .target(
             name: "SluicePlugins",
             dependencies: [
-                "SluiceCore", "CZlib", "CSluiceRuby",
+                "SluiceCore", "CZlib", "CSluiceRuby", "CRdKafka",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -157,16 +157,31 @@ public final class AcknowledgementTracker<Position: Sendable>: @unchecked Sendab
         return InputAcknowledgement(events: events) { [weak self] in self?.markSafe(id) }
     }
 
+    /// Registers a position reached with no event to wait for (a Kafka record the codec made nothing of): it
+    /// becomes safe as soon as everything registered before it is.
+    public func registerSafe(_ position: Position) {
+        lock.withLock {
+            defer { nextID += 1 }
+            pending.append((nextID, position, true))
+            advanceSafePrefix()
+        }
+    }
+
     private func markSafe(_ id: Int) {
         lock.withLock {
             guard let i = pending.firstIndex(where: { $0.id == id }) else { return }
             pending[i].safe = true
-            var n = 0
-            while n < pending.count && pending[n].safe { n += 1 }
-            if n > 0 {
-                safePosition = pending[n - 1].position
-                pending.removeFirst(n)
-            }
+            advanceSafePrefix()
+        }
+    }
+
+    /// Under `lock`: drops the safe prefix of `pending`, remembering its last position.
+    private func advanceSafePrefix() {
+        var n = 0
+        while n < pending.count && pending[n].safe { n += 1 }
+        if n > 0 {
+            safePosition = pending[n - 1].position
+            pending.removeFirst(n)
         }
     }
 

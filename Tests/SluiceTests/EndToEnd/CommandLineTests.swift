@@ -126,7 +126,7 @@ struct PluginRegistryTests {
             "filter/geoip": "source => \"[source][ip]\" database => \"\(TestMMDB.city)\"",
             "input/redis": #"key => "k" data_type => "list""#, "output/redis": #"key => "k" data_type => "list""#,
             "input/beats": "port => 5044", "input/tcp": "port => 5000", "input/udp": "port => 5000",
-            "output/tcp": #"host => "127.0.0.1" port => 5000"#, "output/udp": #"host => "127.0.0.1" port => "5000""#,
+            "output/tcp": #"host => "127.0.0.1" port => 5000"#, "output/kafka": #"topic_id => "logs""#, "output/udp": #"host => "127.0.0.1" port => "5000""#,
         ]
         for d in builtinPlugins where d.kind != .codec {
             let section = d.kind == .input ? "input" : d.kind == .filter ? "filter" : "output"
