@@ -175,19 +175,20 @@ struct MMDBRecord {
         try MMDBRecord.bigEndian(section, at, count)
     }
 
-    private static func byte(_ section: UnsafeRawBufferPointer, _ at: Int) throws(MMDBError) -> Int {
+    static func byte(_ section: UnsafeRawBufferPointer, _ at: Int) throws(MMDBError) -> Int {
         guard at >= 0, at < section.count else { throw MMDBError("a value runs past the end of its section") }
         return Int(section[at])
     }
 
-    private static func bigEndian(_ section: UnsafeRawBufferPointer, _ at: Int, _ count: Int) throws(MMDBError) -> UInt64 {
+    static func bigEndian(_ section: UnsafeRawBufferPointer, _ at: Int, _ count: Int) throws(MMDBError) -> UInt64 {
         guard at >= 0, count >= 0, at + count <= section.count else { throw MMDBError("a value runs past the end of its section") }
         var v: UInt64 = 0
         for k in 0..<count { v = v << 8 | UInt64(section[at + k]) }
         return v
     }
 
-    /// The control byte at `at`: type, size (for a pointer, its target) and where the payload starts.
+    /// The control byte at `at`: type, size (for a pointer, its target) and where the payload starts. The whole-record
+    /// decoder (`MMDBDecoder`) reads control bytes with it too.
     static func header(_ section: UnsafeRawBufferPointer, at start: Int) throws(MMDBError) -> Header {
         var at = start
         let control = try byte(section, at)

@@ -288,53 +288,21 @@ struct MMDBDecoder {
         try decode(at: offset, depth: 0)
     }
 
-    private func byte(_ at: Int) throws(MMDBError) -> Int {
-        guard at >= 0, at < section.count else { throw MMDBError("a value runs past the end of its section") }
-        return Int(section[at])
-    }
-
     private func bigEndian(_ at: Int, _ count: Int) throws(MMDBError) -> UInt64 {
-        guard at >= 0, count >= 0, at + count <= section.count else { throw MMDBError("a value runs past the end of its section") }
-        var v: UInt64 = 0
-        for k in 0..<count { v = v << 8 | UInt64(section[at + k]) }
-        return v
+        try MMDBRecord.bigEndian(section, at, count)
     }
 
     private func decode(at start: Int, depth: Int) throws(MMDBError) -> (value: MMDBValue, next: Int) {
         guard depth <= MMDBDecoder.maximumDepth else { throw MMDBError("values nested deeper than \(MMDBDecoder.maximumDepth) levels") }
-        var at = start
-        let control = try byte(at)
-        at += 1
-        var type = control >> 5
-        if type == 1 {
+        let header = try MMDBRecord.header(section, at: start)
+        if header.type == 1 {
             // A pointer: its target is decoded, and decoding goes on after the pointer itself.
-            let sizeBits = (control >> 3) & 0x3
-            let high = UInt64(control & 0x7)
-            let target: UInt64
-            switch sizeBits {
-            case 0: target = high << 8 | (try bigEndian(at, 1))
-            case 1: target = (high << 16 | (try bigEndian(at, 2))) + 2048
-            case 2: target = (high << 24 | (try bigEndian(at, 3))) + 526_336
-            default: target = try bigEndian(at, 4)
-            }
-            at += sizeBits + 1
-            guard target < UInt64(section.count) else { throw MMDBError("a pointer points outside its section") }
-            if try byte(Int(target)) >> 5 == 1 { throw MMDBError("a pointer points at another pointer") }
-            let (value, _) = try decode(at: Int(target), depth: depth + 1)
-            return (value, at)
+            if try MMDBRecord.header(section, at: header.size).type == 1 { throw MMDBError("a pointer points at another pointer") }
+            let (value, _) = try decode(at: header.size, depth: depth + 1)
+            return (value, header.payload)
         }
-        if type == 0 {
-            type = 7 + (try byte(at))
-            at += 1
-            guard type >= 8 else { throw MMDBError("an invalid extended type") }
-        }
-        var size = control & 0x1F
-        switch size {
-        case 29: size = 29 + (try byte(at)); at += 1
-        case 30: size = 285 + Int(try bigEndian(at, 2)); at += 2
-        case 31: size = 65_821 + Int(try bigEndian(at, 3)); at += 3
-        default: break
-        }
+        let type = header.type, size = header.size
+        var at = header.payload
         func payload() throws(MMDBError) -> UnsafeRawBufferPointer {
             guard at + size <= section.count else { throw MMDBError("a value runs past the end of its section") }
             return UnsafeRawBufferPointer(rebasing: section[at..<(at + size)])
