@@ -4,8 +4,8 @@
     python3 kafka_harness.py
         Starts the server, prints one JSON line {"port": PORT, "data_dir": DIR} once it answers, then serves until
         its standard input closes (the test ended or crashed) or it gets SIGTERM; either way it stops the server.
-        A line "restart S" on standard input stops the server (data kept), waits S seconds, starts it again and
-        answers "restarted".
+        A line "restart S" on standard input stops the server (data kept) and answers "stopped" once it is down, then
+        waits S seconds, starts it again and answers "restarted".
 
     python3 kafka_harness.py create-topic PORT NAME PARTITIONS
         Creates a topic through the Kafka admin protocol (kafka-python), since the server auto-creates topics with
@@ -132,6 +132,7 @@ def serve():
             parts = line.split()
             if parts and parts[0] == "restart":
                 server.stop()
+                print("stopped", flush=True)
                 time.sleep(float(parts[1]) if len(parts) > 1 else 1.0)
                 server.start()
                 print("restarted", flush=True)

@@ -52,10 +52,15 @@ final class KafkaHarness: @unchecked Sendable {
 
     var bootstrap: String { "127.0.0.1:\(port)" }
 
-    /// Stops the server (data kept), waits `seconds`, starts it again; returns once it answers.
-    func restart(down seconds: Double) {
+    /// Stops the server (data kept) and returns once it is down; it starts again `seconds` later.
+    func beginRestart(down seconds: Double) {
         input.fileHandleForWriting.write(Data("restart \(seconds)\n".utf8))
-        _ = Self.readLine(output)
+        _ = Self.readLine(output)  // "stopped"
+    }
+
+    /// Waits until the server `beginRestart` stopped serves again.
+    func waitUntilRestarted() {
+        _ = Self.readLine(output)  // "restarted"
     }
 
     /// Creates a topic with `partitions` partitions.
