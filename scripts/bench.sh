@@ -445,6 +445,9 @@ else
   echo "redis list -> null: skipped (redis-server is not installed; run make test-deps)"
 fi
 
+# Kafka: stdin -> kafka and kafka -> null against kcat on the same server (scripts/bench-kafka.sh).
+bash "$(dirname "$0")/bench-kafka.sh" "$BIN"
+
 # generator -> elasticsearch (noida-db on a free loopback port): events/s, bulk size and request latency, and the
 # ratio to the same run with the null output. Skipped when noida-db is not installed (`make test-deps`).
 if command -v noida-db >/dev/null 2>&1; then

@@ -99,8 +99,9 @@ public final class KafkaOutput: Output, @unchecked Sendable {
     private let lock = Lock()
     /// The producer's opaque: librdkafka's log and error callbacks find the logger through it.
     private let log: KafkaLog
-    // Guarded by `lock`: the producer, made on the first batch.
+    // Guarded by `lock`: the producer, made on the first batch, and the thread serving its delivery reports.
     private var producer: OpaquePointer?
+    private var poller: (thread: SluiceCore.Thread, running: KafkaPollFlag)?
 
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
@@ -116,6 +117,11 @@ public final class KafkaOutput: Output, @unchecked Sendable {
     public func close() {
         lock.withLock {
             guard let producer else { return }
+            if let poller {
+                poller.running.stop()
+                poller.thread.join()
+                self.poller = nil
+            }
             let left = rd_kafka_flush(producer, 10_000)
             if left != RD_KAFKA_RESP_ERR_NO_ERROR {
                 context.logger.warn("Kafka producer closed with messages still waiting: \(KafkaError.text(left))")
@@ -150,6 +156,20 @@ public final class KafkaOutput: Output, @unchecked Sendable {
                 rd_kafka_conf_destroy(conf)
                 throw KafkaError("cannot create the Kafka producer: \(String(cString: message))")
             }
+            // One thread serves the delivery reports (as the Java producer's sender thread does), so a worker
+            // waiting for its batch sleeps until its last report instead of polling for everyone's.
+            let running = KafkaPollFlag()
+            // librdkafka handles are thread-safe; rd_kafka_poll may be called from any thread.
+            nonisolated(unsafe) let polled = handle
+            do {
+                let thread = try SluiceCore.Thread(name: "kafka-out-poll") {
+                    while running.isRunning { rd_kafka_poll(polled, 100) }
+                }
+                poller = (thread, running)
+            } catch {
+                rd_kafka_destroy(handle)
+                throw KafkaError("cannot start the Kafka producer's delivery thread: \(error)")
+            }
             producer = handle
             return handle
         }
@@ -173,8 +193,9 @@ public final class KafkaOutput: Output, @unchecked Sendable {
         var pending = Array(messages.indices)
         var attempt = 0
         while !pending.isEmpty {
-            let deliveries = pending.map { i in produce(messages[i], rk) }
-            for d in deliveries { d.wait(rk, shouldStop: { self.context.shutdown.isRequested }) }
+            let group = KafkaDeliveryGroup(count: pending.count)
+            let deliveries = pending.map { i in produce(messages[i], rk, group) }
+            group.wait(rk, shouldStop: { self.context.shutdown.isRequested })
             var again: [Int] = []
             for (i, d) in zip(pending, deliveries) {
                 switch Self.classify(d.error) {
@@ -223,8 +244,8 @@ public final class KafkaOutput: Output, @unchecked Sendable {
     }
 
     /// Hands one message to librdkafka; the returned delivery completes with its report (or at once on a local error).
-    private func produce(_ message: Message, _ rk: OpaquePointer) -> KafkaDelivery {
-        let delivery = KafkaDelivery()
+    private func produce(_ message: Message, _ rk: OpaquePointer, _ group: KafkaDeliveryGroup) -> KafkaDelivery {
+        let delivery = KafkaDelivery(group)
         while true {
             var headerList: OpaquePointer? = nil
             if !message.headers.isEmpty {
@@ -285,34 +306,61 @@ public final class KafkaOutput: Output, @unchecked Sendable {
     }
 }
 
-/// The delivery report of one produced message, completed on whichever thread serves `rd_kafka_poll` (any worker).
+/// The delivery report of one produced message, completed on the producer's delivery thread (or at once on a local
+/// error); its batch's `KafkaDeliveryGroup` is told.
 final class KafkaDelivery: @unchecked Sendable {
-    private let lock = Lock()
-    private var done = false
+    private let group: KafkaDeliveryGroup
+    // Written once, before `group.completeOne()`; read after the group's wait (the group's lock orders them).
     private(set) var error = RD_KAFKA_RESP_ERR_NO_ERROR
     private(set) var reason = ""
 
+    init(_ group: KafkaDeliveryGroup) { self.group = group }
+
     func complete(_ error: rd_kafka_resp_err_t, _ reason: String) {
+        self.error = error
+        self.reason = reason
+        group.completeOne()
+    }
+}
+
+/// The deliveries of one batch: the worker that produced them waits until the last report has arrived.
+final class KafkaDeliveryGroup: @unchecked Sendable {
+    private let lock = Lock(conditions: 1)
+    private var remaining: Int
+
+    init(count: Int) { remaining = count }
+
+    /// Called once per delivery, on the delivery thread or the producing worker.
+    func completeOne() {
         lock.withLock {
-            self.error = error
-            self.reason = reason
-            done = true
+            remaining -= 1
+            if remaining == 0 { lock.signal() }
         }
     }
 
-    var isDone: Bool { lock.withLock { done } }
-
-    /// Serves delivery reports until this one has arrived; on shutdown, purges what is still queued so the wait ends.
+    /// Waits for every report; on shutdown gives in-flight messages a moment, then purges what has not been sent,
+    /// so that the reports (purged) still arrive and the wait ends. The worker that produced the batch.
     func wait(_ rk: OpaquePointer, shouldStop: () -> Bool) {
         var purged = false
-        while !isDone {
-            rd_kafka_poll(rk, 50)
-            if !purged && shouldStop() && !isDone {
-                // Give in-flight messages a moment, then give up on what has not been sent.
+        lock.lock()
+        while remaining > 0 {
+            lock.wait(milliseconds: 100)
+            if remaining > 0 && !purged && shouldStop() {
+                lock.unlock()
                 rd_kafka_flush(rk, 2000)
-                if !isDone { rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE)) }
+                rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE))
+                lock.lock()
                 purged = true
             }
         }
+        lock.unlock()
     }
+}
+
+/// Whether a kafka output's delivery thread keeps polling (cleared by `close`).
+final class KafkaPollFlag: @unchecked Sendable {
+    private let lock = Lock()
+    private var running = true
+    var isRunning: Bool { lock.withLock { running } }
+    func stop() { lock.withLock { running = false } }
 }
