@@ -254,6 +254,17 @@ extension CBORByteReading {
         return v
     }
 
+    /// The floating-point number of a major-type-7 header whose low five bits are `info` (25 half, 26 single, 27
+    /// double precision); nil for another simple value.
+    mutating func readFloat(_ info: UInt8) throws(CBORDecodingError) -> Double? {
+        switch info {
+        case 25: return CBORDecoder.halfToDouble(UInt16(try readUInt(byteCount: 2)))
+        case 26: return Double(Float(bitPattern: UInt32(try readUInt(byteCount: 4))))
+        case 27: return Double(bitPattern: try readUInt(byteCount: 8))
+        default: return nil
+        }
+    }
+
     /// The argument of a header whose low five bits are `info`; nil for indefinite length (31).
     mutating func readArgument(_ info: UInt8) throws(CBORDecodingError) -> UInt64? {
         switch info {
@@ -439,13 +450,11 @@ struct CBORDecoder: CBORByteReading {
     }
 
     private mutating func decodeSimple(_ info: UInt8) throws(CBORDecodingError) -> CBORItem {
+        if let number = try readFloat(info) { return .float(number) }
         switch info {
         case 20: return .bool(false)
         case 21: return .bool(true)
         case 22, 23: return .null
-        case 25: return .float(CBORDecoder.halfToDouble(UInt16(try readUInt(byteCount: 2))))
-        case 26: return .float(Double(Float(bitPattern: UInt32(try readUInt(byteCount: 4)))))
-        case 27: return .float(Double(bitPattern: try readUInt(byteCount: 8)))
         case 31: throw failure("unexpected break")
         default: throw failure("unsupported simple value \(info)")
         }

@@ -419,13 +419,11 @@ struct CBOREventDecoder: CBORByteReading {
     }
 
     private mutating func decodeSimple(_ info: UInt8) throws(CBORDecodingError) -> Value {
+        if let number = try readFloat(info) { return .double(number) }
         switch info {
         case 20: return .bool(false)
         case 21: return .bool(true)
         case 22, 23: return .null
-        case 25: return .double(CBORDecoder.halfToDouble(UInt16(try readUInt(byteCount: 2))))
-        case 26: return .double(Double(Float(bitPattern: UInt32(try readUInt(byteCount: 4)))))
-        case 27: return .double(Double(bitPattern: try readUInt(byteCount: 8)))
         case 31: throw failure("unexpected break")
         default: throw failure("unsupported simple value \(info)")
         }
