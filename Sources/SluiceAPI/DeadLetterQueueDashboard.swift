@@ -351,9 +351,13 @@ enum DeadLetterQueueDashboard {
           loadPage();
         }
 
+        // Only the newest page request draws: a slower answer to an older one (a refresh still under way when the
+        // user picks the archive or another signature) would otherwise replace the rows the user asked for.
+        let pageRequest = 0;
         async function loadPage() {
           const id = state.pipeline;
           if (id === null) return;
+          const ticket = ++pageRequest;
           $("browser").hidden = false;
           $("browser-title").textContent = (state.archive ? "Archive of " : "Entries of ") + id;
           $("filter").hidden = !state.signature;
@@ -367,12 +371,14 @@ enum DeadLetterQueueDashboard {
           try {
             body = await api(pipelinePath(id) + "/entries?" + params.toString());
           } catch (e) {
-            notice("Could not read the entries: " + e.message, true);
+            if (ticket === pageRequest) notice("Could not read the entries: " + e.message, true);
             return;
           }
+          if (ticket !== pageRequest) return;
           state.next = body.next || null;
           const rows = (body.entries || []).map(row);
           $("entries").replaceChildren(...rows.flat());
+          $("entries").dataset.view = state.archive ? "archive" : "entries";
           if (!rows.length) $("entries").append(el("tr", null, el("td", { colspan: "6", class: "empty" }, "No entries on this page.")));
           $("page-label").textContent = "Page " + state.cursors.length;
           $("previous").disabled = state.cursors.length === 1;

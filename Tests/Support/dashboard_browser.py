@@ -307,9 +307,14 @@ def main():
         check(len(archived["entries"]) > 0, "the test's archive holds entries")
         loads = browser.evaluate("Number(document.body.dataset.pageLoads)")
         browser.click("[data-pipeline=%s] button.archive" % json.dumps(args.pipeline))
-        browser.wait_for("Number(document.body.dataset.pageLoads) > %d" % loads, "the archive page")
+        # A refresh still under way from the redrive may draw once more after the click: wait for the archive's rows.
+        browser.wait_for("Number(document.body.dataset.pageLoads) > %d && document.getElementById('entries').dataset.view === 'archive'"
+                         % loads, "the archive page")
         shown = browser.evaluate(READ_PAGE)["rows"]
-        check([r["id"] for r in shown] == [e["id"] for e in archived["entries"]], "the archive view lists the API's archive")
+        check([r["id"] for r in shown] == [e["id"] for e in archived["entries"]],
+              "the archive view lists the API's archive: shown %r, API %r, title %r"
+              % ([r["id"] for r in shown], [e["id"] for e in archived["entries"]],
+                 browser.evaluate("document.getElementById('browser-title').textContent")))
         title = browser.evaluate("document.getElementById('browser-title').textContent")
         check(title == "Archive of " + args.pipeline, "archive title %r" % title)
         if credentials:
