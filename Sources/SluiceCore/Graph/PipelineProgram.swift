@@ -58,8 +58,22 @@ public final class PipelineProgram: @unchecked Sendable {
     /// outputs it reached. Returns whether every event is done (none kept for a later run).
     @discardableResult
     func runOutputs(_ events: [Event], _ ledger: inout BatchLedger) -> Bool {
-        guard !events.isEmpty else { return true }
+        sendToOutputs(events, &ledger)
+        return settleOutputs(events, &ledger)
+    }
+
+    /// Hands the events to the outputs their conditions select; pipelined outputs leave their deliveries in
+    /// `ledger.inFlight` when the ledger defers them.
+    func sendToOutputs(_ events: [Event], _ ledger: inout BatchLedger) {
+        guard !events.isEmpty else { return }
         Step.deliver(outputSteps, events, self, &ledger)
+    }
+
+    /// Finishes the deliveries still in flight (waiting for them) and counts each event's strongest fate over the
+    /// outputs it reached. Returns whether every event is done (none kept for a later run).
+    func settleOutputs(_ events: [Event], _ ledger: inout BatchLedger) -> Bool {
+        for delivery in ledger.inFlight { delivery.finish() }
+        ledger.inFlight = []
         var done = true
         for e in events where !e.cancelled {
             switch e.fate {
@@ -149,7 +163,7 @@ indirect enum Step: @unchecked Sendable {
         for step in steps {
             if events.isEmpty { return }
             switch step {
-            case .output(let stage): stage.send(events)
+            case .output(let stage): stage.send(events, &ledger)
             case .branch(let clauses, let otherwise):
                 let failedBefore = ledger.deadLettered + ledger.dropped
                 let buckets = partition(events, clauses, program, &ledger)
@@ -268,19 +282,42 @@ final class FilterStage: @unchecked Sendable {
 final class OutputStage: @unchecked Sendable {
     let plugin: BuiltPlugin
     let output: any Output
+    /// The same output when it can leave deliveries in flight.
+    let pipelined: (any PipelinedOutput)?
     let metrics: PluginMetrics?
 
     init(_ plugin: BuiltPlugin, metrics: PluginMetrics) {
         self.plugin = plugin
         self.output = plugin.instance as! any Output
+        self.pipelined = plugin.instance as? any PipelinedOutput
         self.metrics = plugin.collectsMetrics ? metrics : nil
     }
 
-    /// Hands `events` to the output and keeps, on each event, the strongest fate any output reported for it.
-    func send(_ events: [Event]) {
+    /// Hands `events` to the output. Its outcome is applied to the events now, or, for a pipelined output when the
+    /// ledger defers deliveries, once the worker finishes the delivery left in `ledger.inFlight`.
+    func send(_ events: [Event], _ ledger: inout BatchLedger) {
         let started = metrics == nil ? 0 : Clock.nanoseconds()
-        let outcome = output.receive(events)
-        for (event, fate) in outcome.exceptions where fate > event.fate { event.fate = fate }
-        metrics?.record(in: events.count, out: events.count, nanoseconds: Clock.nanoseconds() - started)
+        if let pipelined, ledger.defersDeliveries {
+            ledger.inFlight.append(OutputInFlight(stage: self, count: events.count, delivery: pipelined.begin(events), started: started))
+            return
+        }
+        apply(output.receive(events), count: events.count, started: started)
     }
+
+    /// Keeps, on each event, the strongest fate any output reported for it, and counts the send.
+    func apply(_ outcome: OutputOutcome, count: Int, started: Int) {
+        for (event, fate) in outcome.exceptions where fate > event.fate { event.fate = fate }
+        metrics?.record(in: count, out: count, nanoseconds: Clock.nanoseconds() - started)
+    }
+}
+
+/// A pipelined output's delivery of part of a batch, not yet finished.
+struct OutputInFlight {
+    let stage: OutputStage
+    let count: Int
+    let delivery: any OutputDelivery
+    let started: Int
+
+    /// Waits for the delivery and applies its outcome to the events.
+    func finish() { stage.apply(delivery.finish(), count: count, started: started) }
 }

@@ -137,6 +137,32 @@ extension Output {
     public static var defaultCodec: String { "plain" }
 }
 
+/// An output whose sends complete later, as a Kafka producer's delivery reports do: `begin` hands a batch over and
+/// returns at once, so the worker can go on with its next batches while the earlier ones are in flight (a few per
+/// worker, finished in order); the batch is acknowledged only once its delivery has finished. `receive` stays the
+/// one-batch form (`begin(events).finish()`). Called on worker threads, concurrently.
+public protocol PipelinedOutput: Output {
+    /// Hands one batch (never empty) over without waiting for its fate.
+    func begin(_ events: [Event]) -> any OutputDelivery
+}
+
+/// One batch a `PipelinedOutput` has taken and not yet finished. Used by the worker that began it, only.
+public protocol OutputDelivery: AnyObject {
+    /// Whether `finish` would return without waiting (every report is in).
+    var isSettled: Bool { get }
+    /// Waits for the batch's fate, retries what is worth retrying and reports what became of each event, as
+    /// `Output.receive` does.
+    func finish() -> OutputOutcome
+}
+
+/// A delivery whose outcome was known when it began (the output could not even start sending).
+public final class FinishedDelivery: OutputDelivery {
+    private let outcome: OutputOutcome
+    public init(_ outcome: OutputOutcome) { self.outcome = outcome }
+    public var isSettled: Bool { true }
+    public func finish() -> OutputOutcome { outcome }
+}
+
 /// Turns bytes into events and events into bytes.
 ///
 /// Decoding keeps state (a partial line), so each input owns its codec instance; `encode` must be safe to call

@@ -461,6 +461,17 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
                 if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
+        return takeLocked(max: max)
+    }
+
+    public func takeIfReady(max: Int) -> QueueBatch? {
+        monitor.lock.withLock {
+            monitor.closed && !settings.drain ? nil : takeLocked(max: max)
+        }
+    }
+
+    /// Takes up to `max` unread events from the oldest page holding any; the caller holds the monitor's lock.
+    private func takeLocked(max: Int) -> QueueBatch? {
         guard let page = tails.first(where: { $0.unreadCount > 0 }) ?? (head.unreadCount > 0 ? head : nil) else { return nil }
         let n = Swift.min(max, page.unreadCount)
         let first = page.readSeq

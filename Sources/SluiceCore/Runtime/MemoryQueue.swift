@@ -76,6 +76,15 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
                 if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
+        return takeLocked(max: max)
+    }
+
+    public func takeIfReady(max: Int) -> QueueBatch? {
+        monitor.lock.withLock { takeLocked(max: max) }
+    }
+
+    /// Takes up to `max` of the waiting events; the caller holds the monitor's lock.
+    private func takeLocked(max: Int) -> QueueBatch? {
         let n = Swift.min(max, count)
         if n == 0 { return nil }
         var batch: [Event] = []

@@ -249,9 +249,7 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        while let batch = queue.take(max: settings.batchSize, delayMillis: settings.batchDelayMillis) {
-            process(batch)
-        }
+        runBatches()
         let last = lock.withLock { () -> Bool in
             runningWorkers -= 1
             return runningWorkers == 0
@@ -295,30 +293,72 @@ public final class Pipeline: @unchecked Sendable {
     /// Runs one batch through filters and outputs without a queue (tests and benchmarks).
     public func process(_ batch: [Event]) {
         ledger.processing.add(batch.count, ordering: .relaxed)
-        _ = run(QueueBatch(events: batch))
+        _ = settle(start(QueueBatch(events: batch), defersDeliveries: false))
     }
 
-    /// Runs one batch taken from the queue and acknowledges it unless an output kept some of its events.
-    private func process(_ batch: QueueBatch) {
-        if run(batch) { queue.acknowledge(batch) }
-    }
+    /// Batches a worker keeps in flight at most (pipelined outputs): enough to hide a broker's round trip, few
+    /// enough that a crash re-reads little.
+    static let maxBatchesInFlight = 8
 
-    /// Filters and outputs for one batch, with the ledger's accounting; returns whether every event is done.
-    private func run(_ batch: QueueBatch) -> Bool {
-        var counts = BatchLedger()
-        guard program.collectsMetrics else {
-            let done = program.runOutputs(program.runFilters(batch.events, &counts), &counts)
-            ledger.record(counts, taken: batch.events.count)
-            return done
+    /// Takes batches and runs them. While pipelined outputs have deliveries in flight the worker goes on with the
+    /// batches already waiting, finishing the oldest when the window is full or the queue is empty, so a delivery
+    /// never waits on a quiet queue.
+    private func runBatches() {
+        var window: [InFlightBatch] = []
+        while true {
+            let next = window.isEmpty
+                ? queue.take(max: settings.batchSize, delayMillis: settings.batchDelayMillis)
+                : queue.takeIfReady(max: settings.batchSize)
+            guard let batch = next else {
+                if window.isEmpty { return }
+                finish(window.removeFirst())
+                continue
+            }
+            let running = start(batch, defersDeliveries: true)
+            if running.counts.inFlight.isEmpty { finish(running) } else { window.append(running) }
+            while let oldest = window.first, window.count > Self.maxBatchesInFlight || oldest.isSettled {
+                finish(window.removeFirst())
+            }
         }
-        let started = Clock.nanoseconds()
-        let metrics = program.metrics
-        metrics.eventsFiltered.add(batch.events.count, ordering: .relaxed)
+    }
+
+    /// A batch between its filters and the end of its outputs' deliveries.
+    struct InFlightBatch {
+        let batch: QueueBatch
+        let survivors: [Event]
+        var counts: BatchLedger
+        /// When it started (0 without metrics).
+        let started: Int
+
+        var isSettled: Bool { counts.inFlight.allSatisfy { $0.delivery.isSettled } }
+    }
+
+    /// Filters a batch and hands the survivors to the outputs.
+    private func start(_ batch: QueueBatch, defersDeliveries: Bool) -> InFlightBatch {
+        var counts = BatchLedger()
+        counts.defersDeliveries = defersDeliveries
+        let started = program.collectsMetrics ? Clock.nanoseconds() : 0
+        if program.collectsMetrics { program.metrics.eventsFiltered.add(batch.events.count, ordering: .relaxed) }
         let survivors = program.runFilters(batch.events, &counts)
-        let done = program.runOutputs(survivors, &counts)
-        metrics.eventsOut.add(survivors.count, ordering: .relaxed)
-        metrics.durationNanos.add(Clock.nanoseconds() - started, ordering: .relaxed)
-        ledger.record(counts, taken: batch.events.count)
+        program.sendToOutputs(survivors, &counts)
+        return InFlightBatch(batch: batch, survivors: survivors, counts: counts, started: started)
+    }
+
+    /// Settles a batch and acknowledges it unless an output kept some of its events.
+    private func finish(_ running: InFlightBatch) {
+        if settle(running) { queue.acknowledge(running.batch) }
+    }
+
+    /// Finishes a batch's deliveries and adds its counts to the ledger; returns whether every event is done.
+    private func settle(_ running: InFlightBatch) -> Bool {
+        var counts = running.counts
+        let done = program.settleOutputs(running.survivors, &counts)
+        if program.collectsMetrics {
+            let metrics = program.metrics
+            metrics.eventsOut.add(running.survivors.count, ordering: .relaxed)
+            metrics.durationNanos.add(Clock.nanoseconds() - running.started, ordering: .relaxed)
+        }
+        ledger.record(counts, taken: running.batch.events.count)
         return done
     }
 

@@ -52,11 +52,16 @@ public struct PipelineLedgerSnapshot: Sendable, Equatable {
     }
 }
 
-/// The counts of one batch as a worker moves it through filters and outputs (no atomics until the end).
+/// The counts of one batch as a worker moves it through filters and outputs (no atomics until the end), and the
+/// deliveries its pipelined outputs still have in flight.
 struct BatchLedger {
     var created = 0
     var delivered = 0
     var deadLettered = 0
     var dropped = 0
     var undelivered = 0
+    /// Whether pipelined outputs may leave their deliveries in `inFlight` (a worker's batches), rather than finish
+    /// them before `send` returns.
+    var defersDeliveries = false
+    var inFlight: [OutputInFlight] = []
 }

@@ -19,6 +19,9 @@ public protocol PipelineQueue: AnyObject, Sendable {
     /// Takes up to `max` events: waits for the first indefinitely (until closed), then up to `delayMillis` for
     /// more. Nil once the queue is closed and nothing is left to take.
     func take(max: Int, delayMillis: Int) -> QueueBatch?
+    /// Takes up to `max` events that are already waiting, without waiting for any; nil when none is (a worker with
+    /// output deliveries still in flight finishes those instead of sleeping on the queue).
+    func takeIfReady(max: Int) -> QueueBatch?
     /// Every output is done with every event of `batch`.
     func acknowledge(_ batch: QueueBatch)
     /// No more pushes (the inputs have ended). Workers drain what is left, as far as `drainsOnClose` says.

@@ -10,7 +10,7 @@ import SluiceCore
 /// `retry_backoff_ms` — forever unless `retries` is set, as Logstash does — and a message that can never be written
 /// (too large, unknown topic, invalid record, retries used up) goes to the DLQ with librdkafka's or the broker's
 /// reason, where Logstash drops it. Called on worker threads, concurrently.
-public final class KafkaOutput: Output, @unchecked Sendable {
+public final class KafkaOutput: PipelinedOutput, @unchecked Sendable {
     public static let name = "kafka"
     public static let summary = "Writes events to Kafka topics; undeliverable messages go to the DLQ with the broker's reason."
 
@@ -94,14 +94,13 @@ public final class KafkaOutput: Output, @unchecked Sendable {
 
     let settings: Settings
     let context: PluginContext
-    private let codec: any Codec
-    private let headers: [(name: String, value: Template)]
+    let codec: any Codec
+    let headers: [(name: String, value: Template)]
     private let lock = Lock()
     /// The producer's opaque: librdkafka's log and error callbacks find the logger through it.
     private let log: KafkaLog
-    // Guarded by `lock`: the producer, made on the first batch, and the thread serving its delivery reports.
+    /// The producer, made on the first batch (guarded by `lock`).
     private var producer: OpaquePointer?
-    private var poller: (thread: SluiceCore.Thread, running: KafkaPollFlag)?
 
     public init(settings: Settings, context: PluginContext) throws {
         self.settings = settings
@@ -117,11 +116,6 @@ public final class KafkaOutput: Output, @unchecked Sendable {
     public func close() {
         lock.withLock {
             guard let producer else { return }
-            if let poller {
-                poller.running.stop()
-                poller.thread.join()
-                self.poller = nil
-            }
             let left = rd_kafka_flush(producer, 10_000)
             if left != RD_KAFKA_RESP_ERR_NO_ERROR {
                 context.logger.warn("Kafka producer closed with messages still waiting: \(KafkaError.text(left))")
@@ -135,143 +129,122 @@ public final class KafkaOutput: Output, @unchecked Sendable {
         try lock.withLock {
             if let producer { return producer }
             let conf = try settings.configuration().make()
-            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
-                guard let message, let opaque = message.pointee._private else { return }
-                Unmanaged<KafkaDelivery>.fromOpaque(opaque).takeRetainedValue().complete(message.pointee.err, KafkaOutput.errorText(message))
-            }
             rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(log).toOpaque())
+            // Delivery reports and errors are served by librdkafka's own background thread (as the Java producer's
+            // sender thread does): a worker waiting for its batch sleeps until its last report, and nobody polls.
+            rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR)
+            rd_kafka_conf_set_background_event_cb(conf) { _, event, opaque in
+                guard let event else { return }
+                defer { rd_kafka_event_destroy(event) }
+                switch rd_kafka_event_type(event) {
+                case RD_KAFKA_EVENT_DR:
+                    while let message = rd_kafka_event_message_next(event) {
+                        if let report = message.pointee._private { KafkaReports.report(report, message.pointee.err) }
+                    }
+                case RD_KAFKA_EVENT_ERROR:
+                    guard let opaque else { return }
+                    let error = rd_kafka_event_error(event)
+                    Unmanaged<KafkaLog>.fromOpaque(opaque).takeUnretainedValue().logger.rateLimited(.warn, key: "kafka-error-\(error.rawValue)",
+                        "Kafka producer: \(rd_kafka_event_error_string(event).map { String(cString: $0) } ?? KafkaError.text(error))")
+                default: break
+                }
+            }
             rd_kafka_conf_set_log_cb(conf) { rk, level, facility, text in
                 guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
                 let logger = Unmanaged<KafkaLog>.fromOpaque(opaque).takeUnretainedValue().logger
                 let message = "librdkafka \(facility.map { String(cString: $0) } ?? ""): \(text.map { String(cString: $0) } ?? "")"
                 if level <= 3 { logger.error(message) } else if level <= 5 { logger.warn(message) } else { logger.debug(message) }
             }
-            rd_kafka_conf_set_error_cb(conf) { _, error, reason, opaque in
-                guard let opaque else { return }
-                Unmanaged<KafkaLog>.fromOpaque(opaque).takeUnretainedValue().logger.rateLimited(.warn, key: "kafka-error-\(error)",
-                    "Kafka producer: \(reason.map { String(cString: $0) } ?? KafkaError.text(rd_kafka_resp_err_t(rawValue: error)))")
-            }
             var message = [CChar](repeating: 0, count: 512)
             guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &message, message.count) else {
                 rd_kafka_conf_destroy(conf)
                 throw KafkaError("cannot create the Kafka producer: \(String(cString: message))")
             }
-            // One thread serves the delivery reports (as the Java producer's sender thread does), so a worker
-            // waiting for its batch sleeps until its last report instead of polling for everyone's.
-            let running = KafkaPollFlag()
-            // librdkafka handles are thread-safe; rd_kafka_poll may be called from any thread.
-            nonisolated(unsafe) let polled = handle
-            do {
-                let thread = try SluiceCore.Thread(name: "kafka-out-poll") {
-                    while running.isRunning { rd_kafka_poll(polled, 100) }
-                }
-                poller = (thread, running)
-            } catch {
-                rd_kafka_destroy(handle)
-                throw KafkaError("cannot start the Kafka producer's delivery thread: \(error)")
-            }
+            // The delivery reports arrive on the main queue: forward it to the background thread's queue.
+            let main = rd_kafka_queue_get_main(handle), background = rd_kafka_queue_get_background(handle)
+            rd_kafka_queue_forward(main, background)
+            rd_kafka_queue_destroy(main)
+            rd_kafka_queue_destroy(background)
             producer = handle
             return handle
         }
     }
 
-    static func errorText(_ message: UnsafePointer<rd_kafka_message_t>) -> String {
-        message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR ? "" : KafkaError.text(message.pointee.err)
+    public func receive(_ events: [Event]) -> OutputOutcome {
+        begin(events).finish()
     }
 
-    public func receive(_ events: [Event]) -> OutputOutcome {
-        var outcome = OutputOutcome()
-        let rk: OpaquePointer
+    /// Produces the whole batch and returns at once; the worker finishes it once its delivery reports are in.
+    public func begin(_ events: [Event]) -> any OutputDelivery {
         do {
-            rk = try currentProducer()
+            let rk = try currentProducer()
+            return KafkaBatch(events, output: self, producer: rk)
         } catch {
             context.logger.error("\(error)")
+            var outcome = OutputOutcome()
             UndeliveredAtShutdown.record(events, context: context, what: "written to Kafka (\(error))", into: &outcome)
-            return outcome
-        }
-        let messages = events.map { Message(event: $0, output: self) }
-        var pending = Array(messages.indices)
-        var attempt = 0
-        while !pending.isEmpty {
-            let group = KafkaDeliveryGroup(count: pending.count)
-            let deliveries = pending.map { i in produce(messages[i], rk, group) }
-            group.wait(rk, shouldStop: { self.context.shutdown.isRequested })
-            var again: [Int] = []
-            for (i, d) in zip(pending, deliveries) {
-                switch Self.classify(d.error) {
-                case .delivered: break
-                case .retriable: again.append(i)
-                case .shutdown:
-                    UndeliveredAtShutdown.record([events[i]], context: context, what: "written to Kafka", into: &outcome)
-                case .permanent:
-                    deadLetter(events[i], reason: "Kafka output: \(d.reason) (topic \(messages[i].topic))", &outcome)
-                }
-            }
-            if again.isEmpty { break }
-            attempt += 1
-            if let retries = settings.retries, attempt > retries {
-                for (i, d) in zip(pending, deliveries) where again.contains(i) {
-                    deadLetter(events[i], reason: "Kafka output: \(d.reason) (topic \(messages[i].topic)), still failing after \(retries) retries", &outcome)
-                }
-                break
-            }
-            context.logger.rateLimited(.warn, key: "kafka-retry",
-                "Kafka output: \(again.count) messages failed with a retriable error (\(deliveries[pending.firstIndex(of: again[0])!].reason)); retrying in \(settings.retryBackoffMs) ms")
-            if !RetryPolicy.sleep(Double(settings.retryBackoffMs) / 1000, shouldStop: { context.shutdown.isRequested }) {
-                UndeliveredAtShutdown.record(again.map { events[$0] }, context: context, what: "written to Kafka", into: &outcome)
-                break
-            }
-            pending = again
-        }
-        return outcome
-    }
-
-    /// One event rendered: topic, key, headers and the codec's bytes; rendered once, resent as is on retries.
-    struct Message {
-        let topic: String
-        let key: [UInt8]?
-        let headers: [(String, String)]
-        let value: [UInt8]
-
-        init(event: Event, output: KafkaOutput) {
-            topic = output.settings.topicID.render(event)
-            key = output.settings.messageKey.map { Array($0.render(event).utf8) }
-            headers = output.headers.map { ($0.name, $0.value.render(event)) }
-            var bytes: [UInt8] = []
-            output.codec.encode(event, into: &bytes)
-            value = bytes
+            return FinishedDelivery(outcome)
         }
     }
 
-    /// Hands one message to librdkafka; the returned delivery completes with its report (or at once on a local error).
-    private func produce(_ message: Message, _ rk: OpaquePointer, _ group: KafkaDeliveryGroup) -> KafkaDelivery {
-        let delivery = KafkaDelivery(group)
-        while true {
-            var headerList: OpaquePointer? = nil
-            if !message.headers.isEmpty {
-                headerList = rd_kafka_headers_new(message.headers.count)
-                for (name, value) in message.headers { rd_kafka_header_add(headerList, name, -1, value, -1) }
-            }
-            let opaque = Unmanaged.passRetained(delivery).toOpaque()
-            let error = message.value.withUnsafeBytes { value in
-                let v = value.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
-                if let key = message.key {
-                    return key.withUnsafeBytes { k in
-                        sluice_kafka_produce(rk, message.topic, v, value.count, k.baseAddress ?? v, k.count, headerList, opaque)
+    /// One batch produced: waits for its reports, sends retriable failures again after `retry_backoff_ms` (forever
+    /// unless `retries` is set) and dead-letters the rest. Used by the worker that began it.
+    final class KafkaBatch: OutputDelivery {
+        let events: [Event]
+        let output: KafkaOutput
+        let call: KafkaProducerCall
+        /// The records of the latest attempt, and their reports.
+        var pending: [Int]
+        var reports: KafkaReports
+
+        init(_ events: [Event], output: KafkaOutput, producer rk: OpaquePointer) {
+            self.events = events
+            self.output = output
+            let settings = output.settings, context = output.context
+            let records = KafkaRecords(events, topic: settings.topicID, key: settings.messageKey, headers: output.headers, codec: output.codec)
+            call = KafkaProducerCall(rk: rk, records: records, shouldStop: { context.shutdown.isRequested })
+            pending = Array(events.indices)
+            reports = call.produce(pending)
+        }
+
+        var isSettled: Bool { reports.isComplete }
+
+        func finish() -> OutputOutcome {
+            var outcome = OutputOutcome()
+            let context = output.context, records = call.records
+            var attempt = 0
+            while true {
+                reports.wait(call.rk, shouldStop: call.shouldStop)
+                var again: [(index: Int, error: rd_kafka_resp_err_t)] = []
+                for (j, i) in pending.enumerated() {
+                    let error = reports.error(j)
+                    switch KafkaOutput.classify(error) {
+                    case .delivered: break
+                    case .retriable: again.append((i, error))
+                    case .shutdown:
+                        UndeliveredAtShutdown.record([events[i]], context: context, what: "written to Kafka", into: &outcome)
+                    case .permanent:
+                        output.deadLetter(events[i], reason: "Kafka output: \(KafkaError.text(error)) (topic \(records.topic(i)))", &outcome)
                     }
                 }
-                return sluice_kafka_produce(rk, message.topic, v, value.count, nil, 0, headerList, opaque)
+                guard let first = again.first else { return outcome }
+                attempt += 1
+                if let retries = output.settings.retries, attempt > retries {
+                    for (i, error) in again {
+                        output.deadLetter(events[i], reason: "Kafka output: \(KafkaError.text(error)) (topic \(records.topic(i))), still failing after \(retries) retries", &outcome)
+                    }
+                    return outcome
+                }
+                let backoff = output.settings.retryBackoffMs
+                context.logger.rateLimited(.warn, key: "kafka-retry",
+                    "Kafka output: \(again.count) messages failed with a retriable error (\(KafkaError.text(first.error))); retrying in \(backoff) ms")
+                if !RetryPolicy.sleep(Double(backoff) / 1000, shouldStop: call.shouldStop) {
+                    UndeliveredAtShutdown.record(again.map { events[$0.index] }, context: context, what: "written to Kafka", into: &outcome)
+                    return outcome
+                }
+                pending = again.map(\.index)
+                reports = call.produce(pending)
             }
-            if error == RD_KAFKA_RESP_ERR_NO_ERROR { return delivery }
-            // Not taken: the reference and the headers are still ours.
-            Unmanaged<KafkaDelivery>.fromOpaque(opaque).release()
-            if let headerList { rd_kafka_headers_destroy(headerList) }
-            if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && !context.shutdown.isRequested {
-                rd_kafka_poll(rk, 100)
-                continue
-            }
-            delivery.complete(error, KafkaError.text(error))
-            return delivery
         }
     }
 
@@ -298,69 +271,10 @@ public final class KafkaOutput: Output, @unchecked Sendable {
         }
     }
 
-    private func deadLetter(_ event: Event, reason: String, _ outcome: inout OutputOutcome) {
+    func deadLetter(_ event: Event, reason: String, _ outcome: inout OutputOutcome) {
         context.logger.rateLimited(.error, key: "kafka-dlq", "\(reason)")
         let stored = context.deadLetterQueue.isEnabled
             && context.deadLetterQueue.write(event, pluginType: Self.name, pluginID: context.pluginID, reason: reason)
         outcome.record(event, stored ? .deadLettered : .dropped)
     }
-}
-
-/// The delivery report of one produced message, completed on the producer's delivery thread (or at once on a local
-/// error); its batch's `KafkaDeliveryGroup` is told.
-final class KafkaDelivery: @unchecked Sendable {
-    private let group: KafkaDeliveryGroup
-    // Written once, before `group.completeOne()`; read after the group's wait (the group's lock orders them).
-    private(set) var error = RD_KAFKA_RESP_ERR_NO_ERROR
-    private(set) var reason = ""
-
-    init(_ group: KafkaDeliveryGroup) { self.group = group }
-
-    func complete(_ error: rd_kafka_resp_err_t, _ reason: String) {
-        self.error = error
-        self.reason = reason
-        group.completeOne()
-    }
-}
-
-/// The deliveries of one batch: the worker that produced them waits until the last report has arrived.
-final class KafkaDeliveryGroup: @unchecked Sendable {
-    private let lock = Lock(conditions: 1)
-    private var remaining: Int
-
-    init(count: Int) { remaining = count }
-
-    /// Called once per delivery, on the delivery thread or the producing worker.
-    func completeOne() {
-        lock.withLock {
-            remaining -= 1
-            if remaining == 0 { lock.signal() }
-        }
-    }
-
-    /// Waits for every report; on shutdown gives in-flight messages a moment, then purges what has not been sent,
-    /// so that the reports (purged) still arrive and the wait ends. The worker that produced the batch.
-    func wait(_ rk: OpaquePointer, shouldStop: () -> Bool) {
-        var purged = false
-        lock.lock()
-        while remaining > 0 {
-            lock.wait(milliseconds: 100)
-            if remaining > 0 && !purged && shouldStop() {
-                lock.unlock()
-                rd_kafka_flush(rk, 2000)
-                rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE))
-                lock.lock()
-                purged = true
-            }
-        }
-        lock.unlock()
-    }
-}
-
-/// Whether a kafka output's delivery thread keeps polling (cleared by `close`).
-final class KafkaPollFlag: @unchecked Sendable {
-    private let lock = Lock()
-    private var running = true
-    var isRunning: Bool { lock.withLock { running } }
-    func stop() { lock.withLock { running = false } }
 }
