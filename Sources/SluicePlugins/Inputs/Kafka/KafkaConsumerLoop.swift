@@ -22,7 +22,8 @@ final class KafkaPartitionState: @unchecked Sendable {
 /// One librdkafka consumer of the `kafka` input (one per `consumer_threads`): polls, decodes each record with its
 /// own codec, pushes events per partition with an acknowledgement, and stores (and commits) only offsets whose
 /// events are all safe. Everything but the trackers runs on this consumer's thread, including librdkafka's
-/// rebalance callback, which is served from inside `rd_kafka_consumer_poll` and `rd_kafka_consumer_close`.
+/// rebalance callback, which is served from inside `rd_kafka_consumer_poll`, `rd_kafka_consume_batch_queue` and
+/// `rd_kafka_consumer_close`.
 final class KafkaConsumerLoop: @unchecked Sendable {
     let index: Int
     private let input: KafkaInput
@@ -89,37 +90,24 @@ final class KafkaConsumerLoop: @unchecked Sendable {
     func run(_ sink: EventSink) {
         let settings = input.settings
         let decoration = settings.decorateEvents.level
+        let queue = rd_kafka_queue_get_consumer(rk)
+        defer { if let queue { rd_kafka_queue_destroy(queue) } }
+        var fetched = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: max(settings.maxPollRecords - 1, 1))
         while !input.stopping {
-            var groups: [(key: KafkaPartitionKey, state: KafkaPartitionState, events: [Event], next: Int64)] = []
-            var timeout = Int32(settings.pollTimeoutMs)
-            var polled = 0
-            while polled < settings.maxPollRecords, let message = rd_kafka_consumer_poll(rk, timeout) {
-                defer { rd_kafka_message_destroy(message) }
-                timeout = 0
-                polled += 1
-                let m = message.pointee
-                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        logger.rateLimited(.warn, key: "kafka-poll", "Unable to poll Kafka consumer \(index): \(Self.errorText(message))")
-                    }
-                    continue
-                }
-                let key = KafkaPartitionKey(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition)
-                // A partition revoked while this poll was collected: its new owner reads from the committed offset.
-                guard let state = partitions[key] else { continue }
-                let events = decode(message, key: key, decoration: decoration)
-                if let g = groups.lastIndex(where: { $0.key == key }) {
-                    groups[g].events += events
-                    groups[g].next = m.offset + 1
-                } else {
-                    groups.append((key, state, events, m.offset + 1))
-                }
+            var polled = PolledRecords()
+            // The first record waits up to poll_timeout_ms; the rest of the poll takes, in one call, what librdkafka
+            // has already fetched (rebalance callbacks are served inside either call).
+            if let first = rd_kafka_consumer_poll(rk, Int32(settings.pollTimeoutMs)) {
+                take(first, into: &polled, decoration)
+                let more = settings.maxPollRecords > 1
+                    ? fetched.withUnsafeMutableBufferPointer { rd_kafka_consume_batch_queue(queue, 0, $0.baseAddress, $0.count) } : 0
+                for i in 0..<max(more, 0) { take(fetched[i]!, into: &polled, decoration) }
             }
-            for g in groups where partitions[g.key] === g.state {
-                if g.events.isEmpty {
-                    g.state.tracker.registerSafe(g.next)
+            for run in polled.runs where partitions[run.key] === run.state {
+                if run.events.isEmpty {
+                    run.state.tracker.registerSafe(run.next)
                 } else {
-                    sink.push(contentsOf: g.events, acknowledgement: g.state.tracker.register(g.next, events: g.events.count))
+                    sink.push(contentsOf: run.events, acknowledgement: run.state.tracker.register(run.next, events: run.events.count))
                 }
             }
             storeSafeOffsets(commit: !settings.enableAutoCommit)
@@ -130,6 +118,43 @@ final class KafkaConsumerLoop: @unchecked Sendable {
         rd_kafka_consumer_close(rk)
     }
 
+    /// The records of one poll, as runs of one partition each (pushed with one acknowledgement per run).
+    struct PolledRecords {
+        struct Run {
+            let topic: OpaquePointer?
+            let partition: Int32
+            let key: KafkaPartitionKey
+            let state: KafkaPartitionState
+            var events: [Event] = []
+            var next: Int64
+        }
+        var runs: [Run] = []
+    }
+
+    /// Decodes one polled record into its partition's run (and releases it); errors other than a partition's end
+    /// are logged, records of partitions revoked meanwhile are left to their new owner.
+    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into polled: inout PolledRecords, _ decoration: Int) {
+        defer { rd_kafka_message_destroy(message) }
+        let m = message.pointee
+        guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                logger.rateLimited(.warn, key: "kafka-poll", "Unable to poll Kafka consumer \(index): \(Self.errorText(message))")
+            }
+            return
+        }
+        // Runs are found by librdkafka's topic handle and partition, so a topic's name is read once per poll.
+        var r = polled.runs.lastIndex { $0.topic == m.rkt && $0.partition == m.partition }
+        if r == nil {
+            let key = KafkaPartitionKey(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition)
+            guard let state = partitions[key] else { return }
+            polled.runs.append(.init(topic: m.rkt, partition: m.partition, key: key, state: state, next: m.offset + 1))
+            r = polled.runs.count - 1
+        }
+        let i = r!
+        polled.runs[i].next = m.offset + 1
+        decode(message, key: polled.runs[i].key, decoration: decoration, into: &polled.runs[i].events)
+    }
+
     /// Releases the librdkafka handle; after `run` has returned (or when it never ran).
     func destroy() {
         if let rk { rd_kafka_destroy(rk) }
@@ -138,9 +163,11 @@ final class KafkaConsumerLoop: @unchecked Sendable {
 
     // MARK: Records to events
 
-    private func decode(_ message: UnsafeMutablePointer<rd_kafka_message_t>, key: KafkaPartitionKey, decoration: Int) -> [Event] {
+    private func decode(
+        _ message: UnsafeMutablePointer<rd_kafka_message_t>, key: KafkaPartitionKey, decoration: Int, into events: inout [Event]
+    ) {
         let m = message.pointee
-        var events: [Event] = []
+        let first = events.count
         let payload = UnsafeBufferPointer(start: m.payload?.assumingMemoryBound(to: UInt8.self), count: m.payload == nil ? 0 : m.len)
         codec.decode(payload) { events.append($0) }
         // Each record is a whole message: nothing stays buffered in the codec across records (and offsets).
@@ -163,11 +190,10 @@ final class KafkaConsumerLoop: @unchecked Sendable {
             if decoration > 1 { kafka["headers"] = .object(Self.headers(message)) }
             metadata = kafka
         }
-        for event in events {
+        for event in events[first...] {
             if let metadata { event.metadata["kafka"] = .object(metadata) }
             input.context.decorate(event)
         }
-        return events
     }
 
     /// The record's headers whose values are valid UTF-8 (Logstash skips the others silently).
