@@ -464,11 +464,18 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         return takeLocked(max: max)
     }
 
-    public func takeIfReady(max: Int) -> QueueBatch? {
-        monitor.lock.withLock {
-            monitor.closed && !settings.drain ? nil : takeLocked(max: max)
+    public func take(max: Int, waitMillis: Int) -> QueueBatch? {
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
+        let deadline = Clock.deadline(afterMillis: waitMillis)
+        while unread == 0 && !monitor.closed {
+            if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
         }
+        if monitor.closed && !settings.drain { return nil }
+        return takeLocked(max: max)
     }
+
+    public var isDrained: Bool { monitor.lock.withLock { monitor.closed && (!settings.drain || unread == 0) } }
 
     /// Takes up to `max` unread events from the oldest page holding any; the caller holds the monitor's lock.
     private func takeLocked(max: Int) -> QueueBatch? {

@@ -79,9 +79,17 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         return takeLocked(max: max)
     }
 
-    public func takeIfReady(max: Int) -> QueueBatch? {
-        monitor.lock.withLock { takeLocked(max: max) }
+    public func take(max: Int, waitMillis: Int) -> QueueBatch? {
+        monitor.lock.lock()
+        defer { monitor.lock.unlock() }
+        let deadline = Clock.deadline(afterMillis: waitMillis)
+        while count == 0 && !monitor.closed {
+            if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
+        }
+        return takeLocked(max: max)
     }
+
+    public var isDrained: Bool { monitor.lock.withLock { monitor.closed && count == 0 } }
 
     /// Takes up to `max` of the waiting events; the caller holds the monitor's lock.
     private func takeLocked(max: Int) -> QueueBatch? {

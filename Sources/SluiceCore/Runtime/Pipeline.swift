@@ -300,22 +300,23 @@ public final class Pipeline: @unchecked Sendable {
     /// enough that a crash re-reads little.
     static let maxBatchesInFlight = 8
 
-    /// Takes batches and runs them. While pipelined outputs have deliveries in flight the worker goes on with the
-    /// batches already waiting, finishing the oldest when the window is full or the queue is empty, so a delivery
-    /// never waits on a quiet queue.
+    /// Takes batches and runs them. While pipelined outputs have deliveries in flight the worker keeps taking the
+    /// batches that come (its intake never waits on a broker), finishing deliveries in order as they settle: the
+    /// oldest at once when the window is full or the queue has ended, else between waits of at most 10 ms.
     private func runBatches() {
         var window: [InFlightBatch] = []
         while true {
             let next = window.isEmpty
                 ? queue.take(max: settings.batchSize, delayMillis: settings.batchDelayMillis)
-                : queue.takeIfReady(max: settings.batchSize)
-            guard let batch = next else {
-                if window.isEmpty { return }
+                : queue.take(max: settings.batchSize, waitMillis: 10)
+            if let batch = next {
+                let running = start(batch, defersDeliveries: true)
+                if running.counts.inFlight.isEmpty { finish(running) } else { window.append(running) }
+            } else if window.isEmpty {
+                return
+            } else if queue.isDrained {
                 finish(window.removeFirst())
-                continue
             }
-            let running = start(batch, defersDeliveries: true)
-            if running.counts.inFlight.isEmpty { finish(running) } else { window.append(running) }
             while let oldest = window.first, window.count > Self.maxBatchesInFlight || oldest.isSettled {
                 finish(window.removeFirst())
             }

@@ -19,9 +19,11 @@ public protocol PipelineQueue: AnyObject, Sendable {
     /// Takes up to `max` events: waits for the first indefinitely (until closed), then up to `delayMillis` for
     /// more. Nil once the queue is closed and nothing is left to take.
     func take(max: Int, delayMillis: Int) -> QueueBatch?
-    /// Takes up to `max` events that are already waiting, without waiting for any; nil when none is (a worker with
-    /// output deliveries still in flight finishes those instead of sleeping on the queue).
-    func takeIfReady(max: Int) -> QueueBatch?
+    /// Takes up to `max` events, waiting at most `waitMillis` for the first and not at all for more; nil when none
+    /// came (a worker with output deliveries in flight looks at them between these short waits).
+    func take(max: Int, waitMillis: Int) -> QueueBatch?
+    /// Closed, and nothing is left that a worker would take.
+    var isDrained: Bool { get }
     /// Every output is done with every event of `batch`.
     func acknowledge(_ batch: QueueBatch)
     /// No more pushes (the inputs have ended). Workers drain what is left, as far as `drainsOnClose` says.
