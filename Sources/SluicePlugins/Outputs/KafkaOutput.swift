@@ -5,7 +5,8 @@ import CRdKafka
 import SluiceCore
 
 /// Writes events to Kafka topics (Logstash's `kafka` output, integration-kafka 11.6, on one librdkafka producer
-/// shared by all workers). `receive` produces the whole batch, waits for every delivery report and reports each
+/// shared by all workers). `begin` produces the whole batch and returns; the worker goes on with its next batches
+/// and later finishes this one (`KafkaBatch.finish`), which waits for every delivery report and reports each
 /// event's fate: delivered; retriable failures (timeouts, brokers down, leader changes) are sent again after
 /// `retry_backoff_ms` — forever unless `retries` is set, as Logstash does — and a message that can never be written
 /// (too large, unknown topic, invalid record, retries used up) goes to the DLQ with librdkafka's or the broker's
