@@ -467,10 +467,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     public func take(max: Int, waitMillis: Int) -> QueueBatch? {
         monitor.lock.lock()
         defer { monitor.lock.unlock() }
-        let deadline = Clock.deadline(afterMillis: waitMillis)
-        while unread == 0 && !monitor.closed {
-            if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
-        }
+        monitor.waitForFirst(waitMillis: waitMillis) { unread == 0 }
         if monitor.closed && !settings.drain { return nil }
         return takeLocked(max: max)
     }

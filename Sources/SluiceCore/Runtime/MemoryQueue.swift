@@ -82,10 +82,7 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     public func take(max: Int, waitMillis: Int) -> QueueBatch? {
         monitor.lock.lock()
         defer { monitor.lock.unlock() }
-        let deadline = Clock.deadline(afterMillis: waitMillis)
-        while count == 0 && !monitor.closed {
-            if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
-        }
+        monitor.waitForFirst(waitMillis: waitMillis) { count == 0 }
         return takeLocked(max: max)
     }
 

@@ -206,6 +206,15 @@ final class QueueMonitor {
     /// Set once by `close`; read under `lock`.
     var closed = false
 
+    /// A worker's short wait for a first event (the caller holds `lock`): until `isEmpty` is false, the queue closes
+    /// or `waitMillis` have passed.
+    func waitForFirst(waitMillis: Int, isEmpty: () -> Bool) {
+        let deadline = Clock.deadline(afterMillis: waitMillis)
+        while isEmpty() && !closed {
+            if !lock.wait(QueueMonitor.notEmpty, until: deadline) { return }
+        }
+    }
+
     /// No more pushes (under the lock): every waiting input and worker wakes up and sees `closed`.
     func close() {
         lock.withLock {

@@ -60,8 +60,10 @@ final class HeldDeliveries: @unchecked Sendable {
 
 @Suite(.serialized)
 struct PipelinedOutputTests {
-    func startPipeline(events: Int, keepOpen: Bool = false) throws -> Pipeline {
+    func startPipeline(events: Int, keepOpen: Bool = false, queue: String = "memory") throws -> Pipeline {
         var s = Settings()
+        try s.set("queue.type", queue, origin: "test")
+        try s.set("queue.drain", "true", origin: "test")  // the persisted queue, too, is drained when the input ends
         try s.set("pipeline.workers", "1", origin: "test")
         try s.set("pipeline.batch.size", "10", origin: "test")
         try s.set("path.data", TestPaths.temporaryDirectory().path, origin: "test")
@@ -82,9 +84,10 @@ struct PipelinedOutputTests {
 
     /// While no delivery settles, one worker begins its window's batches plus the one it then waits on, and no more;
     /// nothing counts as delivered until the deliveries settle, and then every event does.
-    @Test func aWorkerKeepsItsWindowOfBatchesInFlightAndCountsThemOnceSettled() throws {
+    @Test(arguments: ["memory", "persisted"])
+    func aWorkerKeepsItsWindowOfBatchesInFlightAndCountsThemOnceSettled(queue: String) throws {
         HeldDeliveries.shared.reset(keeping: [])
-        let pipeline = try startPipeline(events: 300)
+        let pipeline = try startPipeline(events: 300, queue: queue)
         let window = Pipeline.maxBatchesInFlight
         #expect(waitUntil { HeldDeliveries.shared.counts().begun == window + 1 }, "begun: \(HeldDeliveries.shared.counts())")
         usleep(200_000)
