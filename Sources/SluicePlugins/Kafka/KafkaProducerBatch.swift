@@ -52,9 +52,9 @@ struct KafkaRecords {
     }
 }
 
-/// The delivery reports of one produce attempt: a slot per message, filled by librdkafka's delivery callback on the
-/// output's poll thread (or by the producing worker for a message librdkafka refused at once), and the count of
-/// reports still to come. The worker that produced the messages waits for the last one.
+/// The delivery reports of one produce attempt: a slot per message, filled from the delivery-report events on
+/// librdkafka's background thread (or by the producing worker for a message librdkafka refused at once), and the
+/// count of reports still to come. The worker that produced the messages waits for the last one.
 final class KafkaReports: @unchecked Sendable {
     /// What librdkafka carries as a message's opaque: where its report goes.
     struct Slot {
