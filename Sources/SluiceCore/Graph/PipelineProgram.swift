@@ -298,16 +298,20 @@ final class OutputStage: @unchecked Sendable {
     func send(_ events: [Event], _ ledger: inout BatchLedger) {
         let started = metrics == nil ? 0 : Clock.nanoseconds()
         if let pipelined, ledger.defersDeliveries {
-            ledger.inFlight.append(OutputInFlight(stage: self, count: events.count, delivery: pipelined.begin(events), started: started))
+            let delivery = pipelined.begin(events)
+            let spent = metrics == nil ? 0 : Clock.nanoseconds() - started
+            ledger.inFlight.append(OutputInFlight(stage: self, count: events.count, delivery: delivery, beginNanos: spent))
             return
         }
-        apply(output.receive(events), count: events.count, started: started)
+        let outcome = output.receive(events)
+        apply(outcome, count: events.count, nanoseconds: metrics == nil ? 0 : Clock.nanoseconds() - started)
     }
 
-    /// Keeps, on each event, the strongest fate any output reported for it, and counts the send.
-    func apply(_ outcome: OutputOutcome, count: Int, started: Int) {
+    /// Keeps, on each event, the strongest fate any output reported for it, and counts the send and the time the
+    /// worker spent in the output.
+    func apply(_ outcome: OutputOutcome, count: Int, nanoseconds: Int) {
         for (event, fate) in outcome.exceptions where fate > event.fate { event.fate = fate }
-        metrics?.record(in: count, out: count, nanoseconds: Clock.nanoseconds() - started)
+        metrics?.record(in: count, out: count, nanoseconds: nanoseconds)
     }
 }
 
@@ -316,8 +320,14 @@ struct OutputInFlight {
     let stage: OutputStage
     let count: Int
     let delivery: any OutputDelivery
-    let started: Int
+    /// Time the worker spent in `begin` (0 without metrics): the output's time is that plus `finish`'s, not the
+    /// wall time between them, when the worker was on other batches.
+    let beginNanos: Int
 
     /// Waits for the delivery and applies its outcome to the events.
-    func finish() { stage.apply(delivery.finish(), count: count, started: started) }
+    func finish() {
+        let started = stage.metrics == nil ? 0 : Clock.nanoseconds()
+        let outcome = delivery.finish()
+        stage.apply(outcome, count: count, nanoseconds: stage.metrics == nil ? 0 : beginNanos + Clock.nanoseconds() - started)
+    }
 }

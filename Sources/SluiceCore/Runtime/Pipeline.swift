@@ -328,8 +328,10 @@ public final class Pipeline: @unchecked Sendable {
         let batch: QueueBatch
         let survivors: [Event]
         var counts: BatchLedger
-        /// When it started (0 without metrics).
-        let started: Int
+        /// Nanoseconds the worker spent on it so far (0 without metrics): its filters and sends, then its settling —
+        /// not the time it spent on other batches meanwhile, so that a worker's batches never add up to more than
+        /// its wall time (`worker_utilization` stays at most 100).
+        let busyNanos: Int
 
         var isSettled: Bool { counts.inFlight.allSatisfy { $0.delivery.isSettled } }
     }
@@ -342,7 +344,8 @@ public final class Pipeline: @unchecked Sendable {
         if program.collectsMetrics { program.metrics.eventsFiltered.add(batch.events.count, ordering: .relaxed) }
         let survivors = program.runFilters(batch.events, &counts)
         program.sendToOutputs(survivors, &counts)
-        return InFlightBatch(batch: batch, survivors: survivors, counts: counts, started: started)
+        let busy = program.collectsMetrics ? Clock.nanoseconds() - started : 0
+        return InFlightBatch(batch: batch, survivors: survivors, counts: counts, busyNanos: busy)
     }
 
     /// Settles a batch and acknowledges it unless an output kept some of its events.
@@ -353,11 +356,12 @@ public final class Pipeline: @unchecked Sendable {
     /// Finishes a batch's deliveries and adds its counts to the ledger; returns whether every event is done.
     private func settle(_ running: InFlightBatch) -> Bool {
         var counts = running.counts
+        let started = program.collectsMetrics ? Clock.nanoseconds() : 0
         let done = program.settleOutputs(running.survivors, &counts)
         if program.collectsMetrics {
             let metrics = program.metrics
             metrics.eventsOut.add(running.survivors.count, ordering: .relaxed)
-            metrics.durationNanos.add(Clock.nanoseconds() - running.started, ordering: .relaxed)
+            metrics.durationNanos.add(running.busyNanos + Clock.nanoseconds() - started, ordering: .relaxed)
         }
         ledger.record(counts, taken: running.batch.events.count)
         return done

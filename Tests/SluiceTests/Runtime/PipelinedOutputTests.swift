@@ -70,7 +70,7 @@ struct PipelinedOutputTests {
         let registry = PluginRegistry(builtinPlugins + [.output(HeldDeliveries.Output.self)])
         // A `pipeline` input nobody sends to keeps the queue open (quiet) after the generator ends.
         let idle = keepOpen ? #"pipeline { address => "idle-\#(UUID().uuidString)" }"# : ""
-        let text = #"input { generator { message => "x" count => \#(events) } \#(idle) } output { held { } }"#
+        let text = #"input { generator { message => "x" count => \#(events) } \#(idle) } output { held { id => "held" } }"#
         let pipeline = try Agent(registry: registry).compile(PipelineDefinition(id: "main", sources: ConfigSources.fromString(text), settings: s))
         pipeline.start()
         return pipeline
@@ -87,6 +87,7 @@ struct PipelinedOutputTests {
     @Test(arguments: ["memory", "persisted"])
     func aWorkerKeepsItsWindowOfBatchesInFlightAndCountsThemOnceSettled(queue: String) throws {
         HeldDeliveries.shared.reset(keeping: [])
+        let began = Clock.nanoseconds()
         let pipeline = try startPipeline(events: 300, queue: queue)
         let window = Pipeline.maxBatchesInFlight
         #expect(waitUntil { HeldDeliveries.shared.counts().begun == window + 1 }, "begun: \(HeldDeliveries.shared.counts())")
@@ -99,6 +100,14 @@ struct PipelinedOutputTests {
         #expect(pipeline.ledger.delivered.load(ordering: .relaxed) == 300)
         let counts = HeldDeliveries.shared.counts()
         #expect(counts.begun == counts.finished, "every delivery begun was finished: \(counts)")
+        // Batches overlapping in time count the worker's own time once (worker_utilization stays at most 100%):
+        // the one worker's batches, and the output's time, add up to no more than the wall time.
+        let wall = Clock.nanoseconds() - began
+        let metrics = pipeline.program.metrics
+        #expect(metrics.durationNanos.load(ordering: .relaxed) <= wall, "batch time \(metrics.durationNanos.load(ordering: .relaxed)) ns in \(wall) ns")
+        let output = try #require(metrics.plugins["held"])
+        #expect(output.durationNanoseconds <= wall, "output time \(output.durationNanoseconds) ns in \(wall) ns")
+        #expect(output.durationNanoseconds > 0)
         #expect(pipeline.ledger.snapshot(queued: 0).unaccounted == 0)
     }
 
