@@ -34,59 +34,15 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-HOST = "127.0.0.1"
+from noida_server import HOST, Server, free_port
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """noida-db in the foreground, in its own process group so that it can be stopped as a whole."""
-
-    def __init__(self, port, data_dir):
-        self.port, self.data_dir, self.proc = port, data_dir, None
-        self.lock = threading.Lock()
-
-    def start(self, timeout=30.0):
-        self.proc = subprocess.Popen(
-            ["noida-db", "start", "--only", "elasticsearch", "--elasticsearch-port", str(self.port),
-             "--data-dir", self.data_dir, "--host", HOST],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("noida-db exited with %s" % self.proc.returncode)
-            try:
-                c = http.client.HTTPConnection(HOST, self.port, timeout=1)
-                c.request("GET", "/")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("noida-db not ready after %.0f s" % timeout)
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            self.proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-
-    def restart(self, down):
-        with self.lock:
-            self.stop()
-            time.sleep(down)
-            self.start()
+def elasticsearch_ready(port):
+    """Raises until the server answers GET / with 200."""
+    c = http.client.HTTPConnection(HOST, port, timeout=1)
+    c.request("GET", "/")
+    if c.getresponse().status != 200:
+        raise OSError("not ready")
 
 
 class Faults:
@@ -235,7 +191,7 @@ def main():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     FAKE = "--no-es" in sys.argv
     data_dir = tempfile.mkdtemp(prefix="sluice-es-")
-    SERVER = Server(free_port(), data_dir)
+    SERVER = Server("elasticsearch", free_port(), data_dir, elasticsearch_ready)
     if not FAKE:
         SERVER.start()
     proxy = ThreadingHTTPServer((HOST, 0), Proxy)

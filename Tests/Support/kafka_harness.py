@@ -26,53 +26,15 @@ import tempfile
 import threading
 import time
 
-HOST = "127.0.0.1"
+from noida_server import HOST, Server, free_port
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """noida-db in the foreground, in its own process group so that it can be stopped as a whole."""
-
-    def __init__(self, port, data_dir):
-        self.port, self.data_dir, self.proc = port, data_dir, None
-
-    def start(self, timeout=30.0):
-        self.proc = subprocess.Popen(
-            ["noida-db", "start", "--only", "kafka", "--kafka-port", str(self.port),
-             "--data-dir", self.data_dir, "--host", HOST],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("noida-db exited with %s" % self.proc.returncode)
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1):
-                    pass
-                # The port answers; wait until the broker serves metadata.
-                from kafka.admin import KafkaAdminClient
-                KafkaAdminClient(bootstrap_servers="%s:%d" % (HOST, self.port), request_timeout_ms=2000).close()
-                return
-            except Exception:
-                time.sleep(0.1)
-        raise RuntimeError("noida-db not ready after %.0f s" % timeout)
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            self.proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+def broker_ready(port):
+    """Raises until the broker serves metadata, not merely accepts connections."""
+    from kafka.admin import KafkaAdminClient
+    with socket.create_connection((HOST, port), timeout=1):
+        pass
+    KafkaAdminClient(bootstrap_servers="%s:%d" % (HOST, port), request_timeout_ms=2000).close()
 
 
 def admin(port):
@@ -109,7 +71,7 @@ def serve():
     # A parent may start us with signals blocked (Foundation's Process does): unblock them for us and noida-db.
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     data_dir = tempfile.mkdtemp(prefix="sluice-kafka-")
-    server = Server(free_port(), data_dir)
+    server = Server("kafka", free_port(), data_dir, broker_ready)
     server.start()
     print(json.dumps({"port": server.port, "data_dir": data_dir}), flush=True)
 

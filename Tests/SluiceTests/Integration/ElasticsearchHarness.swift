@@ -15,14 +15,7 @@ final class ElasticsearchHarness: @unchecked Sendable {
     let client: HTTPTransport
 
     /// Whether `noida-db` is installed (`make test` installs it).
-    static let isAvailable: Bool = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "command -v noida-db >/dev/null 2>&1"]
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus == 0
-    }()
+    static let isAvailable = shellSucceeds("command -v noida-db")
 
     init() throws {
         let output = Pipe()

@@ -18,14 +18,7 @@ final class KafkaHarness: @unchecked Sendable {
     static let script = TestPaths.packageRoot.appendingPathComponent("Tests/Support/kafka_harness.py").path
 
     /// Whether noida-db, kcat and kafka-python are installed (`make test` installs them).
-    static let isAvailable: Bool = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "command -v noida-db >/dev/null 2>&1 && command -v kcat >/dev/null 2>&1 && python3 -c 'import kafka' 2>/dev/null"]
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus == 0
-    }()
+    static let isAvailable = shellSucceeds("command -v noida-db && command -v kcat && python3 -c 'import kafka'")
 
     init() throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -108,6 +108,18 @@ final class SluiceProcess {
     }
 }
 
+/// Whether a shell command line succeeds, for `.enabled(if:)` checks of the tools a suite needs.
+func shellSucceeds(_ script: String) -> Bool {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", script]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}
+
 /// Runs a client program (curl, logger, python3, sh) to completion and returns its exit status and output.
 func runClient(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> ProcessResult {
     let process = Process()
