@@ -21,6 +21,8 @@ public final class Event: @unchecked Sendable {
     public internal(set) var fate = EventFate.delivered
     /// The input push this event belongs to, when its input waits to acknowledge its source (memory queue only).
     var acknowledgement: InputAcknowledgement?
+    /// Lines still to decode, when this is a queue entry standing for them (`Event(carrying:)`).
+    var undecoded: UndecodedLines?
 
     /// Room for the top-level fields of a typical parsed event (codec fields plus a grok pattern's captures), so
     /// that filters adding fields do not regrow the key and value arrays.
@@ -31,6 +33,12 @@ public final class Event: @unchecked Sendable {
         fields = Object(minimumCapacity: Event.initialCapacity)
         fields["@timestamp"] = .timestamp(Timestamp.now())
         fields["@version"] = "1"
+        metadata = Object()
+    }
+
+    /// An event with no field at all, not even `@timestamp`: the shell of a queue entry.
+    init(emptyFields: ()) {
+        fields = Object()
         metadata = Object()
     }
 

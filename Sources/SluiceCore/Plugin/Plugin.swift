@@ -34,9 +34,15 @@ public protocol EventSink: AnyObject, Sendable {
         _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
         resume: @escaping @Sendable () -> Void
     ) -> Bool
+    /// The most lines an `Event(carrying: UndecodedLines)` pushed here may hold, or nil when this sink takes
+    /// decoded events only (the input then decodes on its own thread). Such entries go through `push(contentsOf:)`
+    /// without an acknowledgement.
+    var undecodedLinesLimit: Int? { get }
 }
 
 extension EventSink {
+    public var undecodedLinesLimit: Int? { nil }
+
     /// A blocking offer, for sinks that wrap another on the input's own thread.
     public func offer(
         _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,

@@ -12,13 +12,25 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     private let monitor = QueueMonitor()
     private var buffer: [Event?]
     private var head = 0
+    /// Entries waiting (the ring's occupied slots).
+    private var slots = 0
+    /// Events waiting: one per entry, or an `UndecodedLines` entry's lines.
     private var count = 0
+    /// Pushes waiting for room: while there are any, a worker does not wait for its batch to fill.
+    private var blockedPushes = 0
+    /// The most events the queue holds (`pipeline.batch.size` × workers, as Logstash's memory queue).
     public let capacity: Int
+    public let undecodedLinesLimit: Int?
     let metrics: PipelineMetrics?
     let ledger: PipelineLedger
 
-    public init(capacity: Int, metrics: PipelineMetrics? = nil, ledger: PipelineLedger = PipelineLedger()) {
+    /// `undecodedLinesLimit`: the most lines an `UndecodedLines` entry may carry (the batch size), nil to take
+    /// decoded events only.
+    public init(
+        capacity: Int, undecodedLinesLimit: Int? = nil, metrics: PipelineMetrics? = nil, ledger: PipelineLedger = PipelineLedger()
+    ) {
         self.capacity = max(1, capacity)
+        self.undecodedLinesLimit = undecodedLinesLimit
         self.ledger = ledger
         buffer = [Event?](repeating: nil, count: self.capacity)
         self.metrics = metrics
@@ -44,26 +56,45 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         if let acknowledgement { for e in events { e.acknowledgement = acknowledgement } }
         let started = Clock.nanoseconds()
         monitor.lock.lock()
-        var accepted = 0
+        var accepted = 0, weight = 0
         while accepted < events.count {
-            while count == capacity && !monitor.closed { monitor.lock.wait(QueueMonitor.notFull) }
+            while !fits(events[accepted]) && !monitor.closed { waitForRoom() }
             if monitor.closed { break }
-            while accepted < events.count, count < capacity {
-                buffer[(head + count) % capacity] = events[accepted]
-                count += 1
+            while accepted < events.count, fits(events[accepted]) {
+                let entry = events[accepted]
+                entry.undecoded?.pushedBy = input
+                buffer[(head + slots) % buffer.count] = entry
+                slots += 1
+                count += entry.queueWeight
+                weight += entry.queueWeight
                 accepted += 1
             }
             monitor.lock.signal(QueueMonitor.notEmpty)
         }
         monitor.lock.unlock()
-        ledger.accepted.add(accepted, ordering: .relaxed)
+        ledger.accepted.add(weight, ordering: .relaxed)
         if let metrics = self.metrics {
-            metrics.eventsIn.add(accepted, ordering: .relaxed)
+            metrics.eventsIn.add(weight, ordering: .relaxed)
             let elapsed = Clock.nanoseconds() - started
             metrics.queuePushNanos.add(elapsed, ordering: .relaxed)
-            input?.recordPushed(accepted, nanoseconds: elapsed)
+            input?.recordPushed(weight, nanoseconds: elapsed)
         }
         return accepted == events.count
+    }
+
+    /// Waits for a worker to take entries (the caller holds the lock). A worker waiting for its batch to fill stops
+    /// waiting: no more events can come until it takes some (an entry of many lines may not fit beside the few
+    /// events already waiting).
+    private func waitForRoom() {
+        blockedPushes += 1
+        monitor.lock.broadcast(QueueMonitor.notEmpty)
+        monitor.lock.wait(QueueMonitor.notFull)
+        blockedPushes -= 1
+    }
+
+    /// Whether `entry` fits now; the caller holds the lock. An entry heavier than the whole queue goes into an empty one.
+    private func fits(_ entry: Event) -> Bool {
+        count == 0 || (count + entry.queueWeight <= capacity && slots < buffer.count)
     }
 
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
@@ -72,7 +103,7 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         while count == 0 && !monitor.closed { monitor.lock.wait(QueueMonitor.notEmpty) }
         if count < max && !monitor.closed && delayMillis > 0 {
             let deadline = Clock.deadline(afterMillis: delayMillis)
-            while count < max && !monitor.closed {
+            while count < max && blockedPushes == 0 && !monitor.closed {
                 if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
@@ -82,31 +113,35 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
     public func take(max: Int, waitMillis: Int) -> QueueBatch? {
         monitor.lock.lock()
         defer { monitor.lock.unlock() }
-        monitor.waitForFirst(waitMillis: waitMillis) { count == 0 }
+        monitor.waitForFirst(waitMillis: waitMillis) { slots == 0 }
         return takeLocked(max: max)
     }
 
-    public var isDrained: Bool { monitor.lock.withLock { monitor.closed && count == 0 } }
+    public var isDrained: Bool { monitor.lock.withLock { monitor.closed && slots == 0 } }
 
-    /// Takes up to `max` of the waiting events; the caller holds the monitor's lock.
+    /// Takes waiting entries up to `max` events (at least one entry, however many lines it holds); the caller holds
+    /// the monitor's lock.
     private func takeLocked(max: Int) -> QueueBatch? {
-        let n = Swift.min(max, count)
-        if n == 0 { return nil }
+        if slots == 0 { return nil }
         var batch: [Event] = []
-        batch.reserveCapacity(n)
-        var acknowledged = false
-        for _ in 0..<n {
+        batch.reserveCapacity(Swift.min(max, slots))
+        var acknowledged = false, undecoded = false, weight = 0
+        while slots > 0 {
             let e = buffer[head]!
+            if !batch.isEmpty && weight + e.queueWeight > max { break }
             acknowledged = acknowledged || e.acknowledgement != nil
+            undecoded = undecoded || e.undecoded != nil
+            weight += e.queueWeight
             batch.append(e)
             buffer[head] = nil
-            head = (head + 1) % capacity
+            head = (head + 1) % buffer.count
+            slots -= 1
         }
-        count -= n
-        ledger.processing.add(n, ordering: .relaxed)
+        count -= weight
+        ledger.processing.add(weight, ordering: .relaxed)
         monitor.lock.broadcast(QueueMonitor.notFull)
-        if count > 0 { monitor.lock.signal(QueueMonitor.notEmpty) }
-        return QueueBatch(events: batch, hasAcknowledgements: acknowledged)
+        if slots > 0 { monitor.lock.signal(QueueMonitor.notEmpty) }
+        return QueueBatch(events: batch, hasAcknowledgements: acknowledged, hasUndecoded: undecoded)
     }
 
     public func acknowledge(_ batch: QueueBatch) {
@@ -173,6 +208,8 @@ final class InputSink: EventSink, @unchecked Sendable {
     func finish() {
         lock.withLock { handOff }?.finish()
     }
+
+    var undecodedLinesLimit: Int? { queue.undecodedLinesLimit }
 
     func push(_ event: Event) { queue.push([event], acknowledgement: nil, metrics: metrics) }
     func push(contentsOf events: [Event]) { queue.push(events, acknowledgement: nil, metrics: metrics) }

@@ -131,7 +131,7 @@ public final class Pipeline: @unchecked Sendable {
         self.shutdown = shutdown
         persistedQueueSettings = persistedQueue
         queue = MemoryQueue(
-            capacity: settings.workers * settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil, ledger: ledger)
+            capacity: settings.workers * settings.batchSize, undecodedLinesLimit: settings.batchSize, metrics: program.collectsMetrics ? program.metrics : nil, ledger: ledger)
         logger = Logger("pipeline", pipelineID: settings.id)
         flow = PipelineFlow(
             metrics: program.metrics, workers: settings.workers, startNanos: Clock.nanoseconds(),
@@ -337,10 +337,12 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// Filters a batch and hands the survivors to the outputs.
-    private func start(_ batch: QueueBatch, defersDeliveries: Bool) -> InFlightBatch {
+    private func start(_ taken: QueueBatch, defersDeliveries: Bool) -> InFlightBatch {
         var counts = BatchLedger()
         counts.defersDeliveries = defersDeliveries
         let started = program.collectsMetrics ? Clock.nanoseconds() : 0
+        let batch = taken.hasUndecoded
+            ? taken.decodingLines(ledger: ledger, metrics: program.collectsMetrics ? program.metrics : nil) : taken
         if program.collectsMetrics { program.metrics.eventsFiltered.add(batch.events.count, ordering: .relaxed) }
         let survivors = program.runFilters(batch.events, &counts)
         program.sendToOutputs(survivors, &counts)

@@ -34,6 +34,13 @@ public protocol PipelineQueue: AnyObject, Sendable {
     func shutdown()
     /// What the queue holds now, for the monitoring API and the ledger.
     var snapshot: QueueSnapshot { get }
+    /// The most lines one `UndecodedLines` entry may hold (a batch), or nil when the queue takes decoded events
+    /// only (the persisted queue, which writes them out).
+    var undecodedLinesLimit: Int? { get }
+}
+
+extension PipelineQueue {
+    public var undecodedLinesLimit: Int? { nil }
 }
 
 /// A batch taken from a queue: the events as they were taken, and where they came from for the acknowledgement.
@@ -48,9 +55,15 @@ public struct QueueBatch {
     let sequenceCount: Int
     /// Whether some event waits for an input acknowledgement (memory queue).
     let hasAcknowledgements: Bool
+    /// Whether some entry is `UndecodedLines` a worker must decode first (memory queue).
+    let hasUndecoded: Bool
 
-    init(events: [Event], page: Int = -1, firstSequence: Int64 = 0, sequenceCount: Int = 0, hasAcknowledgements: Bool = false) {
+    init(
+        events: [Event], page: Int = -1, firstSequence: Int64 = 0, sequenceCount: Int = 0, hasAcknowledgements: Bool = false,
+        hasUndecoded: Bool = false
+    ) {
         self.events = events
+        self.hasUndecoded = hasUndecoded
         self.page = page
         self.firstSequence = firstSequence
         self.sequenceCount = sequenceCount

@@ -1,7 +1,7 @@
 import SluiceCore
 
 /// Newline-delimited JSON: one JSON document per line in, one per event out (Logstash's `json_lines` codec).
-public final class JsonLinesCodec: Codec, @unchecked Sendable {
+public final class JsonLinesCodec: LineDecodingCodec, @unchecked Sendable {
     public static let name = "json_lines"
     public static let summary = "Reads one JSON document per line; writes each event as JSON followed by the delimiter."
 
@@ -41,12 +41,22 @@ public final class JsonLinesCodec: Codec, @unchecked Sendable {
 
     /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        charset.withUTF8(bytes) { utf8 in
-            lines.split(utf8, line: { decodeLine($0, emit) }, oversized: { emitOversized($0, emit) })
-        }
+        splitLines(bytes, line: { decodeLine($0, emit) }, event: emit)
     }
 
-    private func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+    func splitLines(
+        _ bytes: UnsafeBufferPointer<UInt8>, line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void
+    ) {
+        charset.withUTF8(bytes) { utf8 in lines.split(utf8, line: line, oversized: { emitOversized($0, event) }) }
+    }
+
+    func flushLines(line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void) {
+        lines.flush(line: line, oversized: { emitOversized($0, event) })
+    }
+
+    var setsOriginal: Bool { false }
+
+    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         // A blank line yields no event.
         if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { return }
         decoder.decode(line, emit)
@@ -68,7 +78,7 @@ public final class JsonLinesCodec: Codec, @unchecked Sendable {
     static let tooBigTag = "_jsonparsetoobigfailure"
 
     public func flush(_ emit: (Event) -> Void) {
-        lines.flush(line: { decodeLine($0, emit) }, oversized: { emitOversized($0, emit) })
+        flushLines(line: { decodeLine($0, emit) }, event: emit)
     }
 
     public func encode(_ event: Event, into out: inout [UInt8]) {

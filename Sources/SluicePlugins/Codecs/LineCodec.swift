@@ -1,7 +1,7 @@
 import SluiceCore
 
 /// Splits input on a delimiter, one event per line; writes one line per event (Logstash's `line` codec).
-public final class LineCodec: Codec, @unchecked Sendable {
+public final class LineCodec: LineDecodingCodec, @unchecked Sendable {
     public static let name = "line"
     public static let summary = "One event per line; writes the format string or the event's text form plus the delimiter."
 
@@ -43,12 +43,10 @@ public final class LineCodec: Codec, @unchecked Sendable {
 
     /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        charset.withUTF8(bytes) { utf8 in
-            lines.split(utf8, line: { emitLine($0, emit) }, oversized: { emitOversized($0, emit) })
-        }
+        splitLines(bytes, line: { decodeLine($0, emit) }, event: emit)
     }
 
-    private func emitLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         emit(TextEvents.make(String(decoding: line, as: UTF8.self), setOriginal: setOriginal))
     }
 
@@ -66,8 +64,20 @@ public final class LineCodec: Codec, @unchecked Sendable {
     static let tooBigTag = "_linetoobigfailure"
 
     public func flush(_ emit: (Event) -> Void) {
-        lines.flush(line: { emitLine($0, emit) }, oversized: { emitOversized($0, emit) })
+        flushLines(line: { decodeLine($0, emit) }, event: emit)
     }
+
+    func splitLines(
+        _ bytes: UnsafeBufferPointer<UInt8>, line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void
+    ) {
+        charset.withUTF8(bytes) { utf8 in lines.split(utf8, line: line, oversized: { emitOversized($0, event) }) }
+    }
+
+    func flushLines(line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void) {
+        lines.flush(line: line, oversized: { emitOversized($0, event) })
+    }
+
+    var setsOriginal: Bool { setOriginal }
 
     public func encode(_ event: Event, into out: inout [UInt8]) {
         out.append(contentsOf: TextEvents.render(event, format).utf8)

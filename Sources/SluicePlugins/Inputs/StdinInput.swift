@@ -33,6 +33,7 @@ public final class StdinInput: Input, @unchecked Sendable {
         if isatty(fd) != 0 { context.logger.info("The stdin plugin is now waiting for input:") }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var batch: [Event] = []
+        var undecoded = undecodedLinesBuilder(sink)
         while !context.shutdown.isRequested {
             guard waitReadable() else {
                 flushIfIdle(&batch, sink)
@@ -44,19 +45,55 @@ public final class StdinInput: Input, @unchecked Sendable {
             buffer.withUnsafeBufferPointer { all in
                 let chunk = UnsafeBufferPointer(rebasing: all[0..<n])
                 var original = RawChunk(bytes: chunk)
-                codec.decode(chunk) { event in
-                    decorate(event, &original)
-                    batch.append(event)
+                if undecoded != nil {
+                    cutLines(chunk, &original, &undecoded!, into: &batch)
+                } else {
+                    codec.decode(chunk) { event in
+                        decorate(event, &original)
+                        batch.append(event)
+                    }
                 }
             }
             flushIfIdle(&batch, sink)
         }
         var none = RawChunk(bytes: nil)
-        codec.flush { event in
-            decorate(event, &none)
-            batch.append(event)
+        if undecoded != nil, let lineCodec = codec as? any LineDecodingCodec {
+            lineCodec.flushLines(
+                line: { undecoded!.append($0, into: &batch, original: { nil }) },
+                event: { undecoded!.finish(into: &batch, original: { nil }); decorate($0, &none); batch.append($0) })
+            undecoded!.finish(into: &batch, original: { nil })
+        } else {
+            codec.flush { event in
+                decorate(event, &none)
+                batch.append(event)
+            }
         }
         flush(&batch, sink)
+    }
+
+    /// Leaves decoding to the workers when the queue takes undecoded lines and the codec decodes line by line.
+    private func undecodedLinesBuilder(_ sink: EventSink) -> UndecodedLinesBuilder? {
+        guard let limit = sink.undecodedLinesLimit, let lineCodec = codec as? any LineDecodingCodec else { return nil }
+        let decoder = StdinLineDecoder(codec: lineCodec, hostField: hostField, context: context)
+        return UndecodedLinesBuilder(limit: limit, decoder: decoder)
+    }
+
+    /// Cuts one read into lines for the workers; a line too long to keep becomes its failure event here, in order.
+    private func cutLines(
+        _ chunk: UnsafeBufferPointer<UInt8>, _ original: inout RawChunk, _ undecoded: inout UndecodedLinesBuilder,
+        into batch: inout [Event]
+    ) {
+        let lineCodec = codec as! any LineDecodingCodec
+        let wantsOriginal = setOriginal && !lineCodec.setsOriginal
+        let text = wantsOriginal ? original.text : nil
+        lineCodec.splitLines(
+            chunk, line: { undecoded.append($0, into: &batch, original: { text }) },
+            event: { event in
+                undecoded.finish(into: &batch, original: { text })
+                decorate(event, &original)
+                batch.append(event)
+            })
+        undecoded.finish(into: &batch, original: { text })
     }
 
     private func waitReadable() -> Bool {
@@ -83,8 +120,34 @@ public final class StdinInput: Input, @unchecked Sendable {
     }
 
     private func decorate(_ event: Event, _ chunk: inout RawChunk) {
+        StdinLineDecoder.decorate(event, hostField: hostField, context: context, setOriginal: setOriginal) { chunk.text }
+    }
+}
+
+/// Decodes the lines stdin cut, on the worker that takes them, and decorates the events as stdin does.
+struct StdinLineDecoder: UndecodedLinesDecoder, @unchecked Sendable {
+    let codec: any LineDecodingCodec
+    let hostField: HostField
+    let context: PluginContext
+
+    func decode(_ lines: UndecodedLines, _ emit: (Event) -> Void) {
+        lines.forEachLine { line in
+            codec.decodeLine(line) { event in
+                Self.decorate(event, hostField: hostField, context: context, setOriginal: lines.original != nil) {
+                    lines.original
+                }
+                emit(event)
+            }
+        }
+    }
+
+    /// The host name, `[event][original]` = the whole read when the codec set none (ECS mode), then the input's
+    /// `type`, `tags` and `add_field`.
+    static func decorate(
+        _ event: Event, hostField: HostField, context: PluginContext, setOriginal: Bool, original: () -> String?
+    ) {
         hostField.addIfAbsent(to: event)
-        if setOriginal, event.get(.eventOriginal) == nil, let text = chunk.text {
+        if setOriginal, event.get(.eventOriginal) == nil, let text = original() {
             event.set(.eventOriginal, .string(text))
         }
         context.decorate(event)
