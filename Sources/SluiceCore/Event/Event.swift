@@ -29,11 +29,8 @@ public final class Event: @unchecked Sendable {
     public static let initialCapacity = 16
 
     /// A new event with `@timestamp` = now and `@version` = "1", as Logstash's `Event.new`.
-    public init() {
-        fields = Object(minimumCapacity: Event.initialCapacity)
-        fields["@timestamp"] = .timestamp(Timestamp.now())
-        fields["@version"] = "1"
-        metadata = Object()
+    public convenience init() {
+        self.init(timestamp: Timestamp.now())
     }
 
     /// An event with no field at all, not even `@timestamp`: the shell of a queue entry.
@@ -45,20 +42,21 @@ public final class Event: @unchecked Sendable {
     /// An event with `@timestamp` = `timestamp` and `@version` = "1".
     public init(timestamp: Timestamp) {
         fields = Object(minimumCapacity: Event.initialCapacity)
-        fields["@timestamp"] = .timestamp(timestamp)
-        fields["@version"] = "1"
+        fields.appendNew("@timestamp", .timestamp(timestamp))
+        fields.appendNew("@version", "1")
         metadata = Object()
     }
 
     /// An event built from a decoded map, as Logstash's `Event.new(hash)`: `@metadata` moves into the metadata,
     /// `@version` is added when absent, a string `@timestamp` is parsed (tag `_timestampparsefailure` on failure),
     /// and an invalid `tags` value moves to `_tags`.
-    public init(fromMap map: Object) {
+    /// `now` is the time given to an event without `@timestamp` (the time its input received it; now by default).
+    public init(fromMap map: Object, now: Timestamp? = nil) {
         fields = map
         metadata = Object()
         if let meta = fields.removeValue(forKey: "@metadata"), case .object(let m) = meta { metadata = m }
-        normalizeTimestamp()
-        if fields["@version"] == nil { fields["@version"] = "1" }
+        normalizeTimestamp(now: now)
+        fields.addIfAbsent("@version", "1")
         normalizeTags()
     }
 
@@ -81,9 +79,9 @@ public final class Event: @unchecked Sendable {
         return nil
     }
 
-    private func normalizeTimestamp() {
+    private func normalizeTimestamp(now: Timestamp?) {
         guard let ts = fields["@timestamp"] else {
-            fields["@timestamp"] = .timestamp(.now())
+            fields.appendNew("@timestamp", .timestamp(now ?? .now()))
             return
         }
         switch ts {

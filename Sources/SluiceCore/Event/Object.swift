@@ -67,6 +67,19 @@ public struct Object: Sendable, Equatable, Sequence {
         }
     }
 
+    /// Adds `key`, which the caller knows is absent (a new event's first fields), without looking for it first.
+    @inlinable public mutating func appendNew(_ key: String, _ value: Value) {
+        append(key, value)
+    }
+
+    /// Sets `key` to `value` unless the key is there already (one look-up); returns whether it was added.
+    @discardableResult
+    @inlinable public mutating func addIfAbsent(_ key: String, _ value: @autoclosure () -> Value) -> Bool {
+        if position(of: key) != nil { return false }
+        append(key, value())
+        return true
+    }
+
     @inlinable mutating func append(_ key: String, _ value: Value) {
         entries.append(Entry(key, value))
         if index != nil {

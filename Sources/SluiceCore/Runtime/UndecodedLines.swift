@@ -15,10 +15,16 @@ public final class UndecodedLines: @unchecked Sendable {
     /// The text of the read these lines came from, for an input that sets `[event][original]` to it (stdin in ECS
     /// mode with a codec that does not set it), else nil.
     public let original: String?
+    /// When the input read the lines: the `@timestamp` of their events (Logstash stamps an event as its input makes
+    /// it, before it waits in the queue).
+    public let receivedAt: Timestamp
     /// The input's metrics, which counted one event per line when the entry was pushed (set by the sink).
     var pushedBy: PluginMetrics?
 
-    public init(bytes: [UInt8], lineEnds: [Int], decoder: any UndecodedLinesDecoder, original: String?) {
+    public init(
+        bytes: [UInt8], lineEnds: [Int], decoder: any UndecodedLinesDecoder, original: String?, receivedAt: Timestamp = .now()
+    ) {
+        self.receivedAt = receivedAt
         self.bytes = bytes
         self.lineEnds = lineEnds
         self.decoder = decoder

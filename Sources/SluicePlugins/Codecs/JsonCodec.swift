@@ -45,37 +45,38 @@ struct JSONEventDecoder: Sendable {
     let logger: Logger
     let logLevel: LogLevel
 
-    func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+    /// `receivedAt`: the `@timestamp` of an event whose document has none (now by default).
+    func decode(_ bytes: UnsafeBufferPointer<UInt8>, receivedAt: Timestamp? = nil, _ emit: (Event) -> Void) {
         let parsed: Value
         do {
             parsed = try JSONParser.parse(bytes)
         } catch {
-            failure(bytes, "\(error)", emit)
+            failure(bytes, "\(error)", receivedAt, emit)
             return
         }
         switch parsed {
         case .object(let o):
-            emit(event(from: o, original: bytes))
+            emit(event(from: o, original: bytes, receivedAt: receivedAt))
         case .array(let items):
             for item in items {
                 guard case .object(let o) = item else {
-                    failure(bytes, "array element is not an object", emit)
+                    failure(bytes, "array element is not an object", receivedAt, emit)
                     continue
                 }
-                emit(event(from: o, original: nil))
+                emit(event(from: o, original: nil, receivedAt: receivedAt))
             }
         default:
-            failure(bytes, "not a JSON object", emit)
+            failure(bytes, "not a JSON object", receivedAt, emit)
         }
     }
 
-    private func event(from o: Object, original: UnsafeBufferPointer<UInt8>?) -> Event {
+    private func event(from o: Object, original: UnsafeBufferPointer<UInt8>?, receivedAt: Timestamp?) -> Event {
         let e: Event
         if let target {
-            e = Event()
+            e = Event(timestamp: receivedAt ?? .now())
             e.set(target, .object(o))
         } else {
-            e = Event(fromMap: o)
+            e = Event(fromMap: o, now: receivedAt)
         }
         if setOriginal, let original, e.get(TextEvents.original) == nil {
             e.set(TextEvents.original, .string(String(decoding: original, as: UTF8.self)))
@@ -83,10 +84,12 @@ struct JSONEventDecoder: Sendable {
         return e
     }
 
-    private func failure(_ bytes: UnsafeBufferPointer<UInt8>, _ reason: String, _ emit: (Event) -> Void) {
+    private func failure(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ reason: String, _ receivedAt: Timestamp?, _ emit: (Event) -> Void
+    ) {
         let text = String(decoding: bytes, as: UTF8.self)
         logger.rateLimited(logLevel, key: "jsonparse", "JSON parse error, original data now in message field {:message=>\"\(reason)\", :data=>\(JSONWriter.string(.string(text)))}")
-        let e = Event()
+        let e = Event(timestamp: receivedAt ?? .now())
         e.fields["message"] = .string(text)
         e.tag("_jsonparsefailure")
         emit(e)

@@ -41,7 +41,7 @@ public final class JsonLinesCodec: LineDecodingCodec, @unchecked Sendable {
 
     /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        splitLines(bytes, line: { decodeLine($0, emit) }, event: emit)
+        splitLines(bytes, line: { decodeLine($0, receivedAt: .now(), emit) }, event: emit)
     }
 
     func splitLines(
@@ -56,10 +56,10 @@ public final class JsonLinesCodec: LineDecodingCodec, @unchecked Sendable {
 
     var setsOriginal: Bool { false }
 
-    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, receivedAt: Timestamp, _ emit: (Event) -> Void) {
         // A blank line yields no event.
         if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { return }
-        decoder.decode(line, emit)
+        decoder.decode(line, receivedAt: receivedAt, emit)
     }
 
     /// A line longer than `decode_size_limit_bytes` (where Logstash stops the input with "input buffer full"): its
@@ -78,7 +78,7 @@ public final class JsonLinesCodec: LineDecodingCodec, @unchecked Sendable {
     static let tooBigTag = "_jsonparsetoobigfailure"
 
     public func flush(_ emit: (Event) -> Void) {
-        flushLines(line: { decodeLine($0, emit) }, event: emit)
+        flushLines(line: { decodeLine($0, receivedAt: .now(), emit) }, event: emit)
     }
 
     public func encode(_ event: Event, into out: inout [UInt8]) {

@@ -43,11 +43,11 @@ public final class LineCodec: LineDecodingCodec, @unchecked Sendable {
 
     /// Reads the bytes in `charset`, then decodes them as UTF-8.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        splitLines(bytes, line: { decodeLine($0, emit) }, event: emit)
+        splitLines(bytes, line: { decodeLine($0, receivedAt: .now(), emit) }, event: emit)
     }
 
-    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
-        emit(TextEvents.make(String(decoding: line, as: UTF8.self), setOriginal: setOriginal))
+    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, receivedAt: Timestamp, _ emit: (Event) -> Void) {
+        emit(TextEvents.make(String(decoding: line, as: UTF8.self), setOriginal: setOriginal, receivedAt: receivedAt))
     }
 
     /// A line longer than `decode_size_limit_bytes`: its first bytes, tagged, and a warning.
@@ -64,7 +64,7 @@ public final class LineCodec: LineDecodingCodec, @unchecked Sendable {
     static let tooBigTag = "_linetoobigfailure"
 
     public func flush(_ emit: (Event) -> Void) {
-        flushLines(line: { decodeLine($0, emit) }, event: emit)
+        flushLines(line: { decodeLine($0, receivedAt: .now(), emit) }, event: emit)
     }
 
     func splitLines(

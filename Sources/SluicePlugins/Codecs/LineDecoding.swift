@@ -10,9 +10,9 @@ protocol LineDecodingCodec: Codec {
         _ bytes: UnsafeBufferPointer<UInt8>, line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void)
     /// The unfinished last line at the end of the stream, handed over as `splitLines` would.
     func flushLines(line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void)
-    /// The events of one complete line. Reads only settings, so workers call it concurrently with each other and
-    /// with the input's `splitLines`.
-    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void)
+    /// The events of one complete line, stamped `receivedAt` unless the line carries its own `@timestamp`. Reads
+    /// only settings, so workers call it concurrently with each other and with the input's `splitLines`.
+    func decodeLine(_ line: UnsafeBufferPointer<UInt8>, receivedAt: Timestamp, _ emit: (Event) -> Void)
     /// Whether the codec sets `[event][original]` itself (the `line` codec in ECS mode).
     var setsOriginal: Bool { get }
 }
@@ -41,7 +41,8 @@ struct UndecodedLinesBuilder {
     /// Appends the entry of the lines gathered so far, if any, to `entries`.
     mutating func finish(into entries: inout [Event], original: () -> String?) {
         guard !lineEnds.isEmpty else { return }
-        let lines = UndecodedLines(bytes: bytes, lineEnds: lineEnds, decoder: decoder, original: original())
+        let lines = UndecodedLines(
+            bytes: bytes, lineEnds: lineEnds, decoder: decoder, original: original(), receivedAt: Timestamp.now())
         entries.append(Event(carrying: lines))
         bytes = []
         lineEnds = []

@@ -41,11 +41,11 @@ public final class PlainCodec: Codec {
 enum TextEvents {
     static let original = FieldReference("[event][original]")
 
-    /// A new event with `message` (and `[event][original]` in ECS mode).
-    static func make(_ text: String, setOriginal: Bool) -> Event {
-        let event = Event()
-        event.fields["message"] = .string(text)
-        if setOriginal { event.fields["event"] = .object(originalObject(text)) }
+    /// A new event with `message` (and `[event][original]` in ECS mode), stamped `receivedAt` (now by default).
+    static func make(_ text: String, setOriginal: Bool, receivedAt: Timestamp? = nil) -> Event {
+        let event = Event(timestamp: receivedAt ?? .now())
+        event.fields.appendNew("message", .string(text))
+        if setOriginal { event.fields.appendNew("event", .object(originalObject(text))) }
         return event
     }
 

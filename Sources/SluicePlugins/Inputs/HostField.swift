@@ -24,9 +24,8 @@ struct HostField: Sendable {
 
     /// Adds the host name unless the event already has a value there.
     func addIfAbsent(to event: Event) {
-        if event.fields["host"] == nil {
-            event.fields["host"] = wholeHost
-        } else if event.get(reference) == nil {
+        if event.fields.addIfAbsent("host", wholeHost) { return }
+        if event.get(reference) == nil {
             event.set(reference, .string(System.hostname))
         }
     }

@@ -132,7 +132,7 @@ struct StdinLineDecoder: UndecodedLinesDecoder, @unchecked Sendable {
 
     func decode(_ lines: UndecodedLines, _ emit: (Event) -> Void) {
         lines.forEachLine { line in
-            codec.decodeLine(line) { event in
+            codec.decodeLine(line, receivedAt: lines.receivedAt) { event in
                 Self.decorate(event, hostField: hostField, context: context, setOriginal: lines.original != nil) {
                     lines.original
                 }
