@@ -101,13 +101,20 @@ public final class MemoryQueue: PipelineQueue, @unchecked Sendable {
         monitor.lock.lock()
         defer { monitor.lock.unlock() }
         while count == 0 && !monitor.closed { monitor.lock.wait(QueueMonitor.notEmpty) }
-        if count < max && !monitor.closed && delayMillis > 0 {
+        if delayMillis > 0 && waitsToFill(max) {
             let deadline = Clock.deadline(afterMillis: delayMillis)
-            while count < max && blockedPushes == 0 && !monitor.closed {
+            while waitsToFill(max) {
                 if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
         return takeLocked(max: max)
+    }
+
+    /// Whether a worker that found events waits (`pipeline.batch.delay`) for `max` of them; the caller holds the lock.
+    /// Not when a push is blocked for room (nothing more can come), nor when the first entry is undecoded lines: the
+    /// input already gathered into it everything it had read, up to a batch.
+    private func waitsToFill(_ max: Int) -> Bool {
+        count < max && blockedPushes == 0 && !monitor.closed && buffer[head]?.undecoded == nil
     }
 
     public func take(max: Int, waitMillis: Int) -> QueueBatch? {
