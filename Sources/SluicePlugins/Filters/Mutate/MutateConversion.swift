@@ -39,10 +39,15 @@ public enum MutateConversion: String, SettingEnum, Sendable {
         case .int, .null: return value
         case .double(let d): return .int(try truncate(d))
         case .bigNumber(let n): return n.isInteger ? value : .int(try truncate(n.doubleValue))
-        case .string(let s): return .int(Ruby.toI(s.filter { $0 != "," }))
+        case .string(let s): return .int(Ruby.toI(withoutCommas(s)))
         case .timestamp(let t): return .int(Int(t.seconds))
         case .array, .object: throw EventOperationError.noMethod("to_i", value)
         }
+    }
+
+    /// `s` without its commas (thousands separators), unchanged — no copy — when it has none.
+    static func withoutCommas(_ s: String) -> String {
+        s.utf8.contains(UInt8(ascii: ",")) ? s.filter { $0 != "," } : s
     }
 
     /// Lenient `convert_float`: booleans → 1.0/0.0, integers widened, strings without commas through `String#to_f`.
@@ -52,7 +57,7 @@ public enum MutateConversion: String, SettingEnum, Sendable {
         case .int(let i): return .double(Double(i))
         case .double, .null: return value
         case .bigNumber(let n): return .double(n.doubleValue)
-        case .string(let s): return .double(Ruby.toF(s.filter { $0 != "," }))
+        case .string(let s): return .double(Ruby.toF(withoutCommas(s)))
         case .timestamp(let t): return .double(t.epochSecondsDouble)
         case .array, .object: throw EventOperationError.noMethod("to_f", value)
         }

@@ -193,7 +193,6 @@ public final class MutateFilter: Filter {
     }
 
     func applyConvert(_ event: Event) throws(EventOperationError) {
-        let warn: (String) -> Void = { [logger] message in logger.rateLimited(.warn, key: "convert", message) }
         for (field, name, conversion) in convert {
             let ref = try field.reference()
             guard let original = event.get(ref) else { continue }
@@ -206,14 +205,16 @@ public final class MutateFilter: Filter {
                 var converted: [Value] = []
                 converted.reserveCapacity(elements.count)
                 for element in elements {
-                    converted.append(element.isNull ? element : try conversion.convert(element, warn: warn))
+                    converted.append(element.isNull ? element : try conversion.convert(element) { warnConversion($0) })
                 }
                 try event.strictSet(ref, .array(converted))
             default:
-                try event.strictSet(ref, try conversion.convert(original, warn: warn))
+                try event.strictSet(ref, try conversion.convert(original) { warnConversion($0) })
             }
         }
     }
+
+    private func warnConversion(_ message: String) { logger.rateLimited(.warn, key: "convert", message) }
 
     func applyGsub(_ event: Event) throws(EventOperationError) {
         for rule in gsub {

@@ -292,7 +292,11 @@ enum Ruby {
     /// `String#to_i`: skips leading whitespace, takes a sign and decimal digits (single `_` between digits allowed),
     /// stops at the first other character; "abc" → 0. Values beyond 64 bits saturate (Ruby would make a Bignum).
     static func toI(_ s: String) -> Int {
-        let b = Array(s.utf8)
+        var s = s
+        return s.withUTF8 { toI(bytes: $0) }
+    }
+
+    private static func toI(bytes b: UnsafeBufferPointer<UInt8>) -> Int {
         var i = 0
         while i < b.count && isSpace(b[i]) { i += 1 }
         var negative = false
@@ -328,7 +332,17 @@ enum Ruby {
     /// `String#to_f`: the longest prefix that reads as a decimal float (`"1e3"` → 1000.0, `"12abc"` → 12.0,
     /// `"abc"` → 0.0); no hex, no `Infinity`.
     static func toF(_ s: String) -> Double {
-        let b = Array(s.utf8)
+        // The common case, a plain decimal ("12", "-0.5"): what Swift's parser accepts of it, Ruby reads the same.
+        if s.utf8.allSatisfy({ isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") }),
+            let d = Double(s)
+        {
+            return d
+        }
+        var s = s
+        return s.withUTF8 { toF(bytes: $0) }
+    }
+
+    private static func toF(bytes b: UnsafeBufferPointer<UInt8>) -> Double {
         var i = 0
         while i < b.count && isSpace(b[i]) { i += 1 }
         var text: [UInt8] = []
