@@ -128,14 +128,17 @@ public struct JSONParser {
     /// Parses exactly one JSON value (surrounding whitespace allowed).
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> Value {
         let array = Array(bytes)
-        return try array.withUnsafeBufferPointer { buf throws(JSONError) -> Value in
-            var p = JSONParser(buf)
-            p.skipWhitespace()
-            let v = try p.parseValue(depth: 0)
-            p.skipWhitespace()
-            if p.i != buf.count { throw p.error("unexpected trailing characters") }
-            return v
-        }
+        return try array.withUnsafeBufferPointer { buf throws(JSONError) -> Value in try parse(buf) }
+    }
+
+    /// Parses exactly one JSON value from bytes in memory, in place (no copy: codecs hand their lines over so).
+    public static func parse(_ buf: UnsafeBufferPointer<UInt8>) throws(JSONError) -> Value {
+        var p = JSONParser(buf)
+        p.skipWhitespace()
+        let v = try p.parseValue(depth: 0)
+        p.skipWhitespace()
+        if p.i != buf.count { throw p.error("unexpected trailing characters") }
+        return v
     }
 
     /// Parses a JSON string.
@@ -186,11 +189,10 @@ public struct JSONParser {
         }
     }
 
-    mutating func literal(_ word: String, _ v: Value) throws(JSONError) -> Value {
-        let u = Array(word.utf8)
-        let n = u.count
+    mutating func literal(_ word: StaticString, _ v: Value) throws(JSONError) -> Value {
+        let n = word.utf8CodeUnitCount
         guard i + n <= b.count else { throw error("unexpected end of input") }
-        for k in 0..<n where b[i + k] != u[k] { throw error("invalid literal") }
+        for k in 0..<n where b[i + k] != word.utf8Start[k] { throw error("invalid literal") }
         i += n
         return v
     }
