@@ -59,6 +59,11 @@ with open(path, "w") as f:
             random.randint(0, 23), random.randint(0, 59), random.randint(0, 59), random.choice(paths),
             random.choice([200, 200, 304, 404, 500]), random.randint(100, 50000), random.choice(agents)))
 PY
+# Issue 14's plain case (Fluent Bit's tail → null): the apache lines as plain text, nothing parsed.
+cat > "$WORK/plain.conf" <<'CONF'
+input { stdin { } }
+output { null { } }
+CONF
 cat > "$WORK/apache.conf" <<'CONF'
 input { stdin { } }
 filter {
@@ -114,6 +119,7 @@ WITHOUT=$(best_rate -S metric.collect=false)
 python3 -c "import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); print('metrics overhead (baseline -w 2): %d events/s with, %d without: %.1f%%' % (a, b, 100.0 * (b - a) / b))" "$WITH" "$WITHOUT"
 for w in 1 2; do run_case "stdin -> dots" "$w" "$WORK/dots.conf" "$WORK/lines.txt" "$LINES"; done
 for w in 1 2; do run_case "mutate + conditionals" "$w" "$WORK/mutate.conf" "$WORK/lines.txt" "$LINES"; done
+for w in 1 2; do run_case "plain lines -> null" "$w" "$WORK/plain.conf" "$WORK/access.log" "$LINES"; done
 for w in 1 2; do run_case "apache (grok + date)" "$w" "$WORK/apache.conf" "$WORK/access.log" "$LINES"; done
 for w in 1 2; do run_case "ruby (get 2, set 1)" "$w" "$WORK/ruby.conf" "$WORK/lines.txt" "$LINES"; done
 

@@ -44,7 +44,7 @@ final class InputHandOff: @unchecked Sendable {
                 }
             }
             pending.append(Entry(events: events, acknowledgement: acknowledgement, onQueued: onQueued))
-            pendingEvents += events.count
+            pendingEvents += events.queueWeight
             state.broadcast()
             guard pendingEvents >= capacity else { return true }
             resumers.append(resume)
@@ -114,6 +114,6 @@ final class InputHandOff: @unchecked Sendable {
         }
         for entry in entries[start..<end] { entry.onQueued?() }
         start = end
-        return events.count
+        return events.queueWeight
     }
 }

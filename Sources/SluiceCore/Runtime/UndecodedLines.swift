@@ -69,13 +69,18 @@ extension Event {
     var queueWeight: Int { undecoded?.lineCount ?? 1 }
 }
 
+extension [Event] {
+    /// The events these entries stand for: one each, or an `UndecodedLines` entry's lines.
+    var queueWeight: Int { reduce(0) { $0 + $1.queueWeight } }
+}
+
 extension QueueBatch {
     /// The batch with every entry of undecoded lines replaced by its events, decoded on this worker's thread. The
     /// queue and the ledger counted one event per line; the difference (a blank `json_lines` line makes none, an
     /// array several) is settled here, so that events in = events out + in flight holds.
     func decodingLines(ledger: PipelineLedger, metrics: PipelineMetrics?) -> QueueBatch {
         var events: [Event] = []
-        events.reserveCapacity(self.events.reduce(0) { $0 + $1.queueWeight })
+        events.reserveCapacity(self.events.queueWeight)
         var difference = 0
         for entry in self.events {
             guard let lines = entry.undecoded else {

@@ -90,7 +90,8 @@ public final class TcpInput: Input, @unchecked Sendable {
     private func addHandlers(to channel: Channel, _ sink: EventSink) throws {
         let reader = StreamSourceHandler(
             codec: try StreamingCodecs.lineOriented(context.makeCodec(), context), sink: sink,
-            options: StreamSourceOptions(proxyProtocol: settings.proxyProtocol, reverseLookup: settings.reverseLookup),
+            options: StreamSourceOptions(
+                proxyProtocol: settings.proxyProtocol, reverseLookup: settings.reverseLookup, decodesOnWorkers: true),
             logger: context.logger
         ) { [fields, context] event, facts in
             fields.apply(to: event, facts)

@@ -22,6 +22,9 @@ struct StreamSourceOptions: Sendable {
     var proxyProtocol = false
     /// Look the peer's name up in DNS (`dns_reverse_lookup_enabled`); otherwise the name is the address.
     var reverseLookup = false
+    /// Leave a line-by-line codec's decoding, and `annotate`, to the workers (`UndecodedLines`) when the queue takes
+    /// undecoded lines: for inputs whose `annotate` only reads shared state.
+    var decodesOnWorkers = false
 }
 
 /// Reads one TCP connection of a stream input (tcp, syslog): an optional PROXY header, then bytes through the
@@ -122,12 +125,39 @@ final class StreamSourceHandler: ChannelInboundHandler {
         guard bytes.readableBytes > 0 else { return }
         var events: [Event] = []
         bytes.withUnsafeReadableBytes { raw in
-            codec.decode(raw.bindMemory(to: UInt8.self)) { event in
+            let chunk = raw.bindMemory(to: UInt8.self)
+            if var undecoded = undecodedLinesBuilder(), let lineCodec = codec as? any LineDecodingCodec {
+                cutLines(chunk, lineCodec, &undecoded, into: &events)
+                return
+            }
+            codec.decode(chunk) { event in
                 annotate(event, facts)
                 events.append(event)
             }
         }
         ChannelBackPressure.offer(events, to: sink, from: context.channel)
+    }
+
+    /// A builder of `UndecodedLines` for this read, when the workers are to decode it.
+    private func undecodedLinesBuilder() -> UndecodedLinesBuilder? {
+        guard options.decodesOnWorkers, let limit = sink.undecodedLinesLimit, let lineCodec = codec as? any LineDecodingCodec
+        else { return nil }
+        return UndecodedLinesBuilder(limit: limit, decoder: ConnectionLineDecoder(codec: lineCodec, facts: facts, annotate: annotate))
+    }
+
+    /// Cuts one read into lines for the workers; a line too long to keep becomes its failure event here, in order.
+    private func cutLines(
+        _ chunk: UnsafeBufferPointer<UInt8>, _ lineCodec: any LineDecodingCodec, _ undecoded: inout UndecodedLinesBuilder,
+        into events: inout [Event]
+    ) {
+        lineCodec.splitLines(
+            chunk, line: { undecoded.append($0, into: &events, original: { nil }) },
+            event: { event in
+                undecoded.finish(into: &events, original: { nil })
+                annotate(event, facts)
+                events.append(event)
+            })
+        undecoded.finish(into: &events, original: { nil })
     }
 
     /// `PROXY TCP4 <source ip> <destination ip> <source port> <destination port>\r\n`: the source becomes the peer,
@@ -176,6 +206,23 @@ final class StreamSourceHandler: ChannelInboundHandler {
     private func startStreaming(_ context: ChannelHandlerContext, _ pending: ByteBuffer) {
         state = .streaming
         decode(pending, context)
+    }
+}
+
+/// Decodes the lines a connection cut, on the worker that takes them, and annotates the events with what the input
+/// knew of the connection when it read them.
+struct ConnectionLineDecoder: UndecodedLinesDecoder, @unchecked Sendable {
+    let codec: any LineDecodingCodec
+    let facts: ConnectionFacts
+    let annotate: @Sendable (Event, ConnectionFacts) -> Void
+
+    func decode(_ lines: UndecodedLines, _ emit: (Event) -> Void) {
+        lines.forEachLine { line in
+            codec.decodeLine(line, receivedAt: lines.receivedAt) { event in
+                annotate(event, facts)
+                emit(event)
+            }
+        }
     }
 }
 
