@@ -44,16 +44,6 @@ public final class JsonLinesCodec: LineDecodingCodec, @unchecked Sendable {
         splitLines(bytes, line: { decodeLine($0, receivedAt: .now(), emit) }, event: emit)
     }
 
-    func splitLines(
-        _ bytes: UnsafeBufferPointer<UInt8>, line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void
-    ) {
-        charset.withUTF8(bytes) { utf8 in lines.split(utf8, line: line, oversized: { emitOversized($0, event) }) }
-    }
-
-    func flushLines(line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void) {
-        lines.flush(line: line, oversized: { emitOversized($0, event) })
-    }
-
     var setsOriginal: Bool { false }
 
     func decodeLine(_ line: UnsafeBufferPointer<UInt8>, receivedAt: Timestamp, _ emit: (Event) -> Void) {
@@ -64,7 +54,7 @@ public final class JsonLinesCodec: LineDecodingCodec, @unchecked Sendable {
 
     /// A line longer than `decode_size_limit_bytes` (where Logstash stops the input with "input buffer full"): its
     /// first bytes as the message, tagged, and a warning; the rest of the line is skipped.
-    private func emitOversized(_ prefix: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+    func emitOversized(_ prefix: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         logger.rateLimited(
             .warn, key: "json-line-too-big",
             "A JSON line is longer than decode_size_limit_bytes (\(sizeLimit)): its first \(sizeLimit) bytes become the message of an event tagged \(Self.tooBigTag), the rest is skipped")

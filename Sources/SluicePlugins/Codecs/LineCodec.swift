@@ -51,7 +51,7 @@ public final class LineCodec: LineDecodingCodec, @unchecked Sendable {
     }
 
     /// A line longer than `decode_size_limit_bytes`: its first bytes, tagged, and a warning.
-    private func emitOversized(_ prefix: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
+    func emitOversized(_ prefix: UnsafeBufferPointer<UInt8>, _ emit: (Event) -> Void) {
         logger.rateLimited(
             .warn, key: "line-too-big",
             "A line is longer than decode_size_limit_bytes (\(sizeLimit)): its first \(sizeLimit) bytes become an event tagged \(Self.tooBigTag), the rest is skipped")
@@ -65,16 +65,6 @@ public final class LineCodec: LineDecodingCodec, @unchecked Sendable {
 
     public func flush(_ emit: (Event) -> Void) {
         flushLines(line: { decodeLine($0, receivedAt: .now(), emit) }, event: emit)
-    }
-
-    func splitLines(
-        _ bytes: UnsafeBufferPointer<UInt8>, line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void
-    ) {
-        charset.withUTF8(bytes) { utf8 in lines.split(utf8, line: line, oversized: { emitOversized($0, event) }) }
-    }
-
-    func flushLines(line: (UnsafeBufferPointer<UInt8>) -> Void, event: (Event) -> Void) {
-        lines.flush(line: line, oversized: { emitOversized($0, event) })
     }
 
     var setsOriginal: Bool { setOriginal }
