@@ -32,21 +32,51 @@ extension LineDecodingCodec {
     }
 }
 
-/// Gathers the lines an input cuts from one read into `UndecodedLines` entries of at most `limit` lines each.
-/// Owned by the input's thread.
+/// Cuts an input's reads into lines with its codec and gathers them into `UndecodedLines` entries of at most
+/// `limit` lines each, for the workers to decode. Owned by the input's thread (or a connection's event loop).
 struct UndecodedLinesBuilder {
     let limit: Int
+    let codec: any LineDecodingCodec
     let decoder: any UndecodedLinesDecoder
     private var bytes: [UInt8] = []
     private var lineEnds: [Int] = []
 
-    init(limit: Int, decoder: any UndecodedLinesDecoder) {
+    init(limit: Int, codec: any LineDecodingCodec, decoder: any UndecodedLinesDecoder) {
         self.limit = max(1, limit)
+        self.codec = codec
         self.decoder = decoder
     }
 
+    /// Cuts one read into entries appended to `entries`; a line too long to keep becomes its failure event here,
+    /// decorated by `decorate`, in stream order. The read's lines never share an entry with the next read's.
+    mutating func cut(
+        _ chunk: UnsafeBufferPointer<UInt8>, into entries: inout [Event], original: () -> String?,
+        decorate: (Event) -> Void
+    ) {
+        codec.splitLines(
+            chunk, line: { append($0, into: &entries, original: original) },
+            event: { event in
+                finish(into: &entries, original: original)
+                decorate(event)
+                entries.append(event)
+            })
+        finish(into: &entries, original: original)
+    }
+
+    /// The unfinished last line at the end of the stream, as `cut` would hand it over.
+    mutating func flush(into entries: inout [Event], decorate: (Event) -> Void) {
+        codec.flushLines(
+            line: { append($0, into: &entries, original: { nil }) },
+            event: { event in
+                finish(into: &entries, original: { nil })
+                decorate(event)
+                entries.append(event)
+            })
+        finish(into: &entries, original: { nil })
+    }
+
     /// Adds one line; once `limit` lines are gathered, appends their entry to `entries`.
-    mutating func append(_ line: UnsafeBufferPointer<UInt8>, into entries: inout [Event], original: () -> String?) {
+    private mutating func append(_ line: UnsafeBufferPointer<UInt8>, into entries: inout [Event], original: () -> String?) {
         if lineEnds.isEmpty { bytes.reserveCapacity(min(line.count * limit, 1 << 16)) }
         bytes.append(contentsOf: line)
         lineEnds.append(bytes.count)
@@ -54,7 +84,7 @@ struct UndecodedLinesBuilder {
     }
 
     /// Appends the entry of the lines gathered so far, if any, to `entries`.
-    mutating func finish(into entries: inout [Event], original: () -> String?) {
+    private mutating func finish(into entries: inout [Event], original: () -> String?) {
         guard !lineEnds.isEmpty else { return }
         let lines = UndecodedLines(
             bytes: bytes, lineEnds: lineEnds, decoder: decoder, original: original(), receivedAt: Timestamp.now())

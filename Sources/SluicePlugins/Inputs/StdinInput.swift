@@ -18,6 +18,8 @@ public final class StdinInput: Input, @unchecked Sendable {
     let codec: any Codec
     let hostField: HostField
     let setOriginal: Bool
+    /// ECS mode with a codec that sets no `[event][original]`: the workers' events get the whole read's text.
+    let wantsReadText: Bool
     let fd: Int32
 
     public init(settings: Settings, context: PluginContext) throws {
@@ -26,6 +28,7 @@ public final class StdinInput: Input, @unchecked Sendable {
         let ecs = context.ecsCompatibility.isEnabled
         hostField = HostField(ecs: ecs, ecsKey: "hostname")
         setOriginal = ecs
+        wantsReadText = ecs && !((codec as? any LineDecodingCodec)?.setsOriginal ?? false)
         fd = 0
     }
 
@@ -46,7 +49,8 @@ public final class StdinInput: Input, @unchecked Sendable {
                 let chunk = UnsafeBufferPointer(rebasing: all[0..<n])
                 var original = RawChunk(bytes: chunk)
                 if undecoded != nil {
-                    cutLines(chunk, &original, &undecoded!, into: &batch)
+                    let text = wantsReadText ? original.text : nil
+                    undecoded!.cut(chunk, into: &batch, original: { text }) { decorate($0, &original) }
                 } else {
                     codec.decode(chunk) { event in
                         decorate(event, &original)
@@ -57,11 +61,8 @@ public final class StdinInput: Input, @unchecked Sendable {
             flushIfIdle(&batch, sink)
         }
         var none = RawChunk(bytes: nil)
-        if undecoded != nil, let lineCodec = codec as? any LineDecodingCodec {
-            lineCodec.flushLines(
-                line: { undecoded!.append($0, into: &batch, original: { nil }) },
-                event: { undecoded!.finish(into: &batch, original: { nil }); decorate($0, &none); batch.append($0) })
-            undecoded!.finish(into: &batch, original: { nil })
+        if undecoded != nil {
+            undecoded!.flush(into: &batch) { decorate($0, &none) }
         } else {
             codec.flush { event in
                 decorate(event, &none)
@@ -75,25 +76,7 @@ public final class StdinInput: Input, @unchecked Sendable {
     private func undecodedLinesBuilder(_ sink: EventSink) -> UndecodedLinesBuilder? {
         guard let limit = sink.undecodedLinesLimit, let lineCodec = codec as? any LineDecodingCodec else { return nil }
         let decoder = StdinLineDecoder(codec: lineCodec, hostField: hostField, context: context)
-        return UndecodedLinesBuilder(limit: limit, decoder: decoder)
-    }
-
-    /// Cuts one read into lines for the workers; a line too long to keep becomes its failure event here, in order.
-    private func cutLines(
-        _ chunk: UnsafeBufferPointer<UInt8>, _ original: inout RawChunk, _ undecoded: inout UndecodedLinesBuilder,
-        into batch: inout [Event]
-    ) {
-        let lineCodec = codec as! any LineDecodingCodec
-        let wantsOriginal = setOriginal && !lineCodec.setsOriginal
-        let text = wantsOriginal ? original.text : nil
-        lineCodec.splitLines(
-            chunk, line: { undecoded.append($0, into: &batch, original: { text }) },
-            event: { event in
-                undecoded.finish(into: &batch, original: { text })
-                decorate(event, &original)
-                batch.append(event)
-            })
-        undecoded.finish(into: &batch, original: { text })
+        return UndecodedLinesBuilder(limit: limit, codec: lineCodec, decoder: decoder)
     }
 
     private func waitReadable() -> Bool {

@@ -126,8 +126,8 @@ final class StreamSourceHandler: ChannelInboundHandler {
         var events: [Event] = []
         bytes.withUnsafeReadableBytes { raw in
             let chunk = raw.bindMemory(to: UInt8.self)
-            if var undecoded = undecodedLinesBuilder(), let lineCodec = codec as? any LineDecodingCodec {
-                cutLines(chunk, lineCodec, &undecoded, into: &events)
+            if var undecoded = undecodedLinesBuilder() {
+                undecoded.cut(chunk, into: &events, original: { nil }) { annotate($0, facts) }
                 return
             }
             codec.decode(chunk) { event in
@@ -142,22 +142,8 @@ final class StreamSourceHandler: ChannelInboundHandler {
     private func undecodedLinesBuilder() -> UndecodedLinesBuilder? {
         guard options.decodesOnWorkers, let limit = sink.undecodedLinesLimit, let lineCodec = codec as? any LineDecodingCodec
         else { return nil }
-        return UndecodedLinesBuilder(limit: limit, decoder: ConnectionLineDecoder(codec: lineCodec, facts: facts, annotate: annotate))
-    }
-
-    /// Cuts one read into lines for the workers; a line too long to keep becomes its failure event here, in order.
-    private func cutLines(
-        _ chunk: UnsafeBufferPointer<UInt8>, _ lineCodec: any LineDecodingCodec, _ undecoded: inout UndecodedLinesBuilder,
-        into events: inout [Event]
-    ) {
-        lineCodec.splitLines(
-            chunk, line: { undecoded.append($0, into: &events, original: { nil }) },
-            event: { event in
-                undecoded.finish(into: &events, original: { nil })
-                annotate(event, facts)
-                events.append(event)
-            })
-        undecoded.finish(into: &events, original: { nil })
+        return UndecodedLinesBuilder(
+            limit: limit, codec: lineCodec, decoder: ConnectionLineDecoder(codec: lineCodec, facts: facts, annotate: annotate))
     }
 
     /// `PROXY TCP4 <source ip> <destination ip> <source port> <destination port>\r\n`: the source becomes the peer,
