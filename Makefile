@@ -6,10 +6,11 @@ NOIDA_DB_VERSION := 0.2.3
 
 .PHONY: deps test-deps build run test bench clean
 
-# System packages the build needs: PCRE2 (grok), zlib (gzip), jemalloc (the process allocator), uap-core (the
-# useragent filter's regexes.yaml) and libruby 3.1 (the ruby filter's embedded interpreter), plus logrotate (the file
-# input's rotation tests) and librdkafka (the kafka input and output). Installed when missing; quiet when present.
-SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libjemalloc-dev uap-core ruby3.1-dev logrotate librdkafka-dev
+# System packages the build needs: PCRE2 (grok), zlib (gzip), libdeflate (the CRC-32 of DLQ and queue records),
+# jemalloc (the process allocator), uap-core (the useragent filter's regexes.yaml) and libruby 3.1 (the ruby filter's
+# embedded interpreter), plus logrotate (the file input's rotation tests) and librdkafka (the kafka input and output).
+# Installed when missing; quiet when present.
+SYSTEM_PACKAGES := libpcre2-dev zlib1g-dev libdeflate-dev libjemalloc-dev uap-core ruby3.1-dev logrotate librdkafka-dev
 # The independent clients the input tests drive: logger (util-linux, bsdutils), curl, openssl (test certificates).
 # mmdb-bin: libmaxminddb's mmdblookup, which the geoip tests cross-check Sluice's MMDB reader against.
 # chromium: the headless browser that drives the DLQ dashboard page (with websocket-client, over the DevTools protocol).

@@ -44,7 +44,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceCore",
-            dependencies: ["CPCRE2", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CPCRE2", "CDeflate", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: releaseSettings
         ),
         // librdkafka (Debian's librdkafka-dev), the client of the `kafka` input and output.
@@ -52,6 +52,12 @@ let package = Package(
             name: "CRdKafka",
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
+        ),
+        // libdeflate (Debian's libdeflate-dev): CRC-32 at memory speed for the DLQ and the persisted queue.
+        .systemLibrary(
+            name: "CDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",

@@ -134,6 +134,15 @@ struct CBORWriter {
     mutating func bool(_ b: Bool) { bytes.append(b ? 0xF5 : 0xF4) }
     mutating func null() { bytes.append(0xF6) }
 
+    var usesReferences: Bool { references != nil }
+
+    /// A text string known when the program starts: its encoded bytes copied in one step when string references
+    /// are off (a reference needs the table, so it goes through `text`).
+    mutating func text(_ constant: CBORConstantText) {
+        if references != nil { return text(constant.string) }
+        bytes.append(contentsOf: constant.encoded)
+    }
+
     /// A text string: a reference when already in the table, chunked when over 3 996 UTF-16 units.
     mutating func text(_ s: String) {
         let utf8Count = s.utf8.count
@@ -187,6 +196,20 @@ struct CBORWriter {
             bytes.append(contentsOf: chunk)
         }
         bytes.append(0xFF)
+    }
+}
+
+/// A short text string with its CBOR encoding (head and UTF-8) built once: the class names and keys every
+/// encoded event repeats.
+struct CBORConstantText: Sendable {
+    let string: String
+    let encoded: [UInt8]
+
+    init(_ string: String) {
+        self.string = string
+        var w = CBORWriter(reusing: [], stringReferences: false)
+        w.text(string)
+        encoded = w.takeBytes()
     }
 }
 

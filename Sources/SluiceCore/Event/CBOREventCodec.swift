@@ -12,6 +12,18 @@ public enum CBOREventCodec {
         static let timestamp = "org.logstash.Timestamp"
     }
 
+    /// The same names and the two root keys, encoded once for the writer.
+    private enum Encoded {
+        static let hashMap = CBORConstantText(ClassName.hashMap)
+        static let convertedMap = CBORConstantText(ClassName.convertedMap)
+        static let convertedList = CBORConstantText(ClassName.convertedList)
+        static let rubyString = CBORConstantText(ClassName.rubyString)
+        static let rubyNil = CBORConstantText(ClassName.rubyNil)
+        static let timestamp = CBORConstantText(ClassName.timestamp)
+        static let data = CBORConstantText("DATA")
+        static let meta = CBORConstantText("META")
+    }
+
     /// How an event is written.
     public struct EncodingOptions: Sendable, Equatable {
         /// Use CBOR string references (tags 256/25), as Logstash 9.2+ does; off gives the form every Logstash 8.x
@@ -43,11 +55,11 @@ public enum CBOREventCodec {
         buffer = []
         writer.beginNamespaceIfEnabled()
         writer.beginIndefiniteArray()
-        writer.text(ClassName.hashMap)
+        writer.text(Encoded.hashMap)
         writer.beginIndefiniteMap()
-        writer.text("DATA")
+        writer.text(Encoded.data)
         writeConvertedMap(event.fields, topLevel: options.versionAsJavaString, skipping: "@metadata", &writer)
-        writer.text("META")
+        writer.text(Encoded.meta)
         writeConvertedMap(event.metadata, topLevel: false, skipping: nil, &writer)
         writer.end()
         writer.end()
@@ -56,7 +68,7 @@ public enum CBOREventCodec {
 
     private static func writeConvertedMap(_ object: Object, topLevel: Bool, skipping: String?, _ w: inout CBORWriter) {
         w.beginIndefiniteArray()
-        w.text(ClassName.convertedMap)
+        w.text(Encoded.convertedMap)
         w.beginIndefiniteMap()
         for (key, value) in object where key != skipping {
             w.text(key)
@@ -72,20 +84,38 @@ public enum CBOREventCodec {
 
     private static func writeValue(_ value: Value, _ w: inout CBORWriter) {
         switch value {
-        case .null: writeWrapped(ClassName.rubyNil, &w) { $0.null() }
+        case .null: writeWrapped(Encoded.rubyNil, &w) { $0.null() }
         case .bool(let b): w.bool(b)
         case .int(let i): w.fixedWidthInteger(i)
         case .double(let d): w.double(d)
         case .bigNumber(let n): writeBigNumber(n, &w)
-        case .string(let s): writeWrapped(ClassName.rubyString, &w) { $0.text(s) }
-        case .timestamp(let t): writeWrapped(ClassName.timestamp, &w) { $0.text(LogstashTimestampText.string(t)) }
+        case .string(let s): writeWrapped(Encoded.rubyString, &w) { $0.text(s) }
+        case .timestamp(let t): writeWrapped(Encoded.timestamp, &w) { writeTimestamp(t, &$0) }
         case .object(let o): writeConvertedMap(o, topLevel: false, skipping: nil, &w)
         case .array(let a):
-            writeWrapped(ClassName.convertedList, &w) { w in
+            writeWrapped(Encoded.convertedList, &w) { w in
                 w.beginIndefiniteArray()
                 for element in a { writeValue(element, &w) }
                 w.end()
             }
+        }
+    }
+
+    /// A timestamp's text written in place, without a string in between, when no string reference can be
+    /// involved: a two-byte head (its 24 to 30 characters) patched once the length is known.
+    private static func writeTimestamp(_ t: Timestamp, _ w: inout CBORWriter) {
+        if w.usesReferences { return w.text(LogstashTimestampText.string(t)) }
+        let start = w.bytes.count
+        w.bytes.append(0x78)
+        w.bytes.append(0)
+        LogstashTimestampText.append(t, to: &w.bytes)
+        let length = w.bytes.count - start - 2
+        if (24...255).contains(length) {
+            w.bytes[start + 1] = UInt8(length)
+        } else {
+            let text = String(decoding: w.bytes[(start + 2)...], as: UTF8.self)
+            w.bytes.removeSubrange(start...)
+            w.text(text)
         }
     }
 
@@ -114,7 +144,7 @@ public enum CBOREventCodec {
         w.bytes.append(contentsOf: magnitude)
     }
 
-    private static func writeWrapped(_ className: String, _ w: inout CBORWriter, _ payload: (inout CBORWriter) -> Void) {
+    private static func writeWrapped(_ className: CBORConstantText, _ w: inout CBORWriter, _ payload: (inout CBORWriter) -> Void) {
         w.beginIndefiniteArray()
         w.text(className)
         payload(&w)
@@ -368,14 +398,17 @@ enum LogstashTimestampText {
         out.append(UInt8(ascii: "Z"))
     }
 
+    /// `value` in `width` digits, zero-padded; written from the right, dividing by the constant 10 (a multiply).
     private static func appendDigits(_ value: Int, _ width: Int, _ out: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        var v = value
-        while divisor > 0 {
-            out.append(UInt8(48 + (v / divisor) % 10))
-            v %= divisor
-            divisor /= 10
+        let start = out.count
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width))
+        out.withUnsafeMutableBufferPointer { digits in
+            var v = value, i = start + width - 1
+            while v > 0 && i >= start {
+                digits[i] = UInt8(truncatingIfNeeded: 48 + v % 10)
+                v /= 10
+                i -= 1
+            }
         }
     }
 }

@@ -50,8 +50,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
     private var cacheFirst: Int64 = 0
     private let cacheLimit: Int
     private var directory: String { settings.directory }
-    /// Head checkpoints triggered by writes and acknowledgements, written off the pushing and acking threads.
-    private let checkpointWriter: HeadCheckpointWriter
+    /// Checkpoints triggered by writes and acknowledgements, written off the pushing and acking threads.
+    private let checkpointWriter: CheckpointWriter
 
     /// Opens (or creates) the queue directory, recovering what a previous run left.
     public init(settings: PersistedQueueSettings, cacheLimit: Int = 1000, ledger: PipelineLedger = PipelineLedger(),
@@ -61,7 +61,7 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         self.metrics = metrics
         self.logger = logger
         self.cacheLimit = cacheLimit
-        checkpointWriter = HeadCheckpointWriter(directory: settings.directory, retry: settings.checkpointRetry, logger: logger)
+        checkpointWriter = CheckpointWriter(directory: settings.directory, retry: settings.checkpointRetry, logger: logger)
         guard FileSystem.makeDirectories(settings.directory) else { throw .io("cannot create the queue directory", settings.directory) }
         do {
             lock = try FileLock.acquire(settings.directory + "/.lock", owner: "The queue")
@@ -266,7 +266,9 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
         head.lastCheckpoint = cp
     }
 
+    /// Writes `checkpoint.N` now, after any requested checkpoint (so none of those can overwrite it later).
     private func writeTailCheckpoint(_ page: QueuePage) throws(PersistedQueueError) {
+        checkpointWriter.drain()
         let cp = page.checkpoint(firstUnackedPageNum: 0)
         try cp.write(directory, "checkpoint.\(page.number)", retry: settings.checkpointRetry)
         page.lastCheckpoint = cp
@@ -452,67 +454,97 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
 
     public func take(max: Int, delayMillis: Int) -> QueueBatch? {
         monitor.lock.lock()
-        defer { monitor.lock.unlock() }
         while unread == 0 && !monitor.closed { monitor.lock.wait(QueueMonitor.notEmpty) }
-        if monitor.closed && (!settings.drain || unread == 0) { return nil }
+        if monitor.closed && (!settings.drain || unread == 0) {
+            monitor.lock.unlock()
+            return nil
+        }
         if unread < max && !monitor.closed && delayMillis > 0 {
             let deadline = Clock.deadline(afterMillis: delayMillis)
             while unread < max && !monitor.closed {
                 if !monitor.lock.wait(QueueMonitor.notEmpty, until: deadline) { break }
             }
         }
-        return takeLocked(max: max)
+        let taken = takeLocked(max: max)
+        monitor.lock.unlock()
+        return taken.map(decoded)
     }
 
     public func take(max: Int, waitMillis: Int) -> QueueBatch? {
         monitor.lock.lock()
-        defer { monitor.lock.unlock() }
         monitor.waitForFirst(waitMillis: waitMillis) { unread == 0 }
-        if monitor.closed && !settings.drain { return nil }
-        return takeLocked(max: max)
+        let taken = monitor.closed && !settings.drain ? nil : takeLocked(max: max)
+        monitor.lock.unlock()
+        return taken.map(decoded)
     }
 
     public var isDrained: Bool { monitor.lock.withLock { monitor.closed && (!settings.drain || unread == 0) } }
 
+    /// A batch as taken under the queue's lock: events still in memory, and elements read from the page whose
+    /// checksums and decoding are left to the worker, after it lets go of the lock.
+    private struct TakenElements {
+        var events: [Event?]
+        var fromDisk: [(index: Int, seq: Int64, element: QueueElement)] = []
+        let page: Int
+        let path: String
+        let firstSequence: Int64
+    }
+
     /// Takes up to `max` unread events from the oldest page holding any; the caller holds the monitor's lock.
-    private func takeLocked(max: Int) -> QueueBatch? {
+    private func takeLocked(max: Int) -> TakenElements? {
         guard let page = tails.first(where: { $0.unreadCount > 0 }) ?? (head.unreadCount > 0 ? head : nil) else { return nil }
         let n = Swift.min(max, page.unreadCount)
-        let first = page.readSeq
-        var events: [Event] = []
-        events.reserveCapacity(n)
-        for _ in 0..<n {
-            if let e = readNext(page) { events.append(e) }
-        }
+        var taken = TakenElements(
+            events: [Event?](repeating: nil, count: n), page: page.number, path: QueuePageFile.path(directory, page.number),
+            firstSequence: page.readSeq)
+        for i in 0..<n { takeNext(page, into: &taken, at: i) }
         unread -= n
         if settings.maxEvents > 0 { monitor.lock.broadcast(QueueMonitor.notFull) }
         if unread > 0 { monitor.lock.signal(QueueMonitor.notEmpty) }
-        ledger.processing.add(events.count, ordering: .relaxed)
-        if events.count < n { ledger.dropped.add(n - events.count, ordering: .relaxed) }
-        return QueueBatch(events: events, page: page.number, firstSequence: first, sequenceCount: n)
+        return taken
     }
 
-    /// The next unread element of `page`: from memory when it was just written, else decoded from disk. An element
-    /// that cannot be read is logged and skipped (it is acknowledged with its batch and counted as dropped).
-    private func readNext(_ page: QueuePage) -> Event? {
+    /// The next unread element of `page`: from memory when it was just written, else its bytes from disk. An
+    /// element whose length cannot be read is logged and skipped (acknowledged with its batch, counted as
+    /// dropped).
+    private func takeNext(_ page: QueuePage, into taken: inout TakenElements, at index: Int) {
         let seq = page.readSeq
         page.readSeq += 1
         if let cached = takeCached(seq) {
             page.readOffset += cached.size
-            return cached.event
+            taken.events[index] = cached.event
+            return
         }
-        guard let file = page.file else { return nil }
+        guard let file = page.file else { return }
         do {
-            let element = try page.reader.element(of: file, at: page.readOffset, end: page.end)
+            let element = try page.reader.unverifiedElement(of: file, at: page.readOffset, end: page.end)
             page.readOffset = element.next
-            let event = try QueueFrames.decode(element.bytes, element.payload)
-            event.redelivered = seq <= redeliveredUpTo
-            return event
+            taken.fromDisk.append((index, seq, element))
         } catch {
             noteError("Cannot read the event with seqNum \(seq) from \(file.path): \(error); it is skipped. Run `sluice queue check`.")
             page.readOffset = page.nextElementOffset(after: page.readOffset) ?? page.end
-            return nil
         }
+    }
+
+    /// The batch, with the elements read from disk verified and decoded here, on the worker's thread.
+    private func decoded(_ taken: TakenElements) -> QueueBatch {
+        var slots = taken.events
+        for (index, seq, element) in taken.fromDisk {
+            do {
+                try element.verify(taken.path)
+                let event = try QueueFrames.decode(element.bytes, element.payload)
+                event.redelivered = seq <= redeliveredUpTo
+                slots[index] = event
+            } catch {
+                monitor.lock.withLock {
+                    noteError("Cannot read the event with seqNum \(seq) from \(taken.path): \(error); it is skipped. Run `sluice queue check`.")
+                }
+            }
+        }
+        let events = slots.compactMap { $0 }
+        ledger.processing.add(events.count, ordering: .relaxed)
+        if events.count < slots.count { ledger.dropped.add(slots.count - events.count, ordering: .relaxed) }
+        return QueueBatch(events: events, page: taken.page, firstSequence: taken.firstSequence, sequenceCount: slots.count)
     }
 
     public func acknowledge(_ batch: QueueBatch) {
@@ -544,7 +576,9 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
             requestHeadCheckpoint()
         } else if settings.checkpointAcks > 0,
                   page.firstUnackedSeq >= (page.lastCheckpoint?.firstUnackedSeqNum ?? before) + Int64(settings.checkpointAcks) {
-            try? writeTailCheckpoint(page)
+            let cp = page.checkpoint(firstUnackedPageNum: 0)
+            checkpointWriter.request(cp, name: "checkpoint.\(page.number)", syncing: nil)
+            page.lastCheckpoint = cp
         }
     }
 

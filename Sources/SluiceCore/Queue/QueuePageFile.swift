@@ -152,28 +152,49 @@ final class QueuePageFile {
     }
 }
 
-/// Reads consecutive elements of one page through a buffer, one `pread` per megabyte or so.
+/// One element of a page as read: its payload inside `bytes`, followed there by its stored CRC-32.
+struct QueueElement {
+    let bytes: [UInt8]
+    let payload: Range<Int>
+    /// Where the element starts in its page, and where the next one does.
+    let offset: Int
+    let next: Int
+
+    /// Checks the payload against its stored CRC-32.
+    func verify(_ path: String) throws(PersistedQueueError) {
+        let stored = BigEndian.uint32(bytes, at: payload.upperBound)
+        let computed = CRC32.checksum(bytes, range: payload)
+        guard stored == computed else {
+            throw PersistedQueueError("\(path): element at offset \(offset): computed checksum=\(computed) != checksum \(stored)")
+        }
+    }
+}
+
+/// Reads consecutive elements of one page through a buffer, one `pread` per megabyte or so. An element handed
+/// out keeps its buffer alive: the next fill replaces the buffer, it never changes it.
 struct QueuePageReader {
     private var buffer: [UInt8] = []
     private var bufferOffset = 0
 
-    /// The payload of the element at `offset` and the offset after it, verified by its CRC-32. `end` is where the
-    /// written data ends: nothing past it is buffered, since it may be written later.
-    mutating func element(of page: QueuePageFile, at offset: Int, end: Int) throws(PersistedQueueError) -> (payload: Range<Int>, bytes: [UInt8], next: Int) {
+    /// The element at `offset`, verified by its CRC-32. `end` is where the written data ends: nothing past it is
+    /// buffered, since it may be written later.
+    mutating func element(of page: QueuePageFile, at offset: Int, end: Int) throws(PersistedQueueError) -> QueueElement {
+        let element = try unverifiedElement(of: page, at: offset, end: end)
+        try element.verify(page.path)
+        return element
+    }
+
+    /// The element at `offset` with its length checked but not its checksum (the caller verifies it, outside the
+    /// queue's lock).
+    mutating func unverifiedElement(of page: QueuePageFile, at offset: Int, end: Int) throws(PersistedQueueError) -> QueueElement {
         try fill(page, offset, 12, end)
-        let start = offset - bufferOffset
-        let length = Int(Int32(bitPattern: BigEndian.uint32(buffer, at: start + 8)))
+        let length = Int(Int32(bitPattern: BigEndian.uint32(buffer, at: offset - bufferOffset + 8)))
         guard length > 0, offset + 16 + length <= end else {
             throw PersistedQueueError("\(page.path): element at offset \(offset) has an invalid length \(length)")
         }
         try fill(page, offset, 16 + length, end)
         let s = offset - bufferOffset + 12
-        let stored = BigEndian.uint32(buffer, at: s + length)
-        let computed = CRC32.checksum(buffer, range: s..<s + length)
-        guard stored == computed else {
-            throw PersistedQueueError("\(page.path): element at offset \(offset): computed checksum=\(computed) != checksum \(stored)")
-        }
-        return (s..<s + length, buffer, offset + 16 + length)
+        return QueueElement(bytes: buffer, payload: s..<s + length, offset: offset, next: offset + 16 + length)
     }
 
     private mutating func fill(_ page: QueuePageFile, _ offset: Int, _ count: Int, _ end: Int) throws(PersistedQueueError) {

@@ -2,18 +2,21 @@
 import Glibc
 #endif
 
-/// Writes the persisted queue's head checkpoint on a thread of its own, so that the fsyncs and the new file each
-/// checkpoint takes (Logstash's write-then-rename) stay off the threads that push and acknowledge, and out of the
-/// queue's lock.
+/// Writes the persisted queue's checkpoints that writes and acknowledgements trigger on a thread of its own, so
+/// that the fsyncs and the new file each checkpoint takes (Logstash's write-then-rename) stay off the threads that
+/// push and acknowledge, and out of the queue's lock.
 ///
-/// Requests coalesce: a newer head checkpoint replaces one not yet written, since each supersedes the last. This
-/// only delays what the checkpoint advertises — the head page is recovered past its checkpoint by a checksummed
-/// scan, and a late acknowledgement checkpoint only replays events (at-least-once). Callers that need the file on
-/// disk now (a page roll, shutdown) call `drain()` first and then write synchronously. `request` and `drain` are
-/// called under the queue's lock; the writer thread never takes that lock.
-final class HeadCheckpointWriter: @unchecked Sendable {
-    /// What to write: the checkpoint, and the page file to sync first when the checkpoint advertises new elements.
+/// Requests coalesce per file: a newer checkpoint replaces one of the same name not yet written, since each
+/// supersedes the last. This only delays what a checkpoint advertises — the head page is recovered past its
+/// checkpoint by a checksummed scan, and a late acknowledgement checkpoint only replays events (at-least-once).
+/// Callers that need a file on disk now (a page roll, a fully acknowledged page, shutdown) call `drain()` first
+/// and then write synchronously. `request` and `drain` are called under the queue's lock; the writer thread never
+/// takes that lock.
+final class CheckpointWriter: @unchecked Sendable {
+    /// What to write: the checkpoint, its file name, and the page file to sync first when the checkpoint
+    /// advertises new elements.
     private struct Request {
+        let name: String
         let checkpoint: QueueCheckpoint
         let syncing: QueuePageFile?
     }
@@ -23,7 +26,8 @@ final class HeadCheckpointWriter: @unchecked Sendable {
     private let logger: Logger
     /// Guards what follows; its one condition is "something changed".
     private let state = Lock(conditions: 1)
-    private var pending: Request?
+    /// At most one request per file name, in the order first requested.
+    private var pending: [Request] = []
     private var writing = false
     private var stopped = false
     private var thread: Thread?
@@ -36,8 +40,9 @@ final class HeadCheckpointWriter: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Queues `checkpoint` for writing (replacing one still waiting); `syncing` is synced before it is written.
-    func request(_ checkpoint: QueueCheckpoint, syncing file: QueuePageFile?) {
+    /// Queues `checkpoint` for writing as `name` (replacing one of that name still waiting); `syncing` is synced
+    /// before it is written.
+    func request(_ checkpoint: QueueCheckpoint, name: String = "checkpoint.head", syncing file: QueuePageFile?) {
         state.lock()
         guard !stopped else {
             state.unlock()
@@ -50,13 +55,16 @@ final class HeadCheckpointWriter: @unchecked Sendable {
                 // Without the thread the checkpoint is written here, synchronously, as `checkpoint.writes: 1` does.
                 logger.rateLimited(.error, key: "pq-checkpoint-thread", "\(error); the head checkpoint is written synchronously")
                 state.unlock()
-                let outcome = write(Request(checkpoint: checkpoint, syncing: file))
+                let outcome = write(Request(name: name, checkpoint: checkpoint, syncing: file))
                 state.withLock { failure = outcome }
                 return
             }
         }
-        let keepSync = pending?.syncing ?? file
-        pending = Request(checkpoint: checkpoint, syncing: file ?? keepSync)
+        if let i = pending.firstIndex(where: { $0.name == name }) {
+            pending[i] = Request(name: name, checkpoint: checkpoint, syncing: file ?? pending[i].syncing)
+        } else {
+            pending.append(Request(name: name, checkpoint: checkpoint, syncing: file))
+        }
         state.broadcast()
         state.unlock()
     }
@@ -65,7 +73,7 @@ final class HeadCheckpointWriter: @unchecked Sendable {
     /// caller writes the head checkpoint itself).
     func drain() {
         state.lock()
-        while (pending != nil && !stopped) || writing { state.wait() }
+        while (!pending.isEmpty && !stopped) || writing { state.wait() }
         state.unlock()
     }
 
@@ -83,12 +91,14 @@ final class HeadCheckpointWriter: @unchecked Sendable {
     private func run() {
         state.lock()
         while true {
-            while pending == nil && !stopped { state.wait() }
-            guard let request = pending else { break }
-            pending = nil
+            while pending.isEmpty && !stopped { state.wait() }
+            if pending.isEmpty { break }
+            let requests = pending
+            pending.removeAll(keepingCapacity: true)
             writing = true
             state.unlock()
-            let outcome = write(request)
+            var outcome: String?
+            for request in requests { outcome = write(request) ?? outcome }
             state.lock()
             failure = outcome
             writing = false
@@ -108,12 +118,12 @@ final class HeadCheckpointWriter: @unchecked Sendable {
     private func write(_ request: Request) -> String? {
         var message: String?
         if let file = request.syncing, !file.sync() {
-            message = "Cannot write the head checkpoint of \(directory): cannot sync page \(file.path)"
+            message = "Cannot write \(request.name) of \(directory): cannot sync page \(file.path)"
         } else {
             do {
-                try request.checkpoint.write(directory, "checkpoint.head", retry: retry)
+                try request.checkpoint.write(directory, request.name, retry: retry)
             } catch {
-                message = "Cannot write the head checkpoint of \(directory): \(error)"
+                message = "Cannot write \(request.name) of \(directory): \(error)"
             }
         }
         if let message { logger.rateLimited(.error, key: "pq-checkpoint", message) }
