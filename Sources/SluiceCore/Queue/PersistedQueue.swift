@@ -311,6 +311,8 @@ public final class PersistedQueue: PipelineQueue, @unchecked Sendable {
 
     public var drainsOnClose: Bool { settings.drain }
 
+    public var prefersFeederThread: Bool { true }
+
     @discardableResult
     public func push(_ events: [Event], acknowledgement: InputAcknowledgement?, metrics input: PluginMetrics?) -> Bool {
         let started = Clock.nanoseconds()

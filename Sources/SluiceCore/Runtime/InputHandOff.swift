@@ -1,9 +1,13 @@
-/// The bounded buffer between inputs that run on event loops and the pipeline's queue, whose `push` blocks.
+/// The bounded buffer between an input and the pipeline's queue, whose `push` blocks: one feeder thread pushes
+/// what is handed over into the queue.
 ///
-/// Event-loop threads `offer` events and never wait: the events are appended here and one feeder thread pushes
-/// them into the queue. Past `capacity` waiting events an offer answers "stop reading" and keeps the caller's
-/// `resume`, which the feeder runs once the buffer has drained to half: a full queue so pauses the sockets, and TCP
-/// back-pressure reaches the senders, while memory stays bounded by `capacity` plus one read per connection.
+/// Event-loop threads `offer` events and never wait. Past `capacity` waiting events an offer answers "stop
+/// reading" and keeps the caller's `resume`, which the feeder runs once the buffer has drained to half: a full
+/// queue so pauses the sockets, and TCP back-pressure reaches the senders, while memory stays bounded by `capacity`
+/// plus one read per connection. Inputs with threads of their own `hand` events over when the queue's push is
+/// the costly part (the persisted queue): they wait only while `capacity` events are waiting, so their next read
+/// overlaps the feeder's serialising and writing. Acknowledgements travel with the events and complete when the
+/// queue has them, as with a direct push.
 final class InputHandOff: @unchecked Sendable {
     private struct Entry {
         let events: [Event]
@@ -14,7 +18,13 @@ final class InputHandOff: @unchecked Sendable {
     private let queue: any PipelineQueue
     private let metrics: PluginMetrics?
     private let capacity: Int
-    private let state = Lock(conditions: 1)
+    /// Guards what follows; condition 0: something to push (the feeder waits), 1: room (`hand` waits).
+    private let state = Lock(conditions: 2)
+    private static let pendingCondition = 0
+    private static let roomCondition = 1
+    /// The most events one joined push carries (the persisted queue keeps the last 2,048 or more written in memory for
+    /// workers that keep up: a larger push would send them to the disk for the rest).
+    private static let joinLimit = 512
     // Guarded by `state`.
     private var pending: [Entry] = []
     private var pendingEvents = 0
@@ -35,17 +45,8 @@ final class InputHandOff: @unchecked Sendable {
     ) -> Bool {
         // nil: no feeder thread could be started.
         let accepted = state.withLock { () -> Bool? in
-            if feeder == nil {
-                do {
-                    feeder = try Thread(name: "input-handoff") { [self] in feed() }
-                } catch {
-                    Logger("pipeline").rateLimited(.error, key: "input-handoff", "\(error); the input pushes into the queue itself")
-                    return nil
-                }
-            }
-            pending.append(Entry(events: events, acknowledgement: acknowledgement, onQueued: onQueued))
-            pendingEvents += events.queueWeight
-            state.broadcast()
+            guard startFeeder() else { return nil }
+            append(Entry(events: events, acknowledgement: acknowledgement, onQueued: onQueued))
             guard pendingEvents >= capacity else { return true }
             resumers.append(resume)
             return false
@@ -59,11 +60,44 @@ final class InputHandOff: @unchecked Sendable {
         return accepted
     }
 
+    /// Called on an input's own thread: hands `events` to the feeder, first waiting while `capacity` events are
+    /// waiting to be pushed.
+    func hand(_ events: [Event], acknowledgement: InputAcknowledgement?) {
+        let handed = state.withLock { () -> Bool in
+            guard startFeeder() else { return false }
+            while pendingEvents >= capacity && !finished { state.wait(InputHandOff.roomCondition) }
+            append(Entry(events: events, acknowledgement: acknowledgement, onQueued: nil))
+            return true
+        }
+        if !handed { queue.push(events, acknowledgement: acknowledgement, metrics: metrics) }
+    }
+
+    /// Starts the feeder on first use; false when no thread could be started (the caller pushes itself).
+    /// Called under `state`.
+    private func startFeeder() -> Bool {
+        guard feeder == nil else { return true }
+        do {
+            feeder = try Thread(name: "input-handoff") { [self] in feed() }
+            return true
+        } catch {
+            Logger("pipeline").rateLimited(.error, key: "input-handoff", "\(error); the input pushes into the queue itself")
+            return false
+        }
+    }
+
+    /// Called under `state`.
+    private func append(_ entry: Entry) {
+        pending.append(entry)
+        pendingEvents += entry.events.queueWeight
+        state.signal(InputHandOff.pendingCondition)
+    }
+
     /// Pushes what is left and stops the feeder; called on the input's thread once it has returned.
     func finish() {
         let thread = state.withLock { () -> Thread? in
             finished = true
-            state.broadcast()
+            state.broadcast(InputHandOff.pendingCondition)
+            state.broadcast(InputHandOff.roomCondition)
             return feeder
         }
         thread?.join()
@@ -81,6 +115,7 @@ final class InputHandOff: @unchecked Sendable {
             }
             let wake = state.withLock { () -> [@Sendable () -> Void] in
                 pendingEvents -= pushed
+                if pendingEvents < capacity { state.broadcast(InputHandOff.roomCondition) }
                 guard pendingEvents <= capacity / 2, !resumers.isEmpty else { return [] }
                 defer { resumers = [] }
                 return resumers
@@ -91,7 +126,7 @@ final class InputHandOff: @unchecked Sendable {
 
     private func nextEntries() -> [Entry]? {
         state.withLock {
-            while pending.isEmpty && !finished { state.wait(milliseconds: 1000) }
+            while pending.isEmpty && !finished { state.wait(InputHandOff.pendingCondition, milliseconds: 1000) }
             if pending.isEmpty { return nil }
             defer { pending = [] }
             return pending
@@ -104,7 +139,7 @@ final class InputHandOff: @unchecked Sendable {
         var end = start + 1
         var events = entries[start].events
         if entries[start].acknowledgement == nil {
-            while end < entries.count && entries[end].acknowledgement == nil {
+            while end < entries.count && entries[end].acknowledgement == nil && events.count + entries[end].events.count <= InputHandOff.joinLimit {
                 events += entries[end].events
                 end += 1
             }

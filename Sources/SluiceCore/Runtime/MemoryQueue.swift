@@ -202,13 +202,16 @@ final class InputSink: EventSink, @unchecked Sendable {
         _ events: [Event], acknowledgement: InputAcknowledgement?, onQueued: (@Sendable () -> Void)?,
         resume: @escaping @Sendable () -> Void
     ) -> Bool {
-        let handOff = lock.withLock { () -> InputHandOff in
+        madeHandOff().offer(events, acknowledgement: acknowledgement, onQueued: onQueued, resume: resume)
+    }
+
+    private func madeHandOff() -> InputHandOff {
+        lock.withLock { () -> InputHandOff in
             if let handOff = self.handOff { return handOff }
             let made = InputHandOff(queue: queue, metrics: metrics, capacity: handOffCapacity)
             self.handOff = made
             return made
         }
-        return handOff.offer(events, acknowledgement: acknowledgement, onQueued: onQueued, resume: resume)
     }
 
     /// The input has returned: whatever it offered is pushed into the queue before the pipeline counts it ended.
@@ -218,9 +221,15 @@ final class InputSink: EventSink, @unchecked Sendable {
 
     var undecodedLinesLimit: Int? { queue.undecodedLinesLimit }
 
-    func push(_ event: Event) { queue.push([event], acknowledgement: nil, metrics: metrics) }
-    func push(contentsOf events: [Event]) { queue.push(events, acknowledgement: nil, metrics: metrics) }
-    func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement) {
-        queue.push(events, acknowledgement: acknowledgement, metrics: metrics)
+    func push(_ event: Event) { push([event], acknowledgement: nil) }
+    func push(contentsOf events: [Event]) { push(events, acknowledgement: nil) }
+    func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement) { push(events, acknowledgement: acknowledgement) }
+
+    private func push(_ events: [Event], acknowledgement: InputAcknowledgement?) {
+        if queue.prefersFeederThread {
+            madeHandOff().hand(events, acknowledgement: acknowledgement)
+        } else {
+            queue.push(events, acknowledgement: acknowledgement, metrics: metrics)
+        }
     }
 }

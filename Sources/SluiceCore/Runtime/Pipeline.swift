@@ -143,7 +143,7 @@ public final class Pipeline: @unchecked Sendable {
     public func openQueue() throws(PersistedQueueError) {
         guard let persistedQueueSettings, queue is MemoryQueue else { return }
         queue = try PersistedQueue(
-            settings: persistedQueueSettings, cacheLimit: 2 * settings.workers * settings.batchSize, ledger: ledger,
+            settings: persistedQueueSettings, cacheLimit: max(2048, 4 * settings.workers * settings.batchSize), ledger: ledger,
             metrics: program.collectsMetrics ? program.metrics : nil, logger: Logger("queue", pipelineID: settings.id))
         persistedQueueGauges.attach(queue)
         let snapshot = queue.snapshot

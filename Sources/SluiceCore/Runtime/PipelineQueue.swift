@@ -37,10 +37,15 @@ public protocol PipelineQueue: AnyObject, Sendable {
     /// The most lines one `UndecodedLines` entry may hold (a batch), or nil when the queue takes decoded events
     /// only (the persisted queue, which writes them out).
     var undecodedLinesLimit: Int? { get }
+    /// Whether an input's own pushes go through a feeder thread (`InputHandOff.hand`) instead of into `push`
+    /// directly: true where a push costs much more than making the events (the persisted queue serialises,
+    /// checksums and writes them), so that cost overlaps the input's next read instead of adding to it.
+    var prefersFeederThread: Bool { get }
 }
 
 extension PipelineQueue {
     public var undecodedLinesLimit: Int? { nil }
+    public var prefersFeederThread: Bool { false }
 }
 
 /// A batch taken from a queue: the events as they were taken, and where they came from for the acknowledgement.
