@@ -153,11 +153,13 @@ public enum CBOREventCodec {
 
     // MARK: Decoding
 
-    /// Decodes an event written by Logstash (either stringref form) or by `encode`. Throws on anything malformed;
-    /// never traps. An empty range gives a new empty event, as Logstash reads a zero-length event field.
+    /// Decodes an event written by Logstash (either stringref form) or by `encode`: the plain form Sluice's queue
+    /// writes by `CBORPlainEventDecoder`, anything else by `CBOREventDecoder`. Throws on anything malformed; never
+    /// traps. An empty range gives a new empty event, as Logstash reads a zero-length event field.
     public static func decode(_ bytes: [UInt8], range: Range<Int>? = nil) throws(CBORDecodingError) -> Event {
         let r = range ?? 0..<bytes.count
         if r.isEmpty { return Event() }
+        if let (data, meta) = CBORPlainEventDecoder.rootObjects(bytes, range: r) { return event(data: data, meta: meta) }
         let (data, meta) = try CBOREventDecoder.rootObjects(bytes, range: r)
         return event(data: data, meta: meta)
     }

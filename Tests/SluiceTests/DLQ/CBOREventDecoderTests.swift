@@ -47,6 +47,13 @@ struct CBOREventDecoderTests {
         let range = 0..<bytes.count
         let reference = outcome { () throws(CBORDecodingError) in try CBOREventCodec.referenceRootObjects(bytes, range: range) }
         let onePass = outcome { () throws(CBORDecodingError) in try CBOREventDecoder.rootObjects(bytes, range: range) }
+        // The plain-form decoder may give up (nil), but what it gives must be the reference's.
+        if let plain = CBORPlainEventDecoder.rootObjects(bytes, range: range) {
+            guard case .decoded(let d, let m) = reference, same(d, plain.data), same(m, plain.meta) else {
+                Issue.record("\(what()): reference \(reference), plain form \(plain) for \(DLQTestSupport.hex(bytes))")
+                return false
+            }
+        }
         switch (reference, onePass) {
         case (.decoded(let d1, let m1), .decoded(let d2, let m2)):
             if !(same(d1, d2) && same(m1, m2)) {
@@ -93,6 +100,23 @@ struct CBOREventDecoderTests {
         let event = Event(fromMap: fields)
         if rng.next() % 2 == 0 { event.metadata["m"] = randomValue(&rng, depth: 1, bigIntegers: bigIntegers) }
         return event
+    }
+
+    @Test func thePlainFormDecoderReadsWhatTheQueueWrites() {
+        var rng = SplitMix64(seed: 2026_12_08)
+        for i in 0..<1_000 {
+            let event = Self.randomEvent(&rng, bigIntegers: false)
+            // Big numbers are left to the general decoder; every other value the encoder writes is in the plain form.
+            let hasBigNumber = CBORPlainEventDecoderTestSupport.containsBigNumber(.object(event.fields))
+                || CBORPlainEventDecoderTestSupport.containsBigNumber(.object(event.metadata))
+            let bytes = CBOREventCodec.encode(event, options: .init(stringReferences: false))
+            let plain = CBORPlainEventDecoder.rootObjects(bytes, range: 0..<bytes.count)
+            #expect((plain != nil) == !hasBigNumber, "event \(i): plain form \(plain.map { "\($0)" } ?? "refused")")
+            #expect(Self.compare(bytes, "event \(i)"))
+        }
+        // What the stringref form and Logstash's own bytes hold is left to the general decoder.
+        let referenced = CBOREventCodec.encode(Event(timestamp: Timestamp(seconds: 0, nanoseconds: 0)), options: .init(stringReferences: true))
+        #expect(CBORPlainEventDecoder.rootObjects(referenced, range: 0..<referenced.count) == nil)
     }
 
     static let alphabet: [UInt8] = [0x00, 0x02, 0x04, 0x18, 0x19, 0x1A, 0x1B, 0x1F, 0x20, 0x3F, 0x42, 0x5F, 0x63, 0x7F,
@@ -311,5 +335,16 @@ struct CBOREventDecoderTests {
         }
         let tags = [0xA1, 0x64] + Array("DATA".utf8) + [UInt8](repeating: 0xC6, count: 1_200) + [0xA0]
         #expect(!Self.compare(tags, "1,200 nested tags"))
+    }
+}
+
+enum CBORPlainEventDecoderTestSupport {
+    static func containsBigNumber(_ v: Value) -> Bool {
+        switch v {
+        case .bigNumber: return true
+        case .array(let a): return a.contains(where: containsBigNumber)
+        case .object(let o): return o.contains { containsBigNumber($0.1) }
+        default: return false
+        }
     }
 }
