@@ -19,8 +19,13 @@ extension Plugin {
 public protocol EventSink: AnyObject, Sendable {
     /// Pushes one event; blocks while the queue is full.
     func push(_ event: Event)
-    /// Pushes several events at once (cheaper than one at a time); blocks while the queue is full.
+    /// Pushes several events at once (cheaper than one at a time); blocks while the queue is full. With the
+    /// persisted queue it may return once a feeder thread has them, before they are written.
     func push(contentsOf events: [Event])
+    /// Pushes events and returns only once the queue has them (written, with the persisted queue), never through a
+    /// feeder thread: for callers that count the events delivered when it returns (the `pipeline` input, whose
+    /// upstream output then acknowledges its batch).
+    func pushQueued(contentsOf events: [Event])
     /// Pushes events and completes `acknowledgement` once they are safe: written to the persisted queue, or
     /// delivered by every output with the memory queue. For inputs that acknowledge their source (a DLQ read
     /// offset, a file position, a beats ACK).
@@ -42,6 +47,8 @@ public protocol EventSink: AnyObject, Sendable {
 
 extension EventSink {
     public var undecodedLinesLimit: Int? { nil }
+
+    public func pushQueued(contentsOf events: [Event]) { push(contentsOf: events) }
 
     /// A blocking offer, for sinks that wrap another on the input's own thread.
     public func offer(

@@ -224,6 +224,7 @@ final class InputSink: EventSink, @unchecked Sendable {
     func push(_ event: Event) { push([event], acknowledgement: nil) }
     func push(contentsOf events: [Event]) { push(events, acknowledgement: nil) }
     func push(contentsOf events: [Event], acknowledgement: InputAcknowledgement) { push(events, acknowledgement: acknowledgement) }
+    func pushQueued(contentsOf events: [Event]) { queue.push(events, acknowledgement: nil, metrics: metrics) }
 
     private func push(_ events: [Event], acknowledgement: InputAcknowledgement?) {
         if queue.prefersFeederThread {

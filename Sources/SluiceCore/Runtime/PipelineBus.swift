@@ -97,7 +97,7 @@ public final class PipelineBus: @unchecked Sendable {
             r.sending += 1
             return r
         }) else { return false }
-        receiver.sink.push(contentsOf: events.map(Event.init(copying:)))
+        receiver.sink.pushQueued(contentsOf: events.map(Event.init(copying:)))
         lock.withLock {
             receiver.sending -= 1
             if receiver.sending == 0 { lock.broadcast() }

@@ -66,4 +66,9 @@ final class DecoratingSink: EventSink, @unchecked Sendable {
         for e in events { context.decorate(e) }
         sink.push(contentsOf: events, acknowledgement: acknowledgement)
     }
+
+    func pushQueued(contentsOf events: [Event]) {
+        for e in events { context.decorate(e) }
+        sink.pushQueued(contentsOf: events)
+    }
 }
