@@ -200,16 +200,20 @@ struct CBORWriter {
 }
 
 /// A short text string with its CBOR encoding (head and UTF-8) built once: the class names and keys every
-/// encoded event repeats.
-struct CBORConstantText: Sendable {
+/// encoded event repeats. The encoding lives in memory that is never freed (these are program-wide constants), so
+/// copying it in costs no reference count.
+struct CBORConstantText: @unchecked Sendable {
     let string: String
-    let encoded: [UInt8]
+    let encoded: UnsafeBufferPointer<UInt8>
 
     init(_ string: String) {
         self.string = string
         var w = CBORWriter(reusing: [], stringReferences: false)
         w.text(string)
-        encoded = w.takeBytes()
+        let bytes = w.takeBytes()
+        let storage = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
+        _ = storage.initialize(from: bytes)
+        encoded = UnsafeBufferPointer(storage)
     }
 }
 
