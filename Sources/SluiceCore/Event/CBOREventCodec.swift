@@ -144,7 +144,9 @@ public enum CBOREventCodec {
         w.bytes.append(contentsOf: magnitude)
     }
 
-    private static func writeWrapped(_ className: CBORConstantText, _ w: inout CBORWriter, _ payload: (inout CBORWriter) -> Void) {
+    private static func writeWrapped(
+        _ className: CBORConstantText, _ w: inout CBORWriter, _ payload: (inout CBORWriter) -> Void
+    ) {
         w.beginIndefiniteArray()
         w.text(className)
         payload(&w)

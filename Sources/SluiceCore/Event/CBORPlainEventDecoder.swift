@@ -170,7 +170,8 @@ struct CBORPlainEventDecoder {
     }
 
     private func matches(_ t: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
-        t.count == literal.utf8CodeUnitCount && t.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        let l = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        return t.count == l.count && t.elementsEqual(l)
     }
 
     private func string(_ t: UnsafeBufferPointer<UInt8>) -> String { String(decoding: t, as: UTF8.self) }

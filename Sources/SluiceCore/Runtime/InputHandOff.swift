@@ -22,8 +22,8 @@ final class InputHandOff: @unchecked Sendable {
     private let state = Lock(conditions: 2)
     private static let pendingCondition = 0
     private static let roomCondition = 1
-    /// The most events one joined push carries (the persisted queue keeps the last 2,048 or more written in memory for
-    /// workers that keep up: a larger push would send them to the disk for the rest).
+    /// The most events one joined push carries (the persisted queue keeps the last 2,048 or more written in memory
+    /// for workers that keep up: a larger push would send them to the disk for the rest).
     private static let joinLimit = 512
     // Guarded by `state`.
     private var pending: [Entry] = []
@@ -61,11 +61,11 @@ final class InputHandOff: @unchecked Sendable {
     }
 
     /// Called on an input's own thread: hands `events` to the feeder, first waiting while `capacity` events are
-    /// waiting to be pushed.
+    /// waiting to be pushed. Once the hand-off is finished (or without a feeder) the caller pushes them itself.
     func hand(_ events: [Event], acknowledgement: InputAcknowledgement?) {
         let handed = state.withLock { () -> Bool in
-            guard startFeeder() else { return false }
             while pendingEvents >= capacity && !finished { state.wait(InputHandOff.roomCondition) }
+            guard !finished, startFeeder() else { return false }
             append(Entry(events: events, acknowledgement: acknowledgement, onQueued: nil))
             return true
         }
