@@ -44,27 +44,107 @@ public struct CBORDecodingError: Error, Sendable, Equatable, CustomStringConvert
 
 // MARK: - Writer
 
+/// A growable byte buffer written through a pointer: appending a byte is a capacity check and a store, without an
+/// array's uniqueness check and call per byte (the CBOR writer appends a byte or a few at a time, tens of times per
+/// event). Owned by one writer on one thread; freed with it.
+struct CBORBytes: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(64, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always) mutating func append(_ byte: UInt8) {
+        if count == capacity { grow(to: count + 1) }
+        base[count] = byte
+        count += 1
+    }
+
+    mutating func append(contentsOf buffer: UnsafeRawBufferPointer) {
+        guard let source = buffer.baseAddress, buffer.count > 0 else { return }
+        if count + buffer.count > capacity { grow(to: count + buffer.count) }
+        UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: buffer.count)
+        count += buffer.count
+    }
+
+    mutating func append(contentsOf buffer: UnsafeBufferPointer<UInt8>) { append(contentsOf: UnsafeRawBufferPointer(buffer)) }
+
+    mutating func append(contentsOf array: [UInt8]) { array.withUnsafeBytes { append(contentsOf: $0) } }
+
+    mutating func appendZeros(_ n: Int) {
+        if count + n > capacity { grow(to: count + n) }
+        (base + count).initialize(repeating: 0, count: n)
+        count += n
+    }
+
+    /// Overwrites four bytes at `offset` (a length written once what it measures is known).
+    mutating func store(_ v: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= count)
+        for i in 0..<4 { base[offset + i] = UInt8(truncatingIfNeeded: v >> (24 - 8 * i)) }
+    }
+
+    /// The CRC-32 of the bytes in `range`.
+    func checksum(_ range: Range<Int>) -> UInt32 {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        return CRC32.checksum(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    /// The bytes written, as an array, leaving the buffer empty (its memory kept for reuse).
+    mutating func take() -> [UInt8] {
+        let bytes = Array(UnsafeBufferPointer(start: base, count: count))
+        count = 0
+        return bytes
+    }
+
+    private mutating func grow(to minimum: Int) {
+        let larger = max(minimum, capacity * 2)
+        let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: larger)
+        moved.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = moved
+        capacity = larger
+    }
+}
+
 /// Appends CBOR to a byte buffer the way Jackson's `CBORGenerator` does with Logstash's settings: minimal headers for
 /// lengths, indefinite-length containers written by the caller, long text chunked, optional string references.
-struct CBORWriter {
+struct CBORWriter: ~Copyable {
     /// Jackson's `MAX_LONG_STRING_CHARS`: text longer than this many UTF-16 units is written in chunks.
     static let maxChunkUTF16Units = 3996
 
-    var bytes: [UInt8]
+    var bytes: CBORBytes
     /// The string-reference table of the current namespace (nil: stringref disabled).
     private var references: StringReferenceTable?
+    /// Where a timestamp's text is formatted before it is written.
+    private var scratch: [UInt8] = []
 
-    /// A writer appending to `buffer` (pass it uniquely referenced to avoid a copy).
-    init(reusing buffer: [UInt8], stringReferences: Bool) {
-        bytes = buffer
+    /// An empty writer with room for `capacity` bytes.
+    init(capacity: Int, stringReferences: Bool) {
+        bytes = CBORBytes(capacity: capacity)
         references = stringReferences ? StringReferenceTable() : nil
     }
 
+    /// A writer appending to a copy of `buffer`.
+    init(reusing buffer: [UInt8], stringReferences: Bool) {
+        self.init(capacity: buffer.count + 512, stringReferences: stringReferences)
+        bytes.append(contentsOf: buffer)
+    }
+
     /// Hands the written bytes back, leaving the writer empty.
-    mutating func takeBytes() -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &bytes)
-        return taken
+    mutating func takeBytes() -> [UInt8] { bytes.take() }
+
+    /// A timestamp's Logstash text, formatted without a `String` in between (no string reference can be involved:
+    /// callers with references on write the text through `text`).
+    mutating func timestampText(_ t: Timestamp) {
+        scratch.removeAll(keepingCapacity: true)
+        LogstashTimestampText.append(t, to: &scratch)
+        head(3, UInt64(scratch.count))
+        bytes.append(contentsOf: scratch)
     }
 
     /// Starts a stringref namespace (tag 256) when string references are on.

@@ -52,18 +52,23 @@ public enum CBOREventCodec {
     /// Appends the CBOR bytes of `event` to `buffer` (lets the DLQ writer build an entry in one buffer).
     public static func encode(_ event: Event, options: EncodingOptions, appendingTo buffer: inout [UInt8]) {
         var writer = CBORWriter(reusing: buffer, stringReferences: options.stringReferences)
-        buffer = []
+        encode(event, versionAsJavaString: options.versionAsJavaString, to: &writer)
+        buffer = writer.takeBytes()
+    }
+
+    /// Appends `event` to `writer` (string references as the writer was made), for callers that encode many events
+    /// into one buffer (the persisted queue's pushes).
+    static func encode(_ event: Event, versionAsJavaString: Bool, to writer: inout CBORWriter) {
         writer.beginNamespaceIfEnabled()
         writer.beginIndefiniteArray()
         writer.text(Encoded.hashMap)
         writer.beginIndefiniteMap()
         writer.text(Encoded.data)
-        writeConvertedMap(event.fields, topLevel: options.versionAsJavaString, skipping: "@metadata", &writer)
+        writeConvertedMap(event.fields, topLevel: versionAsJavaString, skipping: "@metadata", &writer)
         writer.text(Encoded.meta)
         writeConvertedMap(event.metadata, topLevel: false, skipping: nil, &writer)
         writer.end()
         writer.end()
-        buffer = writer.takeBytes()
     }
 
     private static func writeConvertedMap(_ object: Object, topLevel: Bool, skipping: String?, _ w: inout CBORWriter) {
@@ -101,22 +106,10 @@ public enum CBOREventCodec {
         }
     }
 
-    /// A timestamp's text written in place, without a string in between, when no string reference can be
-    /// involved: a two-byte head (its 24 to 30 characters) patched once the length is known.
+    /// A timestamp's text, formatted straight into the output when no string reference can be involved.
     private static func writeTimestamp(_ t: Timestamp, _ w: inout CBORWriter) {
         if w.usesReferences { return w.text(LogstashTimestampText.string(t)) }
-        let start = w.bytes.count
-        w.bytes.append(0x78)
-        w.bytes.append(0)
-        LogstashTimestampText.append(t, to: &w.bytes)
-        let length = w.bytes.count - start - 2
-        if (24...255).contains(length) {
-            w.bytes[start + 1] = UInt8(length)
-        } else {
-            let text = String(decoding: w.bytes[(start + 2)...], as: UTF8.self)
-            w.bytes.removeSubrange(start...)
-            w.text(text)
-        }
+        w.timestampText(t)
     }
 
     /// A big integer as Jackson writes a `BigInteger` (tag 2, or tag 3 for a negative one, around the magnitude's

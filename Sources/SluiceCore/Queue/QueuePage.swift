@@ -103,18 +103,17 @@ struct QueueFrames {
     init(_ events: [Event]) {
         self.events = events
         offsets.reserveCapacity(events.count + 1)
-        bytes.reserveCapacity(events.count * 256)
+        var w = CBORWriter(capacity: events.count * 512, stringReferences: QueueFrames.encoding.stringReferences)
         for e in events {
-            let start = bytes.count
+            let start = w.bytes.count
             offsets.append(start)
-            bytes.append(contentsOf: repeatElement(0, count: 12))
-            CBOREventCodec.encode(e, options: QueueFrames.encoding, appendingTo: &bytes)
-            let length = bytes.count - start - 12
-            BigEndian.store(UInt32(length), in: &bytes, at: start + 8)
-            let crc = CRC32.checksum(bytes, range: start + 12..<bytes.count)
-            BigEndian.append(crc, to: &bytes)
+            w.bytes.appendZeros(12)
+            CBOREventCodec.encode(e, versionAsJavaString: QueueFrames.encoding.versionAsJavaString, to: &w)
+            w.bytes.store(UInt32(w.bytes.count - start - 12), at: start + 8)
+            w.appendBigEndian(w.bytes.checksum(start + 12..<w.bytes.count))
         }
-        offsets.append(bytes.count)
+        offsets.append(w.bytes.count)
+        bytes = w.takeBytes()
     }
 
     /// Events as Logstash 8.x serialises them, without CBOR string references: every Logstash since the PQ's
