@@ -8,10 +8,10 @@
 /// anything malformed) it gives up and returns nil, and the caller decodes with `CBOREventDecoder`, so what it
 /// returns is always what the general decoder returns for the same bytes (tests compare them). Called on the
 /// worker that takes a batch.
-struct CBORPlainEventDecoder {
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var position: Int
-    private let end: Int
+struct CBORPlainEventDecoder: CBORByteReading {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var position: Int
+    let end: Int
     private var depth = 0
     /// Deeper than this the general decoder takes over (and applies its own bound).
     private static let maximumDepth = 64
@@ -53,7 +53,7 @@ struct CBORPlainEventDecoder {
             return .bool(initial == 0xF5)
         case 0xFB:
             position += 1
-            guard let bits = bigEndian(8) else { return nil }
+            guard let bits = try? readUInt(byteCount: 8) else { return nil }
             return .double(Double(bitPattern: bits))
         case 0x00...0x1B:
             position += 1
@@ -149,25 +149,11 @@ struct CBORPlainEventDecoder {
         return matches(t, literal)
     }
 
-    /// A header's argument for additional information `info` (up to 8 bytes); nil for indefinite or reserved.
-    private mutating func argument(_ info: UInt8) -> UInt64? {
-        switch info {
-        case 0..<24: return UInt64(info)
-        case 24: return bigEndian(1)
-        case 25: return bigEndian(2)
-        case 26: return bigEndian(4)
-        case 27: return bigEndian(8)
-        default: return nil
-        }
-    }
+    /// A header's definite argument for additional information `info`; nil for indefinite, reserved or truncated.
+    private mutating func argument(_ info: UInt8) -> UInt64? { (try? readArgument(info)) ?? nil }
 
-    private mutating func bigEndian(_ count: Int) -> UInt64? {
-        guard end - position >= count else { return nil }
-        var v: UInt64 = 0
-        for i in position..<(position + count) { v = v << 8 | UInt64(bytes[i]) }
-        position += count
-        return v
-    }
+    /// Only thrown inside `readArgument` and `readUInt`, whose errors mean "give up" here.
+    mutating func failure(_ message: String) -> CBORDecodingError { CBORDecodingError(offset: position, message: message) }
 
     private func matches(_ t: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
         let l = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)

@@ -189,6 +189,8 @@ final class InputSink: EventSink, @unchecked Sendable {
     let queue: any PipelineQueue
     let metrics: PluginMetrics?
     private let handOffCapacity: Int
+    /// The queue's `prefersFeederThread`, read once.
+    private let pushesThroughFeeder: Bool
     private let lock = Lock()
     private var handOff: InputHandOff?
 
@@ -196,6 +198,7 @@ final class InputSink: EventSink, @unchecked Sendable {
         self.queue = queue
         self.metrics = metrics
         self.handOffCapacity = handOffCapacity
+        pushesThroughFeeder = queue.prefersFeederThread
     }
 
     func offer(
@@ -227,7 +230,7 @@ final class InputSink: EventSink, @unchecked Sendable {
     func pushQueued(contentsOf events: [Event]) { queue.push(events, acknowledgement: nil, metrics: metrics) }
 
     private func push(_ events: [Event], acknowledgement: InputAcknowledgement?) {
-        if queue.prefersFeederThread {
+        if pushesThroughFeeder {
             madeHandOff().hand(events, acknowledgement: acknowledgement)
         } else {
             queue.push(events, acknowledgement: acknowledgement, metrics: metrics)

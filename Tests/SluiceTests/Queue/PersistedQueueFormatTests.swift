@@ -127,6 +127,32 @@ import Testing
         }
     }
 
+    /// A flipped byte in an element of an older (tail) page, which opening does not verify: the worker that takes
+    /// it finds the bad checksum (after letting go of the queue's lock), skips that one event, counts it dropped and
+    /// reports it; every other event is read and the whole batch acknowledged.
+    @Test func aCorruptElementInATailPageIsSkippedByTheWorkerAndCounted() throws {
+        try DLQTestSupport.withTemporaryDirectory { dir in
+            let q = try QueueTestSupport.open(QueueTestSupport.settings(dir, pageCapacity: 2048))
+            q.push((0..<60).map(QueueTestSupport.event), acknowledgement: nil, metrics: nil)
+            q.shutdown()
+            #expect(FileSystem.exists(dir + "/page.1"), "the events should span several pages")
+            var page = try #require(FileSystem.readBytes(dir + "/page.0"))
+            let victim = PQBytes.elements(page)[3]
+            let at = try #require(page.firstRange(of: Array("id-3".utf8)))
+            page[at.lowerBound + 3] ^= 0x01
+            try SegmentFiles.replaceFile(dir + "/page.0", page)
+            let ledger = PipelineLedger()
+            let reopened = try QueueTestSupport.open(QueueTestSupport.settings(dir, pageCapacity: 2048), ledger: ledger)
+            let read = QueueTestSupport.drain(reopened)
+            #expect(read == (0..<60).filter { $0 != 3 }.map { "id-\($0)" })
+            #expect(ledger.dropped.load(ordering: .relaxed) == 1)
+            let snapshot = reopened.snapshot
+            #expect(snapshot.unacknowledged == 0)
+            #expect(snapshot.lastError?.contains("seqNum \(victim.seq)") == true, "\(snapshot.lastError ?? "no error")")
+            reopened.shutdown()
+        }
+    }
+
     /// A head page cut in the middle of an element (a crash, a full disk): recovery keeps the intact prefix.
     @Test func truncatedHeadPageKeepsItsIntactPrefix() throws {
         try DLQTestSupport.withTemporaryDirectory { dir in
